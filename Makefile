@@ -1,0 +1,35 @@
+# archsim: `make demo` and `make test` work on a fresh machine (they build .venv from requirements.lock).
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+
+.PHONY: venv demo test lint bench validate clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock setup.cfg pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/archsim run default --trace validation/reference/dram/traces/stream_r_100k.trace.gz --window 0 --out results/demo --plot
+
+test: $(STAMP)
+	$(BIN)/ruff check archsim tests
+	$(BIN)/python -m pytest -q -n 2 tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check archsim tests
+
+bench: $(STAMP)
+	$(BIN)/archsim bench --out results/bench.json
+
+validate: $(STAMP)
+	$(BIN)/archsim validate
+
+clean:
+	rm -rf $(VENV) build *.egg-info

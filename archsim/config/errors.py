@@ -1,0 +1,86 @@
+"""Errors raised for bad user input (configs, overrides, workloads).
+
+Every error a user can fix by editing their input derives from :class:`InputError`; the CLI prints ``str(err)``
+as a single line and exits with status 2. :class:`ConfigError` adds a location: the file, the line and the
+dotted key path of the offending value, rendered as ``FILE:LINE: KEY.PATH: MESSAGE``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["InputError", "ConfigError"]
+
+
+class InputError(Exception):
+    """Base class for every error caused by user input (the CLI exits with status 2 on it)."""
+
+
+class ConfigError(InputError):
+    """A configuration error with an optional location.
+
+    Attributes:
+        file: the file the bad value came from (or a pseudo-source such as ``--set a.b=1``), if known.
+        line: the 1-based line in ``file``, if known.
+        path: the dotted key path of the bad value (``dram.channels[0].ranks``), if known.
+        message: what is wrong, without the location.
+
+    ``str(err)`` is one line: ``FILE:LINE: KEY.PATH: MESSAGE``, leaving out the parts that are ``None``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        path: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.path = path or None
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        parts: list[str] = []
+        if self.file is not None and self.line is not None:
+            parts.append(f"{self.file}:{self.line}")
+        elif self.file is not None:
+            parts.append(self.file)
+        elif self.line is not None:
+            parts.append(f"line {self.line}")
+        if self.path:
+            parts.append(self.path)
+        parts.append(_one_line(self.message))
+        return ": ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"ConfigError(message={self.message!r}, file={self.file!r}, line={self.line!r}, path={self.path!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep the location when the error crosses a process boundary (sweep executors pickle exceptions).
+        return (_rebuild_config_error, (type(self), self.message, self.file, self.line, self.path))
+
+    def with_location(
+        self, *, file: str | None = None, line: int | None = None, path: str | None = None
+    ) -> ConfigError:
+        """Return a copy whose missing location parts are filled in from the arguments."""
+        return type(self)(
+            self.message,
+            file=self.file if self.file is not None else file,
+            line=self.line if self.line is not None else line,
+            path=self.path if self.path is not None else path,
+        )
+
+
+def _one_line(text: str) -> str:
+    """Collapse line breaks so the message fits on one line."""
+    lines = [part.strip() for part in str(text).replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    return "; ".join(part for part in lines if part)
+
+
+def _rebuild_config_error(
+    cls: type[ConfigError], message: str, file: str | None, line: int | None, path: str | None
+) -> ConfigError:
+    return cls(message, file=file, line=line, path=path)

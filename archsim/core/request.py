@@ -1,0 +1,53 @@
+"""Request objects that travel the component graph.
+
+Plain slotted objects: no per-request process, no dict. A component that accepts a request charges time to
+it, fills its timestamps (picoseconds) and triggers ``req.done`` when it completes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import simpy
+
+READ = 0
+WRITE = 1
+
+
+class MemRequest:
+    """A read or write of ``size`` bytes at byte address ``addr``.
+
+    ``t_submit``: when it was offered; ``t_accept``: when a component took it into its queues;
+    ``t_done``: when it completed (data returned for reads, buffered for posted writes).
+    The ``_`` fields are scratch space of the component currently holding the request (decoded address).
+    """
+
+    __slots__ = ("addr", "size", "is_write", "t_submit", "t_accept", "t_done", "done", "tag",
+                 "added_cycle", "_ch", "_fb", "_row", "_col", "_cmd", "_seq")
+
+    def __init__(self, addr: int, is_write: bool = False, size: int = 64, tag: Any = None) -> None:
+        self.addr = addr
+        self.size = size
+        self.is_write = is_write
+        self.t_submit = -1
+        self.t_accept = -1
+        self.t_done = -1
+        self.done: simpy.Event | None = None
+        self.tag = tag
+        self.added_cycle = -1
+        self._ch = -1
+
+    def __repr__(self) -> str:
+        op = "W" if self.is_write else "R"
+        return f"MemRequest(0x{self.addr:x} {op} {self.size}B)"
+
+
+def complete_at(env: simpy.Environment, ev: simpy.Event, value: Any, when_ps: int) -> None:
+    """Trigger ``ev`` successfully at absolute time ``when_ps`` (>= now) without an extra Timeout.
+
+    Used by components that run their own state a few cycles ahead of ``env.now`` inside one callback
+    (never past the next scheduled event) and must still deliver completions at the exact picosecond.
+    """
+    ev._ok = True
+    ev._value = value
+    env.schedule(ev, delay=when_ps - env.now)

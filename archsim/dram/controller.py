@@ -1,0 +1,535 @@
+"""The memory controller of one DRAM channel: queues, command scheduling, refresh, and its clock loop.
+
+Cycle semantics (one command per cycle, or a row and a column command with ``dual_command_issue``):
+
+1. data whose burst has finished returns (reads), posted writes are acknowledged;
+2. refresh becomes due for the next rank every nREFI / ranks (staggered) and takes priority: the rank's
+   banks are precharged and REF issues; the rank's queues are skipped meanwhile;
+3. otherwise the scheduler picks a command (``per_bank``: round robin over per-bank command queues, the first
+   timing-ready command in each, a precharge held back while later requests hit the open row and fewer than
+   ``row_hit_cap`` hits were served; ``unified``: FR-FCFS over the read or write queue);
+4. ``per_bank`` only: one transaction moves from the read queue (or the write buffer while draining) into its
+   bank's command queue.
+
+The loop is not ticked every cycle: after a cycle in which nothing happened it computes the next cycle at which
+anything can (a return, a refresh, a command becoming timing-ready) and sleeps until then, or until a request
+arrives. It also runs several cycles inside one SimPy callback while nothing else in the simulation is due
+before them, scheduling its completions at their exact picosecond.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import TYPE_CHECKING
+
+import simpy
+
+from archsim.core.request import MemRequest, complete_at
+from archsim.dram.channel_state import ChannelState
+from archsim.dram.spec import DRAMSpec
+from archsim.dram.standard import ACT, NCMD, PRE, RD, RDA, REF, WR, WRA, compile_constraints
+
+if TYPE_CHECKING:
+    from archsim.dram.power import CommandEnergy
+
+_NEVER = 1 << 62
+
+
+class ChannelController:
+    """One (pseudo-)channel: its queues, its :class:`ChannelState` and its scheduling loop."""
+
+    def __init__(self, env: simpy.Environment, spec: DRAMSpec, index: int) -> None:
+        self.env = env
+        self.index = index
+        org, ctl = spec.org, spec.controller
+        self.tck = spec.timing.tCK_ps
+        names = spec.timing.resolved(org.burst_length)
+        self.t = names
+        self.state = ChannelState(org, compile_constraints(spec.constraints, names))
+        self.read_delay = names["nAL"] + names["nCL"] + names["nBL"]
+        self.write_delay = names["nAL"] + names["nCWL"] + names["nBL"]
+        self.unified = ctl.queue_structure == "unified"
+        self.rq_cap = ctl.read_queue
+        self.wq_cap = ctl.write_queue
+        self.cq_cap = ctl.cmd_queue
+        self.closed_page = ctl.row_policy == "closed"
+        self.rd_cmd = RDA if self.closed_page else RD
+        self.wr_cmd = WRA if self.closed_page else WR
+        self.hit_cap = ctl.row_hit_cap
+        self.drain_high = max(1, round(ctl.write_high_watermark * ctl.write_queue))
+        self.drain_low = round(ctl.write_low_watermark * ctl.write_queue)
+        self.dual = ctl.dual_command_issue
+        self.merge_reads = ctl.merge_reads
+        self.refresh_on = ctl.refresh.policy == "all_bank"
+        ranks = org.ranks
+        self.ranks = ranks
+        self.banks = org.banks
+        self.ref_interval = names["nREFI"] // ranks if ctl.refresh.staggered else names["nREFI"]
+        self.ref_staggered = ctl.refresh.staggered
+        self.next_ref = self.ref_interval if self.refresh_on else _NEVER
+        self.ref_rank_next = 0
+        self.ref_pending: list[int] = []
+        # queues
+        self.readq: list[MemRequest] = []
+        self.writeq: list[MemRequest] = []
+        self.pending_rd: dict[int, list[MemRequest]] = {}
+        self.pending_wr: dict[int, MemRequest] = {}
+        self.cmdq: list[list[MemRequest]] = [[] for _ in range(self.state.nbanks)]
+        self.cmdq_count = 0
+        self.rr = 0  # round-robin pointer over command queues
+        self.draining = 0
+        self.write_mode = False
+        self.active: list[MemRequest] = []  # unified: requests whose row was opened for them
+        self.active_cap = ctl.read_queue
+        self.ret: list[tuple[int, int, MemRequest]] = []
+        self.seq = 0
+        # loop bookkeeping: next cycle not yet processed, and the currently scheduled wake-up
+        self.cycle = 0
+        self.wake_cycle = _NEVER
+        self.wake_ev: simpy.Event | None = None
+        self.space_waiters: list[simpy.Event] = []
+        # counters (flushed into Stats at finalize)
+        self.n_cmd = [0] * NCMD
+        self.n_reads = 0
+        self.n_writes = 0
+        self.n_row_hits = 0
+        self.n_col = 0
+        self.n_wq_hits = 0
+        self.n_dual = 0
+        self.lat_sum = 0
+        self.lat_hist = None  # set by the DRAM system (a Histogram of read latency in ps)
+        self.bytes = org.access_bytes
+        self.acct_cycle = 0
+        self.rank_active = [0] * ranks
+        self.rank_idle = [0] * ranks
+        self.last_done_cycle = 0
+        self.energy: CommandEnergy | None = None
+
+    # ----------------------------------------------------------------------------------------- intake
+    def can_accept(self, is_write: bool) -> bool:
+        return len(self.writeq) < self.wq_cap if is_write else len(self.readq) < self.rq_cap
+
+    def space_event(self) -> simpy.Event:
+        ev = self.env.event()
+        self.space_waiters.append(ev)
+        return ev
+
+    def submit(self, req: MemRequest) -> None:
+        """Take ``req`` (the caller checked :meth:`can_accept`); ``req.done`` fires on completion."""
+        now = self.env.now
+        c = -(-now // self.tck)
+        if c < self.cycle:
+            c = self.cycle
+        req.added_cycle = c
+        req.t_accept = c * self.tck
+        addr = req.addr
+        if req.is_write:
+            if addr not in self.pending_wr:
+                self.pending_wr[addr] = req
+                self.writeq.append(req)
+            self._push_return(c + 1, req)
+        elif addr in self.pending_wr:
+            self.n_wq_hits += 1
+            self._push_return(c + 1, req)
+        else:
+            lst = self.pending_rd.get(addr)
+            if lst is None:
+                self.pending_rd[addr] = [req]
+                self.readq.append(req)
+            elif self.merge_reads:
+                lst.append(req)
+            else:
+                lst.append(req)
+                self.readq.append(req)
+        self._wake(c)
+
+    def _push_return(self, cycle: int, req: MemRequest) -> None:
+        self.seq += 1
+        heapq.heappush(self.ret, (cycle, self.seq, req))
+
+    # ----------------------------------------------------------------------------------------- loop
+    def _wake(self, cycle: int) -> None:
+        """Make sure the loop runs at ``cycle`` (earlier wake-ups stay; later ones become stale)."""
+        if cycle >= self.wake_cycle:
+            return
+        self.wake_cycle = cycle
+        ev = self.env.timeout(cycle * self.tck - self.env.now)
+        ev.callbacks.append(self._on_wake)
+        self.wake_ev = ev
+
+    def _on_wake(self, ev: simpy.Event) -> None:
+        if ev is not self.wake_ev:
+            return  # superseded by an earlier wake-up
+        self.wake_ev = None
+        self.wake_cycle = _NEVER
+        c = self.cycle if self.cycle > self.env.now // self.tck else self.env.now // self.tck
+        horizon = self.env.peek()
+        tck = self.tck
+        while True:
+            busy, emitted = self._tick(c)
+            c += 1
+            self.cycle = c
+            if busy:
+                nxt = c
+            else:
+                nxt = self._next_event_cycle(c)
+                if nxt >= _NEVER:
+                    return  # idle until a request arrives
+            if emitted or nxt * tck >= horizon:
+                self._wake(nxt)
+                return
+            c = nxt
+            self.cycle = c
+
+    def _tick(self, c: int) -> tuple[bool, bool]:
+        """Process cycle ``c``; returns (something happened, an event outside this channel was triggered)."""
+        emitted = False
+        ret = self.ret
+        if ret and ret[0][0] <= c:
+            now_ps = c * self.tck
+            env = self.env
+            while ret and ret[0][0] <= c:
+                _, _, req = heapq.heappop(ret)
+                req.t_done = now_ps
+                if not req.is_write:
+                    lat = now_ps - req.t_accept
+                    self.lat_sum += lat
+                    self.lat_hist.record(lat)
+                    self.n_reads += 1
+                else:
+                    self.n_writes += 1
+                if req.done is not None:
+                    complete_at(env, req.done, req, now_ps)
+            self.last_done_cycle = c
+            emitted = True
+        if c >= self.next_ref:
+            r = self.ref_rank_next
+            if self.ref_staggered:
+                self.ref_pending.append(r)
+                self.ref_rank_next = (r + 1) % self.ranks
+            else:
+                self.ref_pending.extend(range(self.ranks))
+            self.next_ref += self.ref_interval
+        issued = False
+        cmd = None
+        if self.ref_pending and not self.unified:
+            cmd = self._refresh_command(c)
+        if cmd is None:
+            cmd = self._pick(c)
+        if cmd is not None:
+            self._issue(cmd[0], cmd[1], cmd[2], c)
+            issued = True
+            if self.dual:
+                second = self._pick(c)
+                if second is not None:
+                    first_col = cmd[0] in (RD, WR, RDA, WRA)
+                    if (second[0] in (RD, WR, RDA, WRA)) != first_col:
+                        self._issue(second[0], second[1], second[2], c)
+                        self.n_dual += 1
+                    elif second[2] is not None and second[0] in (RD, WR, RDA, WRA):
+                        self.cmdq[second[1]].insert(0, second[2])  # not issued: keep it queued
+                        self.cmdq_count += 1
+        moved = False
+        if not self.unified:
+            moved = self._schedule_transaction()
+            if moved and self.space_waiters:
+                self._notify_space(c)
+                emitted = True
+        elif issued and self.space_waiters:
+            self._notify_space(c)
+            emitted = True
+        return issued or moved or emitted, emitted
+
+    def _notify_space(self, c: int) -> None:
+        waiters, self.space_waiters = self.space_waiters, []
+        for ev in waiters:
+            complete_at(self.env, ev, None, c * self.tck)
+
+    # ----------------------------------------------------------------------------------------- refresh
+    def _refresh_command(self, c: int) -> tuple[int, int, None] | None:
+        """Precharge the pending rank's open banks, then REF once all are closed and ready."""
+        r = self.ref_pending[0]
+        st = self.state
+        base = r * self.banks
+        all_closed = True
+        for fb in range(base, base + self.banks):
+            if st.open_row[fb] >= 0:
+                all_closed = False
+                if st.ready(PRE, fb) <= c:
+                    return (PRE, fb, None)
+        if all_closed and st.ref_ready(r) <= c:
+            return (REF, base, None)
+        return None
+
+    def _refresh_wait(self, c: int) -> int:
+        """Earliest cycle the refresh sequence can make progress."""
+        r = self.ref_pending[0]
+        st = self.state
+        base = r * self.banks
+        t = _NEVER
+        any_open = False
+        for fb in range(base, base + self.banks):
+            if st.open_row[fb] >= 0:
+                any_open = True
+                v = st.ready(PRE, fb)
+                if v < t:
+                    t = v
+        if not any_open:
+            t = st.ref_ready(r)
+        return t
+
+    # ----------------------------------------------------------------------------------------- per-bank
+    def _bank_candidate(self, q: list[MemRequest], fb: int, c: int) -> tuple[int, MemRequest | None, int]:
+        """The command bank queue ``q`` would issue at ``c``: (cmd, request, earliest cycle).
+
+        cmd is -1 when nothing is ready at ``c``; earliest is then the first cycle something may be
+        (a lower bound; _NEVER when only a state change can unblock the queue).
+        """
+        st = self.state
+        orow = st.open_row[fb]
+        if orow < 0:
+            t = st.ready(ACT, fb)
+            return (ACT, q[0], t) if t <= c else (-1, None, t)
+        earliest = _NEVER
+        q0 = q[0]
+        if q0._row != orow:
+            has_hit = False
+            for x in q:
+                if x._row == orow:
+                    has_hit = True
+                    break
+            if not has_hit or st.hits[fb] >= self.hit_cap:
+                t = st.ready(PRE, fb)
+                if t <= c:
+                    return (PRE, q0, t)
+                earliest = t
+            if not has_hit:
+                return (-1, None, earliest)
+        t_rd = -1
+        t_wr = -1
+        for i, x in enumerate(q):
+            if x._row != orow:
+                continue
+            cmd = x._cmd
+            if cmd == RD or cmd == RDA:
+                if t_rd < 0:
+                    t_rd = st.ready(cmd, fb)
+                t = t_rd
+            else:
+                if t_wr < 0:
+                    t_wr = st.ready(cmd, fb)
+                t = t_wr
+                if self._rw_dependency(q, i):
+                    continue
+            if t <= c:
+                return (cmd, x, t)
+            if t < earliest:
+                earliest = t
+        return (-1, None, earliest)
+
+    @staticmethod
+    def _rw_dependency(q: list[MemRequest], i: int) -> bool:
+        """A write may not pass an earlier read of the same row and column in its queue."""
+        w = q[i]
+        for j in range(i):
+            x = q[j]
+            if not x.is_write and x._row == w._row and x._col == w._col:
+                return True
+        return False
+
+    def _pick(self, c: int) -> tuple[int, int, MemRequest | None] | None:
+        if self.unified:
+            return self._pick_unified(c)
+        cmdq = self.cmdq
+        n = len(cmdq)
+        skip = self.ref_pending[0] if self.ref_pending else -1
+        banks = self.banks
+        idx = self.rr
+        for _ in range(n):
+            idx += 1
+            if idx == n:
+                idx = 0
+            q = cmdq[idx]
+            if not q or idx // banks == skip:
+                continue
+            cmd, req, _t = self._bank_candidate(q, idx, c)
+            if cmd >= 0:
+                self.rr = idx
+                if cmd != ACT and cmd != PRE:
+                    q.remove(req)
+                    self.cmdq_count -= 1
+                return (cmd, idx, req)
+        self.rr = idx
+        return None
+
+    def _schedule_transaction(self) -> bool:
+        """Move at most one transaction into its bank's command queue (DRAMsim3's ScheduleTransaction)."""
+        if self.draining == 0:
+            nw = len(self.writeq)
+            if nw >= self.drain_high or (nw > self.drain_low and self.cmdq_count == 0):
+                self.draining = nw
+        queue = self.writeq if self.draining > 0 else self.readq
+        cap = self.cq_cap
+        cmdq = self.cmdq
+        for i, req in enumerate(queue):
+            q = cmdq[req._fb]
+            if len(q) < cap:
+                if req.is_write:
+                    if req.addr in self.pending_rd:
+                        self.draining = 0
+                        return False
+                    self.draining -= 1
+                q.append(req)
+                self.cmdq_count += 1
+                del queue[i]
+                return True
+        return False
+
+    def _next_event_cycle(self, c: int) -> int:
+        """Earliest cycle >= c at which processing a cycle can change anything (after an idle cycle)."""
+        t = self.next_ref
+        if self.ret and self.ret[0][0] < t:
+            t = self.ret[0][0]
+        if self.ref_pending:
+            v = self._refresh_wait(c)
+            if v < t:
+                t = v
+        if self.unified:
+            v = self._unified_wait(c)
+            if v < t:
+                t = v
+        elif self.cmdq_count:
+            skip = self.ref_pending[0] if self.ref_pending else -1
+            banks = self.banks
+            for idx, q in enumerate(self.cmdq):
+                if q and idx // banks != skip:
+                    v = self._bank_candidate(q, idx, c)[2]
+                    if v < t:
+                        t = v
+        return t if t > c else c
+
+    # ----------------------------------------------------------------------------------------- unified
+    def _need(self, req: MemRequest) -> int:
+        """The next command ``req`` needs given its bank's row buffer (ACT, PRE, or its column command)."""
+        orow = self.state.open_row[req._fb]
+        if orow < 0:
+            return ACT
+        return req._cmd if orow == req._row else PRE
+
+    def _first_ready(self, buf: list[MemRequest], c: int) -> tuple[int, MemRequest | None]:
+        """FR-FCFS over ``buf`` (kept in arrival order): the oldest request whose next command is ready."""
+        st = self.state
+        for req in buf:
+            cmd = self._need(req)
+            if st.ready(cmd, req._fb) <= c:
+                return cmd, req
+        return -1, None
+
+    def _pick_unified(self, c: int) -> tuple[int, int, MemRequest | None] | None:
+        """Ramulator 2's generic controller: active requests first, then refresh, then the read or write queue."""
+        cmd, req = self._first_ready(self.active, c)
+        if req is None:
+            if self.ref_pending:
+                return self._refresh_command(c)
+            nw = len(self.writeq)
+            if self.write_mode:
+                if nw < self.drain_low and self.readq:
+                    self.write_mode = False
+            elif nw > self.drain_high or not self.readq:
+                self.write_mode = True
+            cmd, req = self._first_ready(self.writeq if self.write_mode else self.readq, c)
+            if req is None:
+                return None
+        fb = req._fb
+        if cmd == PRE or cmd == RDA or cmd == WRA:
+            for a in self.active:
+                if a._fb == fb and a is not req:
+                    return None  # do not close a row an activated request still needs
+        return (cmd, fb, req)
+
+    def _unified_issued(self, cmd: int, req: MemRequest) -> None:
+        """Move a request between the queues after its command issued."""
+        if cmd == ACT:
+            if len(self.active) < self.active_cap and req not in self.active:
+                (self.writeq if req.is_write else self.readq).remove(req)
+                self.active.append(req)
+        elif cmd != PRE:
+            if req in self.active:
+                self.active.remove(req)
+            else:
+                (self.writeq if req.is_write else self.readq).remove(req)
+
+    def _unified_wait(self, c: int) -> int:
+        st = self.state
+        t = _NEVER
+        for buf in (self.active, self.readq, self.writeq):
+            for req in buf:
+                v = st.ready(self._need(req), req._fb)
+                if v < t:
+                    t = v
+        return t
+
+    # ----------------------------------------------------------------------------------------- issue
+    def _issue(self, cmd: int, fb: int, req: MemRequest | None, c: int) -> None:
+        st = self.state
+        self.n_cmd[cmd] += 1
+        if self.unified and req is not None:
+            self._unified_issued(cmd, req)
+        if cmd == RD or cmd == RDA or cmd == WR or cmd == WRA:
+            self.n_col += 1
+            if st.hits[fb]:
+                self.n_row_hits += 1
+            st.hits[fb] += 1
+            addr = req.addr
+            if cmd == RD or cmd == RDA:
+                done = c + self.read_delay
+                if self.merge_reads:
+                    for r in self.pending_rd.pop(addr):
+                        self._push_return(done, r)
+                else:
+                    lst = self.pending_rd[addr]
+                    lst.remove(req)
+                    if not lst:
+                        del self.pending_rd[addr]
+                    self._push_return(done, req)
+            else:
+                self.pending_wr.pop(addr, None)
+            st.apply(cmd, fb, c)
+            if cmd == RDA or cmd == WRA:
+                self._account(c)
+                st.open_row[fb] = -1
+                st.hits[fb] = 0
+                st.open_in_rank[st.fb_rank[fb]] -= 1
+        elif cmd == ACT:
+            self._account(c)
+            st.apply(ACT, fb, c)
+            st.open_row[fb] = req._row
+            st.hits[fb] = 0
+            st.open_in_rank[st.fb_rank[fb]] += 1
+        elif cmd == PRE:
+            self._account(c)
+            st.apply(PRE, fb, c)
+            st.open_row[fb] = -1
+            st.hits[fb] = 0
+            st.open_in_rank[st.fb_rank[fb]] -= 1
+        else:  # REF
+            r = st.fb_rank[fb]
+            st.apply_rank(REF, r, c)
+            # the per-bank REF->ACT constraints of the table are rank-level; nothing per bank to do
+            self.ref_pending.pop(0)
+
+    def _account(self, c: int) -> None:
+        """Book background cycles [acct_cycle, c) with the rank states before a state change at ``c``."""
+        n = c - self.acct_cycle
+        if n > 0:
+            oir = self.state.open_in_rank
+            for r in range(self.ranks):
+                if oir[r]:
+                    self.rank_active[r] += n
+                else:
+                    self.rank_idle[r] += n
+            self.acct_cycle = c
+
+    def close_accounting(self, end_cycle: int) -> None:
+        """Book background cycles up to ``end_cycle`` (exclusive) at the end of a run."""
+        self._account(end_cycle)

@@ -1,0 +1,133 @@
+"""A DRAM or HBM memory system: the address mapper and one controller per (pseudo-)channel.
+
+``submit(req)`` routes a request to its channel's controller by the address mapping. The component reports,
+per channel and in total, requests, bandwidth, read latency, row-buffer hit rate and commands, and books DRAM
+energy by kind (act, read, write, refresh, background) in the run's ledger.
+"""
+
+from __future__ import annotations
+
+import simpy
+
+from archsim.core.component import Component
+from archsim.core.request import MemRequest
+from archsim.core.sim import Simulator
+from archsim.core.stats import Histogram
+from archsim.dram.controller import ChannelController
+from archsim.dram.mapping import AddressMapper
+from archsim.dram.power import CommandEnergy
+from archsim.dram.spec import DRAMSpec
+from archsim.dram.standard import ACT, COMMANDS, REF
+
+
+class DRAMSystem(Component):
+    """The memory behind a host: channels of ranks of banks, each channel with its own controller."""
+
+    def __init__(self, sim: Simulator, spec: DRAMSpec, name: str = "dram") -> None:
+        super().__init__(sim, name)
+        self.spec = spec
+        self.mapper = AddressMapper(spec.org, spec.mapping)
+        self.tck = spec.timing.tCK_ps
+        self.channels = [ChannelController(self.env, spec, i) for i in range(spec.org.logical_channels)]
+        self.latency = Histogram()
+        for ch in self.channels:
+            ch.lat_hist = Histogram()
+        self.energy_model = CommandEnergy.from_spec(spec)
+        m = self.mapper
+        self._ch_s, self._ch_m = m.ch_s, m.ch_m
+        self._finalized = False
+
+    # ----------------------------------------------------------------------------------------- face
+    def _route(self, req: MemRequest) -> ChannelController:
+        ch = req._ch
+        if ch < 0:
+            self._decode(req)
+            ch = req._ch
+        return self.channels[ch]
+
+    def _decode(self, req: MemRequest) -> None:
+        ch, ra, bg, ba, ro, co = self.mapper.decode(req.addr)
+        org = self.spec.org
+        req._ch = ch
+        req._fb = (ra * org.bankgroups + bg) * org.banks_per_group + ba
+        req._row = ro
+        req._col = co
+        ctl = self.channels[ch]
+        req._cmd = ctl.wr_cmd if req.is_write else ctl.rd_cmd
+
+    def can_accept(self, req: MemRequest) -> bool:
+        self._decode(req)
+        return self.channels[req._ch].can_accept(req.is_write)
+
+    def space_event(self, req: MemRequest) -> simpy.Event:
+        return self._route(req).space_event()
+
+    def submit(self, req: MemRequest) -> simpy.Event:
+        """Accept ``req`` now (check :meth:`can_accept` first); the returned event fires on completion."""
+        ctl = self._route(req)
+        if req.done is None:
+            req.done = self.env.event()
+        req.t_submit = self.env.now
+        ctl.submit(req)
+        return req.done
+
+    # ----------------------------------------------------------------------------------------- results
+    def finalize(self, end_ps: int | None = None) -> None:
+        """Flush counters into stats and book energy up to ``end_ps`` (default: now)."""
+        if self._finalized:
+            return
+        self._finalized = True
+        end_ps = self.env.now if end_ps is None else end_ps
+        end_cycle = -(-end_ps // self.tck)
+        e = self.energy_model
+        book = self.sim.energy.book
+        tot = self.stats
+        tot_counts: dict[str, float] = {}
+        for ch in self.channels:
+            ch.close_accounting(end_cycle)
+            s = self.stats.child(f"ch{ch.index}")
+            counts = {
+                "reads": ch.n_reads, "writes": ch.n_writes, "read_write_buffer_hits": ch.n_wq_hits,
+                "column_cmds": ch.n_col, "row_hits": ch.n_row_hits, "dual_issue_cycles": ch.n_dual,
+                "active_cycles": sum(ch.rank_active), "precharged_cycles": sum(ch.rank_idle),
+            }
+            for i, cname in enumerate(COMMANDS):
+                counts[f"cmd_{cname}"] = ch.n_cmd[i]
+            counts["bytes"] = (ch.n_reads + ch.n_writes) * ch.bytes
+            for k, v in counts.items():
+                s.set(k, v)
+                tot_counts[k] = tot_counts.get(k, 0) + v
+            s.hists["read_latency_ps"] = ch.lat_hist
+            self.latency.merge(ch.lat_hist)
+            comp = f"{self.stats.full_name}.ch{ch.index}"
+            n_col_rd = ch.n_cmd[2] + ch.n_cmd[4]
+            n_col_wr = ch.n_cmd[3] + ch.n_cmd[5]
+            book(comp, "act", e.act * ch.n_cmd[ACT])
+            book(comp, "read", e.read * n_col_rd)
+            book(comp, "write", e.write * n_col_wr)
+            book(comp, "refresh", e.refresh * ch.n_cmd[REF])
+            book(comp, "background",
+                 e.act_standby * sum(ch.rank_active) + e.pre_standby * sum(ch.rank_idle))
+        for k, v in tot_counts.items():
+            tot.set(k, v)
+        tot.hists["read_latency_ps"] = self.latency
+
+    def summary(self, sim_time_ps: int) -> dict[str, float]:
+        """The memory-trace columns of summary.csv (bandwidth in 10^9 B/s of simulated time)."""
+        reads = sum(c.n_reads for c in self.channels)
+        writes = sum(c.n_writes for c in self.channels)
+        col = sum(c.n_col for c in self.channels)
+        hits = sum(c.n_row_hits for c in self.channels)
+        nbytes = (reads + writes) * self.spec.org.access_bytes
+        lat = self.latency
+        out = {
+            "requests": reads + writes,
+            "reads": reads,
+            "writes": writes,
+            "bandwidth_GBps": nbytes / (sim_time_ps * 1e-3) if sim_time_ps else 0.0,
+            "read_latency_mean_ns": lat.mean() / 1000 if lat.count else float("nan"),
+            "read_latency_p50_ns": (lat.percentile(50) or 0) / 1000,
+            "read_latency_p99_ns": (lat.percentile(99) or 0) / 1000,
+            "row_hit_rate": hits / col if col else 0.0,
+        }
+        return out

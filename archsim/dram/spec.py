@@ -1,0 +1,283 @@
+"""Configuration schema of the ``dram:`` section: organisation, timing, power, mapping, controller.
+
+A DRAM standard is mostly data (as in Ramulator 2): the presets under ``archsim/config/presets/dram/`` give the
+organisation, the JEDEC timing set in clock cycles, the IDD currents, and the table of timing constraints
+("at level L, command B may follow command A after N cycles"). The controller code is generic.
+
+What this schema abstracts away: on-die ECC, CRC/DBI, preamble training, temperature-dependent refresh rates,
+power-down modes (the controller never enters them, as in the reference configurations).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from archsim.dram.standard import COMMANDS, eval_delay
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _pow2(name: str, v: int) -> int:
+    if v < 1 or (v & (v - 1)) != 0:
+        raise ValueError(f"must be a power of two, got {v}")
+    return v
+
+
+class Organisation(_Strict):
+    """Geometry of one memory system built from identical channels."""
+
+    channels: int = Field(1, description="independent channels (each with its own controller)")
+    pseudo_channels: int = Field(
+        1, description="HBM pseudo-channels per channel; each is scheduled as its own channel")
+    ranks: int = Field(1, description="ranks per (pseudo-)channel")
+    bankgroups: int = Field(4, description="bank groups per rank (1 = no bank groups)")
+    banks_per_group: int = Field(4, description="banks per bank group")
+    rows: int = Field(65536, description="rows per bank")
+    columns: int = Field(1024, description="columns per row, each device_width bits wide")
+    device_width: int = Field(8, description="data pins per device (x4/x8/x16/x128)")
+    bus_width: int = Field(64, description="data bus width of one (pseudo-)channel in bits")
+    burst_length: int = Field(8, description="beats per column access (BL)")
+
+    @field_validator("channels", "pseudo_channels", "ranks", "bankgroups", "banks_per_group", "rows",
+                     "columns", "device_width", "bus_width", "burst_length")
+    @classmethod
+    def _powers_of_two(cls, v: int) -> int:
+        return _pow2("", v)
+
+    @model_validator(mode="after")
+    def _geometry(self) -> Organisation:
+        if self.bus_width < self.device_width:
+            raise ValueError(f"bus_width {self.bus_width} is narrower than device_width {self.device_width}")
+        if self.columns < self.burst_length:
+            raise ValueError(f"columns {self.columns} fewer than one burst of {self.burst_length}")
+        return self
+
+    @property
+    def banks(self) -> int:
+        return self.bankgroups * self.banks_per_group
+
+    @property
+    def devices_per_rank(self) -> int:
+        return self.bus_width // self.device_width
+
+    @property
+    def access_bytes(self) -> int:
+        """Bytes moved by one column command (one burst on the whole bus)."""
+        return self.bus_width // 8 * self.burst_length
+
+    @property
+    def logical_channels(self) -> int:
+        return self.channels * self.pseudo_channels
+
+    @property
+    def capacity_bytes(self) -> int:
+        row_bytes = self.columns * self.device_width // 8 * self.devices_per_rank
+        return row_bytes * self.rows * self.banks * self.ranks * self.logical_channels
+
+
+TIMING_NAMES = (
+    "nCL", "nCWL", "nRCD", "nRCDRD", "nRCDWR", "nRP", "nRAS", "nRC", "nWR", "nRTP", "nCCD_S", "nCCD_L",
+    "nRRD_S", "nRRD_L", "nFAW", "nWTR_S", "nWTR_L", "nRFC", "nREFI", "nRTRS", "nAL", "nBL", "nPPD",
+)
+
+
+class Timing(_Strict):
+    """JEDEC timing parameters in clock cycles of ``tCK_ps``.
+
+    ``nBL`` is the data-bus occupancy of one burst in clock cycles (BL/2 for DDR signalling); it defaults to
+    ``burst_length / 2``. ``nRC`` defaults to ``nRAS + nRP``; ``nRCDRD``/``nRCDWR`` default to ``nRCD``.
+    """
+
+    tCK_ps: int = Field(..., description="clock period in picoseconds")
+    nCL: int
+    nCWL: int
+    nRCD: int
+    nRCDRD: int | None = None
+    nRCDWR: int | None = None
+    nRP: int
+    nRAS: int
+    nRC: int | None = None
+    nWR: int
+    nRTP: int
+    nCCD_S: int
+    nCCD_L: int
+    nRRD_S: int
+    nRRD_L: int
+    nFAW: int
+    nWTR_S: int
+    nWTR_L: int
+    nRFC: int
+    nREFI: int
+    nRTRS: int = 1
+    nAL: int = 0
+    nBL: int | None = None
+    nPPD: int = 0
+
+    @field_validator("tCK_ps", "nCL", "nCWL", "nRCD", "nRP", "nRAS", "nWR", "nRTP", "nCCD_S", "nCCD_L",
+                     "nRRD_S", "nRRD_L", "nFAW", "nWTR_S", "nWTR_L", "nRFC", "nREFI")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if not isinstance(v, int) or v <= 0:
+            raise ValueError("must be a positive integer")
+        return v
+
+    @field_validator("nRTRS", "nAL", "nPPD", "nRC", "nRCDRD", "nRCDWR", "nBL")
+    @classmethod
+    def _non_negative(cls, v: int | None) -> int | None:
+        if v is not None and v < 0:
+            raise ValueError("must be a non-negative integer")
+        return v
+
+    def resolved(self, burst_length: int) -> dict[str, int]:
+        """All timing names with defaults filled in (the namespace constraint expressions see)."""
+        d = self.model_dump()
+        d["nRC"] = d["nRC"] if d["nRC"] is not None else d["nRAS"] + d["nRP"]
+        d["nRCDRD"] = d["nRCDRD"] if d["nRCDRD"] is not None else d["nRCD"]
+        d["nRCDWR"] = d["nRCDWR"] if d["nRCDWR"] is not None else d["nRCD"]
+        d["nBL"] = d["nBL"] if d["nBL"] is not None else burst_length // 2
+        return d
+
+
+class Power(_Strict):
+    """IDD currents (mA, per device) and supply voltage, as in JEDEC/Micron datasheets.
+
+    ``energy_time_basis``: ``ns`` books physical energy (mA x V x ns = pJ). ``cycle`` books mA x V x cycles
+    as pJ, which is what DRAMsim3 reports (its energy figures omit the tCK factor); the DRAMsim3 validation
+    configurations set it so their totals compare like for like.
+    """
+
+    VDD: float = 1.2
+    IDD0: float
+    IDD2P: float
+    IDD2N: float
+    IDD3P: float
+    IDD3N: float
+    IDD4R: float
+    IDD4W: float
+    IDD5AB: float
+    IDD6x: float = 0.0
+    energy_time_basis: Literal["ns", "cycle"] = "ns"
+
+    @model_validator(mode="after")
+    def _currents(self) -> Power:
+        for k in ("VDD", "IDD0", "IDD2N", "IDD3N", "IDD4R", "IDD4W", "IDD5AB"):
+            if getattr(self, k) <= 0:
+                raise ValueError(f"{k} must be positive, got {getattr(self, k)}")
+        return self
+
+
+class Mapping(_Strict):
+    """Physical address to (channel, rank, bank group, bank, row, column).
+
+    ``order`` lists the fields most significant first, either DRAMsim3's two-letter spelling (``rochrababgco``:
+    ro, ch, ra, ba, bg, co) or Ramulator's capitalised one (``RoBaRaCoCh``: Ro, Ba, Ra, Co, Ch, with ``Ba``
+    covering bank then bank group, as Ramulator 2 lays them out, unless ``Bg`` is given). Field widths come from the organisation; the low
+    log2(access bytes) bits are the offset inside one burst. ``xor_bank`` XORs the bank and bank-group bits
+    with the low row bits (permutation-based interleaving, Zhang et al., MICRO 2000).
+    """
+
+    order: str = "rochrababgco"
+    xor_bank: bool = False
+
+
+class Refresh(_Strict):
+    policy: Literal["all_bank", "none"] = "all_bank"
+    staggered: bool = Field(True, description="ranks refresh tREFI/ranks apart (DRAMsim3 RANK_LEVEL_STAGGERED)")
+
+
+class Controller(_Strict):
+    """The memory controller of one channel.
+
+    ``queue_structure``: ``per_bank`` = a read transaction queue and a write buffer feeding per-bank command
+    queues (DRAMsim3); ``unified`` = one read queue and one write queue scheduled directly by FR-FCFS
+    (Ramulator 2's generic controller).
+    """
+
+    queue_structure: Literal["per_bank", "unified"] = "per_bank"
+    read_queue: int = Field(32, gt=0, description="read transaction queue entries")
+    write_queue: int = Field(32, gt=0, description="write buffer entries")
+    cmd_queue: int = Field(8, gt=0, description="entries per bank command queue (per_bank only)")
+    row_policy: Literal["open", "closed"] = "open"
+    row_hit_cap: int = Field(4, ge=0, description="row hits served before a pending precharge may close a row")
+    write_high_watermark: float = Field(1.0, gt=0, le=1,
+                                        description="write buffer fill fraction that starts a write drain")
+    write_low_watermark: float = Field(0.25, ge=0, le=1,
+                                       description="drain also starts above this fill when no reads wait")
+    merge_reads: bool = Field(True, description="a read of an address already queued shares its access (DRAMsim3)")
+    dual_command_issue: bool = Field(False, description="a row and a column command may issue in one cycle (HBM)")
+    refresh: Refresh = Refresh()
+
+
+class Constraint(_Strict):
+    """One timing constraint: after ``prev`` at ``level``, ``next`` waits ``delay`` cycles.
+
+    ``sibling``: applies to the other nodes of that level (e.g. other ranks), not the issuing one.
+    ``window``: a rolling-window constraint (nFAW): at most ``window`` ``prev`` commands in ``delay`` cycles.
+    """
+
+    level: Literal["channel", "rank", "bankgroup", "bank"]
+    prev: list[str]
+    next: list[str]
+    delay: str | int
+    sibling: bool = False
+    window: int = 0
+
+    @field_validator("prev", "next", mode="before")
+    @classmethod
+    def _listify(cls, v: str | list[str]) -> list[str]:
+        v = [v] if isinstance(v, str) else v
+        for c in v:
+            if c not in COMMANDS:
+                raise ValueError(f"unknown command {c!r} (known: {', '.join(COMMANDS)})")
+        return v
+
+
+class DRAMSpec(_Strict):
+    """The whole ``dram:`` section."""
+
+    standard: str = Field(..., description="standard name (DDR4, DDR5, HBM2, HBM3): informational")
+    description: str = ""
+    org: Organisation
+    timing: Timing
+    power: Power
+    mapping: Mapping = Mapping()
+    controller: Controller = Controller()
+    constraints: list[Constraint]
+    sources: dict[str, str] = Field(default_factory=dict, description="where each figure comes from")
+
+    def semantic_errors(self) -> list[tuple[tuple, str]]:
+        """Cross-field problems as (key path below ``dram``, message); empty when the spec is consistent."""
+        errs: list[tuple[tuple, str]] = []
+        names = self.timing.resolved(self.org.burst_length)
+        for i, c in enumerate(self.constraints):
+            try:
+                eval_delay(c.delay, names)
+            except ValueError as e:
+                errs.append((("constraints", i, "delay"), str(e)))
+        if names["nRAS"] > names["nRC"]:
+            errs.append((("timing", "nRAS"), f"exceeds nRC ({names['nRC']}), got {names['nRAS']}"))
+        if names["nREFI"] <= names["nRFC"]:
+            errs.append((("timing", "nREFI"), f"must exceed nRFC ({names['nRFC']}), got {names['nREFI']}"))
+        from archsim.dram.mapping import AddressMapper
+
+        try:
+            AddressMapper(self.org, self.mapping)
+        except ValueError as e:
+            errs.append((("mapping", "order"), str(e)))
+        return errs
+
+    @property
+    def peak_bandwidth_GBps(self) -> float:
+        """Data-bus peak of the whole system: bytes per burst / burst time, summed over channels."""
+        t = self.timing.resolved(self.org.burst_length)
+        per_ch = self.org.access_bytes / (t["nBL"] * self.timing.tCK_ps * 1e-12) / 1e9
+        return per_ch * self.org.logical_channels
+
+
+def log2i(v: int) -> int:
+    return int(math.log2(v))

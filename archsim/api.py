@@ -64,9 +64,8 @@ def run(config: str | Path, trace: str | Path | None = None, window: int = 0,
     }
     summary.update(mem.summary(end_ps))
     summary.update(sim.energy.summary_nj())
-    stats = {"system": sim.stats.to_dict(), "energy": sim.energy.to_dict(),
-             "run": {"trace": str(trace), "window": window, "requests_per_wall_s": summary["requests"] / wall
-                     if wall > 0 else None}}
+    stats = {"system": sim.stats.to_dict(raw=True), "energy": sim.energy.to_dict(),
+             "run": {"trace": str(trace), "window": window}}
     res = Result(summary=summary, stats=stats, config=cfg, resolved=loaded.data, config_hash=loaded.hash,
                  name=cfg.name or loaded.name)
     if write or out is not None:

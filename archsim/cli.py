@@ -1,0 +1,155 @@
+"""``archsim run | presets | schema | validate | bench``: a thin layer over the Python API.
+
+Exit status: 0 on success, 2 on bad input (one line on stderr naming file:line and key path), 1 on an internal
+error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from archsim.config import InputError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="archsim", description="Memory-system simulator for embedding lookups.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    r = sub.add_parser("run", help="simulate a trace through a system")
+    r.add_argument("config", help="hwconfig YAML file or preset name (e.g. default)")
+    r.add_argument("--trace", help="memory trace (Ramulator or DRAMsim3 format, plain or .gz)")
+    r.add_argument("--window", type=int, default=0, help="most requests outstanding (0: only queues limit)")
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override a config value (repeatable)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--out", help="run directory (default results/<config-name>-<hash8>/)")
+    r.add_argument("--plot", action="store_true", help="also write a read-latency CDF plot (latency_cdf.png)")
+    r.add_argument("--quiet", action="store_true", help="print nothing on success")
+
+    sub.add_parser("presets", help="list the shipped presets")
+
+    s = sub.add_parser("schema", help="write the JSON Schema of hwconfig files")
+    s.add_argument("--out", help="file to write (default: stdout)")
+
+    v = sub.add_parser("validate", help="compare with the reference simulators (DRAMsim3, Ramulator 2)")
+    v.add_argument("--only", action="append", default=[], help="substring of case names to run (repeatable)")
+    v.add_argument("--markdown", help="also write the table as markdown to this file")
+
+    b = sub.add_parser("bench", help="simulated requests per wall-clock second on the reference traces")
+    b.add_argument("--out", default="results/bench.json")
+    b.add_argument("--config", default=None, help="hwconfig (default hwconfigs/dram_ddr4_dramsim3.yaml)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"run": _cmd_run, "presets": _cmd_presets, "schema": _cmd_schema, "validate": _cmd_validate,
+                "bench": _cmd_bench}[args.cmd](args)
+    except InputError as e:
+        print(f"archsim: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("archsim: interrupted", file=sys.stderr)
+        return 130
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from archsim.api import run
+
+    if args.window < 0:
+        raise InputError(f"--window: must be >= 0, got {args.window}")
+    res = run(args.config, trace=args.trace, window=args.window, overrides=args.overrides, seed=args.seed,
+              out=args.out, write=True)
+    if args.plot:
+        from archsim.report.plots import latency_cdf_png
+
+        latency_cdf_png(res, res.out_dir / "latency_cdf.png")
+    if not args.quiet:
+        t = Table(title=f"archsim run: {res.name} ({args.trace}, window {args.window})")
+        t.add_column("metric")
+        t.add_column("value", justify="right")
+        for k, v in res.summary.items():
+            t.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+        Console().print(t)
+        print(f"results: {res.out_dir}")
+    return 0
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    from archsim.config import list_presets
+
+    for p in list_presets():
+        print(f"{p['name']:28s} {p['path']:44s} {p.get('description') or ''}")
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from archsim.system.config import SystemConfig
+
+    text = json.dumps(SystemConfig.model_json_schema(), indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from archsim.validation import case_name, dram_cases, markdown_table, run_case
+
+    rows = [r for r in dram_cases() if not args.only or any(s in case_name(r) for s in args.only)]
+    table = Table(title="archsim vs reference simulators")
+    for col in ("case", "metric", "reference", "archsim", "error", "tolerance", "ok"):
+        table.add_column(col, justify="left" if col in ("case", "metric") else "right")
+    checks = []
+    con = Console()
+    with con.status("validating") as status:
+        for i, row in enumerate(rows, 1):
+            status.update(f"[{i}/{len(rows)}] {case_name(row)}")
+            checks += run_case(row)[1]
+    for c in checks:
+        table.add_row(c.case, c.metric, f"{c.reference:.6g}", f"{c.archsim:.6g}", c.error_text(), c.tol_text(),
+                      "yes" if c.ok else "[red]no[/red]")
+    con.print(table)
+    if args.markdown:
+        Path(args.markdown).write_text(markdown_table(checks))
+    failed = [c for c in checks if not c.ok]
+    print(f"{len(checks) - len(failed)} within tolerance, {len(failed)} outside")
+    return 0 if not failed else 1
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from archsim.api import run
+    from archsim.validation import REPO_ROOT, reference_dir
+
+    cfg = args.config or str(REPO_ROOT / "hwconfigs" / "dram_ddr4_dramsim3.yaml")
+    traces = reference_dir() / "dram" / "traces"
+    out: dict[str, object] = {"config": Path(cfg).name, "window": 0, "unit": "simulated requests per wall second",
+                              "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "traces": {}}
+    for name in ("stream_r_100k", "random_r_100k", "zipf105_row128_100k"):
+        t0 = time.perf_counter()
+        res = run(cfg, trace=traces / f"{name}.trace.gz", window=0)
+        wall = time.perf_counter() - t0
+        rate = res.summary["requests"] / wall
+        out["traces"][name] = {"requests": res.summary["requests"], "wall_s": round(wall, 3),
+                               "requests_per_s": round(rate)}
+        print(f"{name:24s} {res.summary['requests']:>8d} requests {wall:7.2f} s {rate:>10,.0f} req/s")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+    print(f"written {args.out}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

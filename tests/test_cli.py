@@ -1,0 +1,132 @@
+"""The command line: bad input gives one line naming file:line and key path, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from archsim.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+TRACE = ROOT / "validation/reference/dram/traces/stream_r_100k.trace.gz"
+DDR4 = ROOT / "hwconfigs/dram_ddr4_dramsim3.yaml"
+
+
+def _small_trace(tmp_path: Path, n: int = 200, text: str | None = None) -> Path:
+    p = tmp_path / "t.trace"
+    p.write_text(text if text is not None else "".join(f"0x{i * 64:x} R\n" for i in range(n)))
+    return p
+
+
+def _run(args, capsys):
+    rc = main(args)
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+def test_run_writes_results(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc, stdout, _ = _run(["run", str(DDR4), "--trace", str(_small_trace(tmp_path)), "--out", str(out)], capsys)
+    assert rc == 0
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "stats.json", "summary.csv"]
+    header, row = (out / "summary.csv").read_text().strip().split("\n")
+    cols = header.split(",")
+    for c in ("config_hash", "seed", "sim_time_ns", "wall_time_s", "requests", "reads", "writes",
+              "bandwidth_GBps", "read_latency_mean_ns", "read_latency_p50_ns", "read_latency_p99_ns",
+              "row_hit_rate", "energy_total_nJ", "energy_act_nJ", "energy_read_nJ", "energy_background_nJ"):
+        assert c in cols
+    assert dict(zip(cols, row.split(",")))["requests"] == "200"
+    assert "bandwidth_GBps" in stdout
+
+
+@pytest.mark.parametrize("case", ["malformed", "preset", "timing", "mapping", "missing_trace", "bad_gzip"])
+def test_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, case):
+    out = tmp_path / "results" / "x"
+    trace = _small_trace(tmp_path)
+    cfg = DDR4
+    extra: list[str] = []
+    expect = ""
+    if case == "malformed":
+        trace = _small_trace(tmp_path, text="0x40 R\n0x80 R\n0xzz R\n")
+        expect = f"{trace}:3: malformed trace line"
+    elif case == "preset":
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text("name: c\ndram:\n  extends: ddr9_nonsense\n")
+        expect = f"{cfg}:3: dram.extends: unknown preset 'ddr9_nonsense'"
+    elif case == "timing":
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text("name: c\ndram:\n  extends: ddr4_3200_8gb_x8\n  timing:\n    nRCD: -3\n")
+        expect = f"{cfg}:5: dram.timing.nRCD: must be a positive integer, got -3"
+    elif case == "mapping":
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text("name: c\ndram:\n  extends: ddr4_3200_8gb_x8\n  mapping:\n    order: rochrabaco\n")
+        expect = f"{cfg}:5: dram.mapping.order: 'rochrabaco' lacks field(s) bg"
+    elif case == "missing_trace":
+        trace = tmp_path / "nope.trace"
+        expect = f"{trace}: trace file not found"
+    elif case == "bad_gzip":
+        trace = tmp_path / "t.trace.gz"
+        body = "".join(f"0x{(i * 2654435761) % (1 << 33):x} R\n" for i in range(5000)).encode()
+        data = gzip.compress(body)
+        trace.write_bytes(data[: len(data) // 2])
+        expect = f"{trace}: cannot read trace"
+    rc, _, err = _run(["run", str(cfg), "--trace", str(trace), "--out", str(out), *extra], capsys)
+    assert rc == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert expect in lines[0]
+    assert not out.exists()
+    assert not list((tmp_path / "results").glob("*")) if (tmp_path / "results").exists() else True
+
+
+def test_override_error_names_the_set(tmp_path, capsys):
+    rc, _, err = _run(["run", str(DDR4), "--trace", str(_small_trace(tmp_path)), "--set",
+                       "dram.controller.row_policy=sideways", "--out", str(tmp_path / "o")], capsys)
+    assert rc == 2
+    assert err.startswith("archsim: error: --set dram.controller.row_policy=sideways: dram.controller.row_policy")
+
+
+def test_mapping_bits_must_add_up(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("name: c\ndram:\n  extends: ddr4_3200_8gb_x8\n  mapping:\n    order: rochrababgcoco\n")
+    rc, _, err = _run(["run", str(cfg), "--trace", str(_small_trace(tmp_path))], capsys)
+    assert rc == 2
+    assert f"{cfg}:5: dram.mapping.order: field 'co' appears twice" in err
+
+
+def test_determinism_same_seed_bit_identical(tmp_path, capsys):
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"r{i}"
+        assert main(["run", str(DDR4), "--trace", str(TRACE), "--out", str(out), "--quiet"]) == 0
+        outs.append(out)
+    a = (outs[0] / "stats.json").read_text()
+    b = (outs[1] / "stats.json").read_text()
+    assert a.replace(" ", "").count("\n") > 10 and a == b
+    row = [(o / "summary.csv").read_text().split("\n")[1].split(",") for o in outs]
+    hdr = (outs[0] / "summary.csv").read_text().split("\n")[0].split(",")
+    wall = hdr.index("wall_time_s")
+    assert [v for i, v in enumerate(row[0]) if i != wall] == [v for i, v in enumerate(row[1]) if i != wall]
+
+
+def test_presets_and_schema(tmp_path, capsys):
+    rc, out, _ = _run(["presets"], capsys)
+    assert rc == 0 and "ddr4_3200_8gb_x8" in out and "hbm2_2gbps" in out
+    schema = tmp_path / "s.json"
+    assert main(["schema", "--out", str(schema)]) == 0
+    import json
+
+    s = json.loads(schema.read_text())
+    assert "dram" in s["properties"]
+
+
+def test_console_script_exit_status(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "archsim.cli", "run", "nosuch_preset", "--trace", "x"],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2
+    assert "unknown preset 'nosuch_preset'" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -42,7 +42,8 @@ class MemRequest:
         return f"MemRequest(0x{self.addr:x} {op} {self.size}B)"
 
 
-def complete_at(env: simpy.Environment, ev: simpy.Event, value: Any, when_ps: int) -> None:
+def complete_at(env: simpy.Environment, ev: simpy.Event, value: Any, when_ps: int,
+                priority: int = simpy.events.NORMAL) -> None:
     """Trigger ``ev`` successfully at absolute time ``when_ps`` (>= now) without an extra Timeout.
 
     Used by components that run their own state a few cycles ahead of ``env.now`` inside one callback
@@ -50,4 +51,4 @@ def complete_at(env: simpy.Environment, ev: simpy.Event, value: Any, when_ps: in
     """
     ev._ok = True
     ev._value = value
-    env.schedule(ev, delay=when_ps - env.now)
+    env.schedule(ev, priority, when_ps - env.now)

@@ -88,6 +88,7 @@ class ChannelController:
         self.wake_cycle = _NEVER
         self.wake_ev: simpy.Event | None = None
         self.space_waiters: list[simpy.Event] = []
+        self.skip_idle = True
         # counters (flushed into Stats at finalize)
         self.n_cmd = [0] * NCMD
         self.n_reads = 0
@@ -115,11 +116,17 @@ class ChannelController:
         return ev
 
     def submit(self, req: MemRequest) -> None:
-        """Take ``req`` (the caller checked :meth:`can_accept`); ``req.done`` fires on completion."""
-        now = self.env.now
-        c = -(-now // self.tck)
+        """Take ``req`` (the caller checked :meth:`can_accept`); ``req.done`` fires on completion.
+
+        A request enters at the first clock edge strictly after its arrival (an arrival exactly on an edge
+        misses it), so the cycle a request is first seen in does not depend on the order of events that
+        share a picosecond. Edges are processed before any other event of their picosecond.
+        """
+        c = self.env.now // self.tck + 1
         if c < self.cycle:
             c = self.cycle
+        if self.wake_ev is None and self.next_ref < c:
+            self._catch_up(c)
         req.added_cycle = c
         req.t_accept = c * self.tck
         addr = req.addr
@@ -143,6 +150,22 @@ class ChannelController:
                 self.readq.append(req)
         self._wake(c)
 
+    def _catch_up(self, until: int) -> None:
+        """Process, synchronously, the cycles before ``until`` in which an idle channel refreshes.
+
+        An idle channel sleeps without a wake-up; refresh still happens in the real device, so before its state
+        is used again (a new request, the end of the run) the refresh cycles it skipped are run, in order.
+        Nothing else is pending, so no completion or notification can come out of them.
+        """
+        c = self.cycle
+        while True:
+            nxt = self._next_event_cycle(c)
+            if nxt >= until:
+                break
+            self._tick(nxt)
+            c = nxt + 1
+        self.cycle = c
+
     def _push_return(self, cycle: int, req: MemRequest) -> None:
         self.seq += 1
         heapq.heappush(self.ret, (cycle, self.seq, req))
@@ -153,8 +176,9 @@ class ChannelController:
         if cycle >= self.wake_cycle:
             return
         self.wake_cycle = cycle
-        ev = self.env.timeout(cycle * self.tck - self.env.now)
+        ev = self.env.event()
         ev.callbacks.append(self._on_wake)
+        complete_at(self.env, ev, None, cycle * self.tck, simpy.events.URGENT)
         self.wake_ev = ev
 
     def _on_wake(self, ev: simpy.Event) -> None:
@@ -175,6 +199,8 @@ class ChannelController:
                 nxt = self._next_event_cycle(c)
                 if nxt >= _NEVER:
                     return  # idle until a request arrives
+                if not self.skip_idle:
+                    nxt = c  # reference mode: tick every cycle (tests compare the two)
             if emitted or nxt * tck >= horizon:
                 self._wake(nxt)
                 return
@@ -531,5 +557,7 @@ class ChannelController:
             self.acct_cycle = c
 
     def close_accounting(self, end_cycle: int) -> None:
-        """Book background cycles up to ``end_cycle`` (exclusive) at the end of a run."""
+        """Run skipped refreshes and book background cycles up to ``end_cycle`` (exclusive) at the end of a run."""
+        if self.wake_ev is None and self.next_ref < end_cycle:
+            self._catch_up(end_cycle)
         self._account(end_cycle)

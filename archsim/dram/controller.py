@@ -78,6 +78,8 @@ class ChannelController:
         self.cmdq_count = 0
         self.rr = 0  # round-robin pointer over command queues
         self.draining = 0
+        self.sched_blocked = False
+        self.bwait = [0] * self.state.nbanks  # per bank queue: a lower bound of its next ready cycle
         self.write_mode = False
         self.active: list[MemRequest] = []  # unified: requests whose row was opened for them
         self.active_cap = ctl.read_queue
@@ -129,6 +131,7 @@ class ChannelController:
             self._catch_up(c)
         req.added_cycle = c
         req.t_accept = c * self.tck
+        self.sched_blocked = False
         addr = req.addr
         if req.is_write:
             if addr not in self.pending_wr:
@@ -255,10 +258,10 @@ class ChannelController:
                     elif second[2] is not None and second[0] in (RD, WR, RDA, WRA):
                         self.cmdq[second[1]].insert(0, second[2])  # not issued: keep it queued
                         self.cmdq_count += 1
-        moved = False
+        moved = 0
         if not self.unified:
             moved = self._schedule_transaction()
-            if moved and self.space_waiters:
+            if moved == 1 and self.space_waiters:
                 self._notify_space(c)
                 emitted = True
         elif issued and self.space_waiters:
@@ -370,26 +373,38 @@ class ChannelController:
         n = len(cmdq)
         skip = self.ref_pending[0] if self.ref_pending else -1
         banks = self.banks
+        bwait = self.bwait
         idx = self.rr
         for _ in range(n):
             idx += 1
             if idx == n:
                 idx = 0
             q = cmdq[idx]
-            if not q or idx // banks == skip:
+            if not q or bwait[idx] > c or idx // banks == skip:
                 continue
-            cmd, req, _t = self._bank_candidate(q, idx, c)
+            cmd, req, t = self._bank_candidate(q, idx, c)
             if cmd >= 0:
                 self.rr = idx
                 if cmd != ACT and cmd != PRE:
+                    if len(q) == self.cq_cap:
+                        self.sched_blocked = False  # room appeared in a full bank queue
                     q.remove(req)
                     self.cmdq_count -= 1
+                    if self.cmdq_count == 0:
+                        self.sched_blocked = False  # the drain condition may hold now
                 return (cmd, idx, req)
+            bwait[idx] = t
         self.rr = idx
         return None
 
-    def _schedule_transaction(self) -> bool:
-        """Move at most one transaction into its bank's command queue (DRAMsim3's ScheduleTransaction)."""
+    def _schedule_transaction(self) -> int:
+        """Move at most one transaction into its bank's command queue (DRAMsim3's ScheduleTransaction).
+
+        Returns 1 if one moved, 2 if only the drain state changed (the next cycle may move one), else 0.
+        A scan that found nothing is not repeated until a command issues or a request arrives.
+        """
+        if self.sched_blocked:
+            return 0
         if self.draining == 0:
             nw = len(self.writeq)
             if nw >= self.drain_high or (nw > self.drain_low and self.cmdq_count == 0):
@@ -403,13 +418,15 @@ class ChannelController:
                 if req.is_write:
                     if req.addr in self.pending_rd:
                         self.draining = 0
-                        return False
+                        return 2
                     self.draining -= 1
                 q.append(req)
+                self.bwait[req._fb] = 0
                 self.cmdq_count += 1
                 del queue[i]
-                return True
-        return False
+                return 1
+        self.sched_blocked = True
+        return 0
 
     def _next_event_cycle(self, c: int) -> int:
         """Earliest cycle >= c at which processing a cycle can change anything (after an idle cycle)."""
@@ -427,9 +444,13 @@ class ChannelController:
         elif self.cmdq_count:
             skip = self.ref_pending[0] if self.ref_pending else -1
             banks = self.banks
+            bwait = self.bwait
             for idx, q in enumerate(self.cmdq):
                 if q and idx // banks != skip:
-                    v = self._bank_candidate(q, idx, c)[2]
+                    v = bwait[idx]
+                    if v < c:
+                        v = self._bank_candidate(q, idx, c)[2]
+                        bwait[idx] = v
                     if v < t:
                         t = v
         return t if t > c else c
@@ -498,6 +519,7 @@ class ChannelController:
     # ----------------------------------------------------------------------------------------- issue
     def _issue(self, cmd: int, fb: int, req: MemRequest | None, c: int) -> None:
         st = self.state
+        self.bwait[fb] = 0
         self.n_cmd[cmd] += 1
         if self.unified and req is not None:
             self._unified_issued(cmd, req)

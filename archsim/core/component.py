@@ -33,6 +33,11 @@ class Component:
         ev.succeed()
         return ev
 
+    def queue_key(self, req: Any) -> Any:
+        """Which of the component's queues ``req`` waits for (requests to different queues do not block
+        each other upstream); one queue unless a component says otherwise."""
+        return 0
+
     def submit(self, req: Any) -> simpy.Event:  # pragma: no cover - interface
         raise NotImplementedError
 

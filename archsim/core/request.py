@@ -52,3 +52,30 @@ def complete_at(env: simpy.Environment, ev: simpy.Event, value: Any, when_ps: in
     ev._ok = True
     ev._value = value
     env.schedule(ev, priority, when_ps - env.now)
+
+
+class GatherReduce:
+    """Pool one bag of embedding rows: ``rows`` of ``table`` (row indices), each ``dim`` elements of ``dtype``.
+
+    A component that computes near the data (an NMP unit, a switch processing unit, a GPU SM) accepts it and
+    returns only the pooled vector; a host breaks it into :class:`MemRequest` s and pools itself. ``op`` is
+    the reduction (``sum``, ``mean``, ``max``). Timestamps in picoseconds as for :class:`MemRequest`.
+    """
+
+    __slots__ = ("table", "rows", "dim", "dtype", "row_bytes", "op", "t_submit", "t_done", "done", "tag")
+
+    def __init__(self, table: int, rows: Any, dim: int, dtype: str, row_bytes: int, op: str = "sum",
+                 tag: Any = None) -> None:
+        self.table = table
+        self.rows = rows
+        self.dim = dim
+        self.dtype = dtype
+        self.row_bytes = row_bytes
+        self.op = op
+        self.t_submit = -1
+        self.t_done = -1
+        self.done: simpy.Event | None = None
+        self.tag = tag
+
+    def __repr__(self) -> str:
+        return f"GatherReduce(table {self.table}, {len(self.rows)} rows x {self.dim} {self.dtype})"

@@ -13,16 +13,23 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from archsim.config import ConfigError, LoadedConfig, format_key_path, load_config, validate
 from archsim.dram.spec import DRAMSpec
+from archsim.system.host import HostSpec
+from archsim.system.layout import LayoutSpec
 
 
 class SystemConfig(BaseModel):
-    """A machine: for now its memory system (more sections arrive with NMP, CXL, tiers and GPUs)."""
+    """A machine: its memory system, the host that runs embedding workloads on it, and the table layout.
+
+    (More sections arrive with NMP, CXL, tiers and GPUs.)"""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = ""
     description: str = ""
     dram: DRAMSpec = Field(..., description="the DRAM or HBM memory system")
+    host: HostSpec | None = Field(None, description="the CPU host running embedding workloads "
+                                                    "(absent: host defaults)")
+    layout: LayoutSpec = Field(default_factory=LayoutSpec, description="where embedding tables live")
 
 
 def load_system(source: str | Path, overrides: Sequence[str] = ()) -> tuple[SystemConfig, LoadedConfig]:

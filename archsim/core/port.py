@@ -1,0 +1,72 @@
+"""A port into a component with bounded queues: requests the component cannot take yet wait here, in order.
+
+Upstream code (a cache, a core) sends requests with a completion callback and does not deal with backpressure
+itself. Requests wait per queue of the downstream component (``queue_key``: a DRAM system's channel), so a full
+channel does not hold back requests to the others; within a queue the order of arrival is kept.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import simpy
+
+from archsim.core.component import Component
+
+
+def call_at(env: simpy.Environment, when_ps: int, fn: Callable[[simpy.Event], Any], value: Any = None) -> None:
+    """Call ``fn(ev)`` at absolute time ``when_ps`` (>= now) with ``ev.value == value``; no process, no Timeout."""
+    ev = env.event()
+    ev._ok = True
+    ev._value = value
+    ev.callbacks.append(fn)
+    env.schedule(ev, simpy.events.NORMAL, when_ps - env.now)
+
+
+class MemoryPort:
+    """Sends requests into ``mem``, holding back those it cannot accept until it signals space."""
+
+    def __init__(self, mem: Component) -> None:
+        self.mem = mem
+        self.env = mem.env
+        self.waiting: dict[Any, deque] = {}
+        self.sent = 0
+        self.stalled = 0
+
+    def send(self, req: Any, on_done: Callable[[simpy.Event], Any] | None) -> None:
+        """Submit ``req``; ``on_done(ev)`` is called when it completes (``ev.value`` is the request)."""
+        mem = self.mem
+        if mem.can_accept(req):
+            key = mem.queue_key(req)
+            q = self.waiting.get(key)
+            if not q:
+                self._submit(req, on_done)
+                return
+        else:
+            key = mem.queue_key(req)
+        q = self.waiting.get(key)
+        if q is None:
+            q = self.waiting[key] = deque()
+        q.append((req, on_done))
+        self.stalled += 1
+        if len(q) == 1:
+            mem.space_event(req).callbacks.append(lambda _ev, k=key: self._drain(k))
+
+    def _submit(self, req: Any, on_done: Callable[[simpy.Event], Any] | None) -> None:
+        ev = self.mem.submit(req)
+        self.sent += 1
+        if on_done is not None:
+            ev.callbacks.append(on_done)
+
+    def _drain(self, key: Any) -> None:
+        q = self.waiting[key]
+        mem = self.mem
+        while q:
+            req, on_done = q[0]
+            if not mem.can_accept(req):
+                mem.space_event(req).callbacks.append(lambda _ev, k=key: self._drain(k))
+                return
+            q.popleft()
+            self._submit(req, on_done)

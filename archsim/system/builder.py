@@ -1,0 +1,85 @@
+"""Builds the component graph of a hwconfig: memory, the host's path to it, the embedding operator.
+
+The graph (gem5-style: each part replaceable without touching the others)::
+
+    cores --> LLC (or a fixed on-chip delay) --> MemoryPort --> DRAMSystem (channels, controllers)
+
+NMP units, CXL fabrics and tiers attach here as they are added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archsim.cache.component import Cache
+from archsim.core.component import Component
+from archsim.core.port import MemoryPort
+from archsim.core.sim import Simulator
+from archsim.dram.memory import DRAMSystem
+from archsim.system.config import SystemConfig
+from archsim.system.embedding import EmbeddingOperator
+from archsim.system.host import DelayPath, HostSpec
+from archsim.system.layout import TableLayout
+
+
+@dataclass
+class HostSystem:
+    """The built graph of a host with DRAM: what a run drives and finalizes."""
+
+    sim: Simulator
+    dram: DRAMSystem
+    port: MemoryPort
+    path: Component
+    llc: Cache | None
+    operator: EmbeddingOperator
+    layout: TableLayout
+
+    def finalize(self, end_ps: int) -> None:
+        self.operator.finalize()
+        if self.llc is not None:
+            self.llc.finalize()
+        self.dram.finalize(end_ps)
+
+
+def build_layout(cfg: SystemConfig, tables: list) -> TableLayout:
+    """The table layout of ``tables`` in the memory of ``cfg`` (check ``.fits`` before running)."""
+    from archsim.dram.mapping import AddressMapper
+
+    org = cfg.dram.org
+    mapper = AddressMapper(org, cfg.dram.mapping)
+    line = cfg.host.llc.line_bytes if cfg.host and cfg.host.llc else 64
+    return TableLayout(cfg.layout, [t.row_bytes for t in tables], [t.rows for t in tables], line, mapper,
+                       org.logical_channels, org.capacity_bytes)
+
+
+def build_host_system(sim: Simulator, cfg: SystemConfig, tables: list, layout: TableLayout) -> HostSystem:
+    host = cfg.host or HostSpec()
+    dram = DRAMSystem(sim, cfg.dram)
+    port = MemoryPort(dram)
+    to_ps = round(host.to_memory_ns * 1000)
+    from_ps = round(host.from_memory_ns * 1000)
+    llc = None
+    if host.llc is not None:
+        llc = Cache(sim, "llc", host.llc, port, to_ps, from_ps)
+        path: Component = llc
+    else:
+        path = DelayPath(sim, "uncore", port, to_ps, from_ps)
+    op = EmbeddingOperator(sim, host, path, layout, tables)
+    return HostSystem(sim, dram, port, path, llc, op, layout)
+
+
+def run_embedding(cfg: SystemConfig, tables: list, batches, seed: int = 0,
+                  progress=None) -> tuple[HostSystem, int]:
+    """Build the host system of ``cfg`` for ``tables``, run ``batches`` (an iterable of Batch) on it and
+    finalize it; returns the system and the simulated end time in ps. Raises ValueError if the tables do not
+    fit the memory."""
+    layout = build_layout(cfg, tables)
+    if not layout.fits:
+        raise ValueError(f"tables need {layout.bytes_needed} B, memory holds {layout.capacity} B")
+    sim = Simulator(seed)
+    system = build_host_system(sim, cfg, tables, layout)
+    proc = sim.env.process(system.operator.run(batches, progress))
+    sim.env.run(until=proc)
+    end_ps = system.operator.end_ps
+    system.finalize(end_ps)
+    return system, end_ps

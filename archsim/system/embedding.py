@@ -1,0 +1,252 @@
+"""The embedding operator: runs batches of bags on the system, records per-bag and per-batch latency.
+
+For each batch, tables are processed in order and within a table bags in sample order (EmbeddingBag's loop
+nest). A bag becomes a :class:`GatherReduce`; if a near-data component accepts it (``near_data.accepts``:
+an NMP unit, a switch processing unit), it goes there and only its completion comes back; otherwise the host
+gathers it: the layout turns its rows into cache-line reads that the cores issue and pool. Batches run one
+after another: batch ``i + 1`` starts when every bag of batch ``i`` is pooled (inference serving).
+
+Latency of a bag: from the issue of its first line (or its hand-off to a near-data unit) to the end of its
+pooling. Latency of a batch: from its start to its last bag's end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import simpy
+
+from archsim.core.component import Component
+from archsim.core.port import call_at
+from archsim.core.request import GatherReduce, MemRequest
+from archsim.core.sim import Simulator
+from archsim.core.stats import Histogram
+from archsim.system.host import HostSpec
+from archsim.system.layout import TableLayout
+
+_DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
+
+
+class _Bag:
+    __slots__ = ("t_start", "lines_left", "batch")
+
+    def __init__(self, lines: int, batch: _BatchState) -> None:
+        self.t_start = -1
+        self.lines_left = lines
+        self.batch = batch
+
+
+class _BatchState:
+    __slots__ = ("index", "t_start", "t_end", "bags_left", "done")
+
+    def __init__(self, index: int, t_start: int, bags: int, done: simpy.Event) -> None:
+        self.index = index
+        self.t_start = t_start
+        self.t_end = t_start
+        self.bags_left = bags
+        self.done = done
+
+
+class Core:
+    """One core: a stream of bags' line addresses, ``fill_buffers`` misses in flight, serial pooling."""
+
+    __slots__ = ("op", "idx", "free", "addrs", "pos", "end", "bag", "busy_until", "queue", "qpos", "pool_ps")
+
+    def __init__(self, op: EmbeddingOperator, idx: int, fill_buffers: int) -> None:
+        self.op = op
+        self.idx = idx
+        self.free = fill_buffers
+        self.addrs: list[int] = []
+        self.pos = 0
+        self.end = 0
+        self.bag: _Bag | None = None
+        self.busy_until = 0
+        self.queue: list[tuple[_Bag, list[int], int, int, int]] = []  # static schedule: this core's bags
+        self.qpos = 0
+        self.pool_ps = 0
+
+    def pump(self) -> None:
+        """Issue lines while fill buffers are free and work remains."""
+        op = self.op
+        submit = op.mem.submit
+        while self.free > 0:
+            if self.pos >= self.end:
+                nxt = op.next_bag(self)
+                if nxt is None:
+                    return
+                bag, self.addrs, self.pos, self.end, self.pool_ps = nxt
+                bag.t_start = op.env.now
+                self.bag = bag
+            req = MemRequest(self.addrs[self.pos], False, op.line_bytes, tag=self.bag)
+            self.pos += 1
+            self.free -= 1
+            submit(req).callbacks.append(self.on_line)
+
+    def on_line(self, ev: simpy.Event) -> None:
+        req = ev.value
+        bag = req.tag
+        self.free += 1
+        now = self.op.env.now
+        self.op.line_latency.record(now - req.t_submit)
+        t = (self.busy_until if self.busy_until > now else now) + self.pool_ps
+        self.busy_until = t
+        bag.lines_left -= 1
+        if bag.lines_left == 0:
+            self.op.bag_done(bag, t)
+        self.pump()
+
+
+class EmbeddingOperator:
+    """Runs a workload's batches on ``mem`` (the host's memory path) with the host's cores."""
+
+    def __init__(self, sim: Simulator, host: HostSpec, mem: Component, layout: TableLayout,
+                 tables: list, near_data: Component | None = None, name: str = "host") -> None:
+        self.sim = sim
+        self.env = sim.env
+        self.host = host
+        self.mem = mem
+        self.layout = layout
+        self.tables = tables
+        self.near_data = near_data
+        self.line_bytes = layout.line_bytes
+        self.stats = sim.stats.child(name)
+        self.cores = [Core(self, i, host.fill_buffers) for i in range(host.cores)]
+        cyc_ps = 1e6 / host.clock_mhz
+        self.pool_ps = []  # per table: pooling time of one line
+        self.pool_ops = []  # per table: fp32 adds per line
+        for t in tables:
+            elems = min(t.row_bytes, self.line_bytes) // _DTYPE_BYTES[t.dtype]
+            elems = max(1, elems)
+            self.pool_ps.append(round(-(-elems // host.lanes) * cyc_ps))
+            self.pool_ops.append(elems)
+        self.bag_latency = Histogram()
+        self.line_latency = Histogram()  # issue to data return of each line the cores load
+        self.batch_latency = Histogram()
+        self.lookups = 0
+        self.bags = 0
+        self.batches = 0
+        self.lines = 0
+        self.pool_adds = 0
+        self.near_data_bags = 0
+        self._work: list = []
+        self._wpos = 0
+        self.end_ps = 0
+
+    # ----------------------------------------------------------------------------------------- batches
+    def run(self, batches: Iterable, progress: Callable[[int, int], None] | None = None):
+        """A SimPy process body: run ``batches`` one after another."""
+        for batch in batches:
+            yield self._start_batch(batch)
+            self.batches += 1
+            if progress is not None:
+                progress(self.batches, self.env.now)
+        self.end_ps = self.env.now
+
+    def _start_batch(self, batch) -> simpy.Event:
+        env = self.env
+        done = env.event()
+        work = []
+        nbags = 0
+        near = self.near_data
+        for t, (idx, off) in enumerate(zip(batch.indices, batch.offsets)):
+            info = self.tables[t]
+            nb = len(off) - 1
+            nbags += nb
+            self.lookups += int(off[-1] - off[0])
+            if near is not None and near.accepts_table(t):
+                work.append(("near", t, idx, off))
+                continue
+            addrs, counts = self.layout.line_addresses(t, np.asarray(idx[off[0]:off[-1]]))
+            lpr = self.layout.tables[t].lines_per_row
+            if counts is None:
+                line_off = (np.asarray(off) - off[0]) * lpr
+            else:
+                line_off = np.concatenate(([0], np.cumsum(counts)))[np.asarray(off) - off[0]]
+            self.lines += int(line_off[-1])
+            self.pool_adds += int(line_off[-1]) * self.pool_ops[t]
+            work.append(("host", t, addrs.tolist(), line_off.tolist()))
+        self.bags += nbags
+        st = _BatchState(batch.index, env.now, nbags, done)
+        # the bag list: (bag, addrs, start, end, pool_ps) in loop-nest order
+        bags: list = []
+        for kind, t, a, lo in work:
+            if kind == "near":
+                info = self.tables[t]
+                for b in range(len(lo) - 1):
+                    gr = GatherReduce(t, a[lo[b]:lo[b + 1]], info.dim, info.dtype, info.row_bytes, tag=st)
+                    self._send_near(gr)
+                continue
+            ps = self.pool_ps[t]
+            for b in range(len(lo) - 1):
+                bag = _Bag(lo[b + 1] - lo[b], st)
+                if bag.lines_left == 0:
+                    st.bags_left -= 1
+                    continue
+                bags.append((bag, a, lo[b], lo[b + 1], ps))
+        if self.host.bag_schedule == "static":
+            n = len(self.cores)
+            for c in self.cores:
+                c.queue = bags[c.idx::n]
+                c.qpos = 0
+            self._work = []
+        else:
+            self._work = bags
+        self._wpos = 0
+        if st.bags_left == 0:
+            done.succeed()
+            return done
+        for c in self.cores:
+            c.pump()
+        return done
+
+    def next_bag(self, core: Core):
+        if self.host.bag_schedule == "static":
+            if core.qpos >= len(core.queue):
+                return None
+            core.qpos += 1
+            return core.queue[core.qpos - 1]
+        if self._wpos >= len(self._work):
+            return None
+        self._wpos += 1
+        return self._work[self._wpos - 1]
+
+    def bag_done(self, bag: _Bag, t_end: int) -> None:
+        self.bag_latency.record(t_end - bag.t_start)
+        self._bag_finished(bag.batch, t_end)
+
+    def _bag_finished(self, st: _BatchState, t_end: int) -> None:
+        if t_end > st.t_end:
+            st.t_end = t_end
+        st.bags_left -= 1
+        if st.bags_left == 0:
+            call_at(self.env, st.t_end, self._batch_done, st)
+
+    def _batch_done(self, ev: simpy.Event) -> None:
+        st = ev.value
+        self.batch_latency.record(st.t_end - st.t_start)
+        st.done.succeed()
+
+    # ----------------------------------------------------------------------------------------- near data
+    def _send_near(self, gr: GatherReduce) -> None:
+        gr.t_submit = self.env.now
+        self.near_data_bags += 1
+        self.near_data.submit(gr).callbacks.append(self._near_done)
+
+    def _near_done(self, ev: simpy.Event) -> None:
+        gr = ev.value
+        now = self.env.now
+        self.bag_latency.record(now - gr.t_submit)
+        self._bag_finished(gr.tag, now)
+
+    # ----------------------------------------------------------------------------------------- results
+    def finalize(self) -> None:
+        s = self.stats
+        for k, v in (("lookups", self.lookups), ("bags", self.bags), ("batches", self.batches),
+                     ("lines", self.lines), ("near_data_bags", self.near_data_bags),
+                     ("pool_adds", self.pool_adds)):
+            s.set(k, v)
+        s.hists["bag_latency_ps"] = self.bag_latency
+        s.hists["batch_latency_ps"] = self.batch_latency
+        s.hists["line_latency_ps"] = self.line_latency
+        self.sim.energy.book(s.full_name, "compute", self.host.pool_op_energy_pJ * self.pool_adds)

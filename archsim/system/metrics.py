@@ -1,0 +1,62 @@
+"""The summary.csv row of an embedding-workload run (DESIGN.md's contract, units in the column names)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archsim.core.energy import pj_to_nj
+from archsim.core.sim import Simulator
+
+
+def _pct(h, p: float, scale: float) -> float:
+    v = h.percentile(p)
+    return float("nan") if v is None else v / scale
+
+
+def workload_summary(system, end_ps: int, sim: Simulator) -> dict[str, Any]:
+    """Throughput, batch and bag latency, DRAM bandwidth per channel, energy per lookup by component and kind."""
+    op = system.operator
+    secs = end_ps * 1e-12
+    bl = op.batch_latency
+    gl = op.bag_latency
+    out: dict[str, Any] = {
+        "lookups": op.lookups,
+        "bags": op.bags,
+        "batches": op.batches,
+        "lookups_per_s": op.lookups / secs if secs else 0.0,
+        "bags_per_s": op.bags / secs if secs else 0.0,
+        "batch_latency_mean_us": bl.mean() / 1e6 if bl.count else float("nan"),
+        "batch_latency_p50_us": _pct(bl, 50, 1e6),
+        "batch_latency_p95_us": _pct(bl, 95, 1e6),
+        "batch_latency_p99_us": _pct(bl, 99, 1e6),
+        "bag_latency_mean_ns": gl.mean() / 1e3 if gl.count else float("nan"),
+        "bag_latency_p50_ns": _pct(gl, 50, 1e3),
+        "bag_latency_p95_ns": _pct(gl, 95, 1e3),
+        "bag_latency_p99_ns": _pct(gl, 99, 1e3),
+    }
+    ll = op.line_latency
+    out["load_latency_mean_ns"] = ll.mean() / 1e3 if ll.count else float("nan")
+    if system.llc is not None:
+        out["llc_hit_rate"] = system.llc.hit_rate()
+    dram = system.dram.summary(end_ps)
+    out["dram_bandwidth_GBps"] = dram["bandwidth_GBps"]
+    out["dram_read_latency_mean_ns"] = dram["read_latency_mean_ns"]
+    out["dram_row_hit_rate"] = dram["row_hit_rate"]
+    nbytes = system.dram.spec.org.access_bytes
+    for ch in system.dram.channels:
+        b = (ch.n_reads + ch.n_writes) * nbytes
+        out[f"dram_ch{ch.index}_bandwidth_GBps"] = b / (end_ps * 1e-3) if end_ps else 0.0
+    n = op.lookups or 1
+    led = sim.energy
+    out["energy_total_nJ"] = pj_to_nj(led.total_pj())
+    out["energy_per_lookup_nJ"] = pj_to_nj(led.total_pj()) / n
+    for kind, pj in led.by_kind().items():
+        out[f"energy_per_lookup_{kind}_nJ"] = pj_to_nj(pj) / n
+    split: dict[tuple[str, str], float] = {}
+    for comp, kind, pj in led.items():
+        parts = comp.split(".")
+        top = parts[1] if len(parts) > 1 else parts[0]  # system.<component>...
+        split[(top, kind)] = split.get((top, kind), 0.0) + pj
+    for (top, kind), pj in sorted(split.items()):
+        out[f"energy_per_lookup_{top}_{kind}_nJ"] = pj_to_nj(pj) / n
+    return out

@@ -107,11 +107,13 @@ def _run_workload(cfg: SystemConfig, workload: str | Path, workload_overrides: S
     tables = wl.table_list()
     layout = build_layout(cfg, tables)
     if not layout.fits:
-        raise InputError(
-            f"{workload}: tables: the workload's tables need {layout.bytes_needed / 2**30:.2f} GiB but "
-            f"{cfg.name or 'the memory'} holds {layout.capacity / 2**30:.2f} GiB"
-            + (" per channel (layout.policy channel_per_table)" if cfg.layout.policy == "channel_per_table"
-               else ""))
+        from archsim.config import ConfigError
+
+        where = ("tables",) if wl.tables else ("trace",)
+        file, line = wl._sources.where(where) if wl._sources is not None else (str(workload), None)
+        per = " per channel (layout.policy channel_per_table)" if cfg.layout.policy == "channel_per_table" else ""
+        raise ConfigError(f"the tables need {layout.bytes_needed / 2**30:.2f} GiB but {cfg.name or 'the memory'} "
+                          f"holds {layout.capacity / 2**30:.2f} GiB{per}", file=file, line=line, path=where[0])
     total = wl.num_batches
     cb = None
     if progress is not None:

@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--only", action="append", default=[], help="substring of case names to run (repeatable)")
     v.add_argument("--markdown", help="also write the table as markdown to this file")
 
+    from archsim.workload.cli_trace import add_trace_parser
+
+    add_trace_parser(sub)
+
     b = sub.add_parser("bench", help="simulated requests per wall-clock second on the reference traces")
     b.add_argument("--out", default="results/bench.json")
     b.add_argument("--config", default=None, help="hwconfig (default hwconfigs/dram_ddr4_dramsim3.yaml)")
@@ -53,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"run": _cmd_run, "presets": _cmd_presets, "schema": _cmd_schema, "validate": _cmd_validate,
-                "bench": _cmd_bench}[args.cmd](args)
+                "bench": _cmd_bench, "trace": _cmd_trace}[args.cmd](args)
     except InputError as e:
         print(f"archsim: error: {e}", file=sys.stderr)
         return 2
@@ -121,6 +125,12 @@ class _Progress:
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+def _cmd_trace(args: argparse.Namespace) -> int:
+    from archsim.workload.cli_trace import cmd_trace
+
+    return cmd_trace(args)
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:

@@ -43,6 +43,19 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--only", action="append", default=[], help="substring of case names to run (repeatable)")
     v.add_argument("--markdown", help="also write the table as markdown to this file")
 
+    pl = sub.add_parser("plot", help="figures for papers from sweep or run results (PDF and PNG)")
+    pl.add_argument("results", nargs="+", help="a sweep directory, a results CSV/Parquet file, or run "
+                                               "directories (several for --kind cdf)")
+    pl.add_argument("--x", help="column on the x axis (an axis of the sweep)")
+    pl.add_argument("--y", required=True,
+                    help="metric column; for --kind stacked a glob (energy_per_lookup_dram_*_nJ) or a "
+                         "comma-separated list; for --kind cdf a histogram name (host.bag_latency_ps)")
+    pl.add_argument("--hue", help="column whose values get one line or bar each")
+    pl.add_argument("--kind", choices=["line", "bar", "stacked", "cdf"], default="line")
+    pl.add_argument("--logx", action="store_true")
+    pl.add_argument("--logy", action="store_true")
+    pl.add_argument("--out", help="output path without extension (default: next to the results)")
+
     from archsim.workload.cli_trace import add_trace_parser
 
     add_trace_parser(sub)
@@ -57,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"run": _cmd_run, "presets": _cmd_presets, "schema": _cmd_schema, "validate": _cmd_validate,
-                "bench": _cmd_bench, "trace": _cmd_trace}[args.cmd](args)
+                "bench": _cmd_bench, "trace": _cmd_trace,
+                "plot": _cmd_plot}[args.cmd](args)
     except InputError as e:
         print(f"archsim: error: {e}", file=sys.stderr)
         return 2
@@ -125,6 +139,34 @@ class _Progress:
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from archsim.report import figures as F
+
+    first = Path(args.results[0])
+    if args.kind == "cdf":
+        hists = {Path(r).name: F.run_histogram(r, args.y) for r in args.results}
+        fig = F.cdf(hists, logx=args.logx)
+        default = (first if first.is_dir() else first.parent) / f"cdf_{args.y.replace('.', '_')}"
+    else:
+        if not args.x:
+            raise InputError(f"--x: needed for --kind {args.kind}")
+        import pandas as pd
+
+        df = pd.concat([F.load_results(r) for r in args.results], ignore_index=True)
+        if args.kind == "line":
+            fig = F.line(df, args.x, args.y, args.hue, logx=args.logx, logy=args.logy)
+        elif args.kind == "bar":
+            fig = F.bar(df, args.x, args.y, args.hue, logy=args.logy)
+        else:
+            ys = args.y.split(",") if "," in args.y else args.y
+            fig = F.stacked(df, args.x, ys)
+        stem = args.y.replace("*", "").replace(",", "_")
+        default = (first if first.is_dir() else first.parent) / f"{args.kind}_{stem}_vs_{args.x}"
+    for p in F.save(fig, Path(args.out) if args.out else default):
+        print(f"written {p}")
+    return 0
 
 
 def _cmd_trace(args: argparse.Namespace) -> int:

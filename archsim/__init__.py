@@ -1,7 +1,8 @@
 """archsim: a memory-system simulator for recommendation-model embedding lookups.
 
-The Python API: ``archsim.run(config, trace=..., window=0, overrides=(), seed=0) -> Result`` and
-``archsim.load_config(path)``; imported lazily so the command line starts fast.
+The Python API: ``archsim.run(config, trace=... | workload=..., overrides=(), seed=None) -> Result``,
+``archsim.load_config(path)`` and ``archsim.sweep(spec, executor=...) -> pandas.DataFrame``; imported lazily
+so the command line starts fast.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["run", "load_config", "__version__"]
+__all__ = ["run", "load_config", "sweep", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,4 +22,8 @@ def __getattr__(name: str) -> Any:
         from archsim.system.config import load_system
 
         return load_system
+    if name == "sweep":
+        import importlib
+
+        return importlib.import_module("archsim.sweep")
     raise AttributeError(name)

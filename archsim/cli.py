@@ -1,4 +1,4 @@
-"""``archsim run | presets | schema | validate | bench``: a thin layer over the Python API.
+"""``archsim run | sweep | plot | trace | presets | schema | validate | bench``: a thin layer over the API.
 
 Exit status: 0 on success, 2 on bad input (one line on stderr naming file:line and key path), 1 on an internal
 error.
@@ -56,7 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--logy", action="store_true")
     pl.add_argument("--out", help="output path without extension (default: next to the results)")
 
+    from archsim.sweep.cli import add_sweep_parser
     from archsim.workload.cli_trace import add_trace_parser
+
+    add_sweep_parser(sub)
 
     add_trace_parser(sub)
 
@@ -71,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"run": _cmd_run, "presets": _cmd_presets, "schema": _cmd_schema, "validate": _cmd_validate,
                 "bench": _cmd_bench, "trace": _cmd_trace,
-                "plot": _cmd_plot}[args.cmd](args)
+                "plot": _cmd_plot, "sweep": _cmd_sweep}[args.cmd](args)
     except InputError as e:
         print(f"archsim: error: {e}", file=sys.stderr)
         return 2
@@ -167,6 +170,12 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     for p in F.save(fig, Path(args.out) if args.out else default):
         print(f"written {p}")
     return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from archsim.sweep.cli import cmd_sweep
+
+    return cmd_sweep(args)
 
 
 def _cmd_trace(args: argparse.Namespace) -> int:

@@ -116,7 +116,8 @@ def line(df, x: str, y: str, hue: str | None = None, logx: bool = False, logy: b
         ax.errorbar(xs, agg["mean"], yerr=err, marker=MARKERS[i % len(MARKERS)], markersize=3.5,
                     linestyle=LINESTYLES[i % len(LINESTYLES)], linewidth=1.2, capsize=2,
                     color=OKABE_ITO[i % len(OKABE_ITO)], label=None if h is None else f"{_fmt(h)}")
-    _decorate(ax, x, y, hue, logx, logy)
+    numeric = df[x].dtype.kind in "iuf"
+    _decorate(ax, x, y, hue, logx, logy, sorted(df[x].unique()) if numeric else None)
     return fig
 
 
@@ -158,6 +159,7 @@ def stacked(df, x: str, ys: Sequence[str] | str, ax=None, strip: str | None = No
     fig, ax = _figure() if ax is None else (ax.figure, ax)
     agg = df.groupby(x, sort=True)[list(ys)].mean()
     agg = agg.fillna(0.0)
+    ys = [c for c in ys if (agg[c] != 0).any()] or list(ys)  # a kind that is zero everywhere is not drawn
     pos = np.arange(len(agg.index))
     bottom = np.zeros(len(pos))
     hatches = ["", "//", "..", "xx", "\\\\", "oo", "++", "--"]
@@ -238,13 +240,23 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _decorate(ax, x: str, y: str, hue: str | None, logx: bool, logy: bool) -> None:
+def _decorate(ax, x: str, y: str, hue: str | None, logx: bool, logy: bool, xs=None) -> None:
+    from matplotlib.ticker import EngFormatter, FixedLocator, FuncFormatter
+
     ax.set_xlabel(_label(x))
     ax.set_ylabel(_label(y))
     if logx:
         ax.set_xscale("log", base=2)
     if logy:
         ax.set_yscale("log")
+    if xs is not None and len(xs) <= 12:
+        # ticks at the swept values, written as they are (2, 4, 8 rather than 2^1 or 1e0)
+        ax.xaxis.set_major_locator(FixedLocator(list(xs)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _fmt(float(v))))
+        ax.xaxis.set_minor_locator(FixedLocator([]))
+    lo, hi = ax.get_ylim()
+    if not logy and max(abs(lo), abs(hi)) >= 1e4:
+        ax.yaxis.set_major_formatter(EngFormatter(sep=" "))  # 1.5 G rather than an offset 1e9
     ax.grid(linewidth=0.3, alpha=0.6)
     if hue is not None:
         ax.legend(title=_label(hue), frameon=False, title_fontsize=8)

@@ -1,0 +1,73 @@
+"""``archsim sweep SPEC [-j N | --dask ADDRESS] [--out DIR]``: run a sweep spec (see docs/sweeps.md).
+
+:func:`add_sweep_parser` adds the sub-command to ``archsim``'s parser and :func:`cmd_sweep` runs it; bad input
+raises InputError / ConfigError, which ``archsim.cli.main`` prints as one line (exit status 2). Also runnable
+on its own: ``python -m archsim.sweep.cli SPEC ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from archsim.config import InputError
+
+__all__ = ["add_sweep_parser", "cmd_sweep", "main"]
+
+
+def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
+    """Add ``sweep`` to an ``add_subparsers()`` object; returns the new parser."""
+    s = subparsers.add_parser("sweep", help="run a sweep spec: many points, in parallel, resumable",
+                              description="Run every point of a sweep spec and write a tidy table to DIR "
+                                          "(results.csv, results.parquet). Finished points are kept in "
+                                          "DIR/points/ and not run again; failed ones are.")
+    s.add_argument("spec", help="sweep spec YAML (see docs/sweeps.md)")
+    s.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                   help="local worker processes (default 1: in this process; 0: one per CPU); "
+                        "with --dask local, the number of Dask workers (default 2)")
+    s.add_argument("--dask", metavar="ADDRESS",
+                   help="run on a Dask cluster: tcp://HOST:PORT of a scheduler, or 'local' (a LocalCluster)")
+    s.add_argument("--out", help="sweep directory (default results/<spec-name>/)")
+    s.add_argument("--dry-run", action="store_true", help="list the points (after constraints) and exit")
+    s.add_argument("--quiet", action="store_true", help="no progress bar and no summary line")
+    return s
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run ``archsim sweep``; 0 when every point succeeded, 1 when some failed (they are in the table)."""
+    from archsim.sweep.runner import run_sweep
+    from archsim.sweep.spec import expand_points, load_sweep
+
+    if args.jobs is not None and args.jobs < 0:
+        raise InputError(f"-j: must be >= 0, got {args.jobs}")
+    if args.dask is not None and args.dask != "local" and args.jobs is not None:
+        raise InputError("-j: the workers of a Dask cluster are the cluster's; -j applies to --dask local")
+    sweep = load_sweep(args.spec)
+    if args.dry_run:
+        points = expand_points(sweep)
+        print(f"sweep {sweep.name}: {len(points)} points ({sweep.grid_size} before constraints)")
+        for p in points:
+            print("  " + ", ".join(f"{k}={v!r}" for k, v in p.axes.items()))
+        return 0
+    df = run_sweep(sweep, jobs=args.jobs, dask=args.dask, out=args.out, progress=not args.quiet)
+    failed = int((df["status"] != "ok").sum())
+    return 0 if failed == 0 else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m archsim.sweep.cli SPEC ...``: the sweep command without the rest of ``archsim``."""
+    p = argparse.ArgumentParser(prog="archsim")
+    add_sweep_parser(p.add_subparsers(dest="cmd", required=True))
+    args = p.parse_args(["sweep", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return cmd_sweep(args)
+    except InputError as e:
+        print(f"archsim: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("archsim: interrupted (finished points are kept; run again to resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -34,7 +34,10 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
     try:
         if alarm:
             old_handler = signal.signal(signal.SIGALRM, _on_alarm)
-            signal.setitimer(signal.ITIMER_REAL, float(timeout))
+            _ALARM["armed"] = True
+            # the alarm repeats every 50 ms: an exception raised where Python ignores it (a weakref or __del__
+            # callback run by the garbage collector) is raised again at the next tick
+            signal.setitimer(signal.ITIMER_REAL, float(timeout), 0.05)
         res = run(task["hwconfig"], trace=task.get("trace"), window=task.get("window", 0),
                   overrides=list(task.get("overrides", ())), seed=task.get("seed"),
                   workload=task.get("workload"), workload_overrides=list(task.get("workload_overrides", ())))
@@ -43,12 +46,14 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
     except InputError as exc:
         out.update(status="failed", error=_one_line(str(exc)), error_kind="input")
     except PointTimeout:
+        _ALARM["armed"] = False
         out.update(status="failed", error=f"timed out after {timeout:g} s", error_kind="timeout")
     except Exception as exc:  # a failed point is recorded, the sweep goes on
         out.update(status="failed", error=_one_line(f"{type(exc).__name__}: {exc}"), error_kind="internal",
                    traceback=traceback.format_exc())
     finally:
         if alarm:
+            _ALARM["armed"] = False
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old_handler)
     out["wall_s"] = round(time.perf_counter() - t0, 3)
@@ -59,8 +64,12 @@ class PointTimeout(BaseException):
     """A point ran past the sweep's ``timeout`` (a BaseException, so no ``except Exception`` swallows it)."""
 
 
+_ALARM = {"armed": False}
+
+
 def _on_alarm(signum: int, frame: Any) -> None:
-    raise PointTimeout("ran past the sweep's timeout")
+    if _ALARM["armed"]:
+        raise PointTimeout("ran past the sweep's timeout")
 
 
 def _plain(v: Any) -> Any:

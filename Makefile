@@ -3,6 +3,8 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+EXT     := $(VENV)/.ext-built
+CSRC    := $(wildcard archsim/dram/*.c archsim/dram/*.h) setup.py
 
 .PHONY: venv demo test lint bench validate clean
 
@@ -15,20 +17,25 @@ $(STAMP): requirements.lock setup.cfg pyproject.toml
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-demo: $(STAMP)
+# the compiled channel engine: rebuilt in place when its C sources change
+$(EXT): $(STAMP) $(CSRC)
+	$(BIN)/python setup.py -q build_ext --inplace
+	touch $(EXT)
+
+demo: $(EXT)
 	$(BIN)/archsim run default --trace validation/reference/dram/traces/stream_r_100k.trace.gz --window 0 --out results/demo --plot
 
-test: $(STAMP)
+test: $(EXT)
 	$(BIN)/ruff check archsim tests
 	$(BIN)/python -m pytest -q -n 2 tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check archsim tests
 
-bench: $(STAMP)
+bench: $(EXT)
 	$(BIN)/archsim bench --out results/bench.json
 
-validate: $(STAMP)
+validate: $(EXT)
 	$(BIN)/archsim validate
 
 clean:

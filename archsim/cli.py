@@ -66,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="simulated requests per wall-clock second on the reference traces")
     b.add_argument("--out", default="results/bench.json")
     b.add_argument("--config", default=None, help="hwconfig (default hwconfigs/dram_ddr4_dramsim3.yaml)")
+    b.add_argument("--engine", choices=["c", "python"], default=None,
+                   help="channel engine (default: $ARCHSIM_ENGINE, else the compiled one when built)")
+    b.add_argument("--repeat", type=int, default=3, help="runs per trace; the median wall time is reported")
     return p
 
 
@@ -231,21 +234,49 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    import os
+    import statistics
+
     from archsim.api import run
+    from archsim.dram.controller import ENGINE_ENV, engine_name
     from archsim.validation import REPO_ROOT, reference_dir
 
+    if args.engine:
+        os.environ[ENGINE_ENV] = args.engine
+    if args.repeat < 1:
+        raise InputError(f"--repeat: must be >= 1, got {args.repeat}")
     cfg = args.config or str(REPO_ROOT / "hwconfigs" / "dram_ddr4_dramsim3.yaml")
     traces = reference_dir() / "dram" / "traces"
     out: dict[str, object] = {"config": Path(cfg).name, "window": 0, "unit": "simulated requests per wall second",
+                              "engine": engine_name(), "repeat": args.repeat, "statistic": "median wall time",
                               "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "traces": {}}
     for name in ("stream_r_100k", "random_r_100k", "zipf105_row128_100k"):
-        t0 = time.perf_counter()
-        res = run(cfg, trace=traces / f"{name}.trace.gz", window=0)
-        wall = time.perf_counter() - t0
+        walls = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            res = run(cfg, trace=traces / f"{name}.trace.gz", window=0)
+            walls.append(time.perf_counter() - t0)
+        wall = statistics.median(walls)
         rate = res.summary["requests"] / wall
         out["traces"][name] = {"requests": res.summary["requests"], "wall_s": round(wall, 3),
-                               "requests_per_s": round(rate)}
+                               "walls_s": [round(w, 3) for w in walls], "requests_per_s": round(rate)}
         print(f"{name:24s} {res.summary['requests']:>8d} requests {wall:7.2f} s {rate:>10,.0f} req/s")
+    # the CPU baseline on a skewed embedding workload: lookups per wall second (host, LLC and 8 channels)
+    cpu = str(REPO_ROOT / "hwconfigs" / "cpu_ddr4.yaml")
+    wl = str(REPO_ROOT / "workloads" / "criteo_zipf.yaml")
+    wl_sets = ["num_batches=4"]
+    walls = []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        res = run(cpu, workload=wl, workload_overrides=wl_sets)
+        walls.append(time.perf_counter() - t0)
+    wall = statistics.median(walls)
+    rate = res.summary["lookups"] / wall
+    out["workloads"] = {"cpu_ddr4/criteo_zipf": {
+        "workload_overrides": wl_sets, "lookups": res.summary["lookups"], "wall_s": round(wall, 3),
+        "walls_s": [round(w, 3) for w in walls], "lookups_per_s": round(rate)}}
+    print(f"{'cpu_ddr4 criteo_zipf':24s} {res.summary['lookups']:>8d} lookups  {wall:7.2f} s "
+          f"{rate:>10,.0f} lookups/s")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     print(f"written {args.out}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,3 +97,25 @@ def test_zipf_llc_hit_rate_matches_che(tmp_path) -> None:
     summary = workload_summary(system, end_ps, system.sim)
     che = che_lru_hit_rate(zipf_probabilities(rows, s), lines)
     assert summary["llc_hit_rate"] == pytest.approx(che, abs=0.02)
+
+
+@pytest.mark.parametrize("cfg_name, sets", [("cpu_ddr4.yaml", ["dram.org.channels=2"]),
+                                            ("cpu_ddr4.yaml", ["host.llc.size_kib=48", "host.fill_buffers=4"]),
+                                            ("cpu_ddr5.yaml", [])])
+def test_compiled_and_python_engines_agree_on_embedding_runs(monkeypatch, cfg_name, sets) -> None:
+    """The host drives the DRAM through submit/can_accept/space_event with many channels and an LLC: both
+    channel engines give the same stats tree, energy and end time."""
+    from archsim.dram import controller
+    from archsim.workload.batches import iter_batches
+    from archsim.workload.spec import load_workload
+
+    if controller._cchannel is None:
+        pytest.skip("compiled engine not built")
+    wl = load_workload(str(Path(CFG).parent.parent / "workloads" / "zipf_small.yaml"), ["num_batches=3"])
+    out = {}
+    for eng in ("python", "c"):
+        monkeypatch.setenv("ARCHSIM_ENGINE", eng)
+        cfg, _ = load_system(str(Path(CFG).parent / cfg_name), sets)
+        system, end_ps = run_embedding(cfg, wl.table_list(), iter_batches(wl))
+        out[eng] = (end_ps, system.sim.stats.to_dict(raw=True), system.sim.energy.to_dict())
+    assert out["python"] == out["c"]

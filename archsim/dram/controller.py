@@ -15,11 +15,17 @@ The loop is not ticked every cycle: after a cycle in which nothing happened it c
 anything can (a return, a refresh, a command becoming timing-ready) and sleeps until then, or until a request
 arrives. It also runs several cycles inside one SimPy callback while nothing else in the simulation is due
 before them, scheduling its completions at their exact picosecond.
+
+Two engines implement this: :class:`ChannelController` (Python, the reference) and
+:class:`CChannelController` (the same algorithm compiled, ``archsim/dram/_cchannel.c``; bit-identical results,
+tested against the reference in ``tests/test_cchannel.py``). :func:`make_controller` picks one: the compiled
+engine when the extension is built, unless ``ARCHSIM_ENGINE=python`` (or an ``engine`` argument) asks otherwise.
 """
 
 from __future__ import annotations
 
 import heapq
+import os
 from typing import TYPE_CHECKING
 
 import simpy
@@ -579,3 +585,111 @@ class ChannelController:
         if self.wake_ev is None and self.next_ref < end_cycle:
             self._catch_up(end_cycle)
         self._account(end_cycle)
+
+
+# --------------------------------------------------------------------------------------------- compiled engine
+try:
+    from archsim.dram import _cchannel
+except ImportError:  # the extension is not built: only the Python engine exists
+    _cchannel = None
+
+ENGINE_ENV = "ARCHSIM_ENGINE"
+
+
+def engine_name(engine: str | None = None) -> str:
+    """The engine to use, ``"c"`` or ``"python"``: ``engine`` if given, else ``$ARCHSIM_ENGINE``, else the
+    compiled one when it is built (silently the Python one when it is not)."""
+    e = (engine if engine is not None else os.environ.get(ENGINE_ENV, "")).strip().lower()
+    if e in ("", "auto"):
+        return "c" if _cchannel is not None else "python"
+    if e in ("python", "py"):
+        return "python"
+    if e == "c":
+        if _cchannel is None:
+            raise ImportError("the compiled channel engine (archsim.dram._cchannel) is not built; "
+                              "run `pip install --no-deps --no-build-isolation -e .` or use ARCHSIM_ENGINE=python")
+        return "c"
+    raise ValueError(f"unknown channel engine {e!r} (expected 'c' or 'python')")
+
+
+def make_controller(env: simpy.Environment, spec: DRAMSpec, index: int, engine: str | None = None):
+    """A channel controller of the engine :func:`engine_name` selects."""
+    if engine_name(engine) == "c":
+        return CChannelController(env, spec, index)
+    return ChannelController(env, spec, index)
+
+
+def _no_issue_hook(cmd: int, fb: int, req: MemRequest | None, c: int) -> None:
+    """The compiled engine issues commands itself: the default ``_issue`` hook does nothing."""
+
+
+if _cchannel is not None:
+
+    class CChannelController(_cchannel.Channel):
+        """The compiled engine behind the :class:`ChannelController` interface.
+
+        Every parameter is taken from a reference :class:`ChannelController` built for the same spec, so the
+        two cannot differ in configuration. Counters (``n_cmd``, ``n_reads``, ``rank_active``, ...),
+        ``skip_idle``, ``can_accept``/``space_event``/``submit``/``close_accounting`` behave as in the
+        reference. Read latencies are gathered in C and recorded into ``lat_hist`` (``record_n`` per distinct
+        value) whenever ``lat_hist`` is read. ``_issue`` is an observation hook here: assigning a callable
+        makes the engine call it as ``fn(cmd, flat_bank, req_or_None, cycle)`` before each command it issues
+        (the reference calls ``_issue`` to issue; replacing it there can change behaviour, here it cannot).
+        """
+
+        def __init__(self, env: simpy.Environment, spec: DRAMSpec, index: int) -> None:
+            from archsim.dram.mapping import AddressMapper
+
+            ref = ChannelController(env, spec, index)
+            st = ref.state
+            m = AddressMapper(spec.org, spec.mapping)
+            cfg = {
+                "tck": ref.tck, "read_delay": ref.read_delay, "unified": ref.unified,
+                "rq_cap": ref.rq_cap, "wq_cap": ref.wq_cap, "cq_cap": ref.cq_cap,
+                "closed_page": ref.closed_page, "rd_cmd": ref.rd_cmd, "wr_cmd": ref.wr_cmd,
+                "hit_cap": ref.hit_cap, "drain_high": ref.drain_high, "drain_low": ref.drain_low,
+                "dual": ref.dual, "merge_reads": ref.merge_reads, "ranks": ref.ranks,
+                "bankgroups": st.bgs, "banks_per_group": st.bpg,
+                "ref_interval": ref.ref_interval, "ref_staggered": ref.ref_staggered, "next_ref": ref.next_ref,
+                "active_cap": ref.active_cap,
+                "same": st.cc.same, "sibling": st.cc.sibling,
+                "windows": [[(count, span) for _lv, count, span in st.win[c]] for c in range(NCMD)],
+                "ba_w": m.widths["ba"], "xor_bank": m.xor_bank,
+            }
+            for f in ("ch", "ra", "bg", "ba", "ro", "co"):
+                cfg[f"{f}_s"] = getattr(m, f"{f}_s")
+                cfg[f"{f}_m"] = getattr(m, f"{f}_m")
+            self._setup(env, simpy.events.Event, simpy.events.URGENT, simpy.events.NORMAL, cfg)
+            self.env = env
+            self.index = index
+            for name in ("tck", "read_delay", "write_delay", "unified", "rq_cap", "wq_cap", "cq_cap",
+                         "closed_page", "rd_cmd", "wr_cmd", "hit_cap", "drain_high", "drain_low", "dual",
+                         "merge_reads", "refresh_on", "ranks", "banks", "ref_interval", "ref_staggered",
+                         "active_cap", "bytes"):
+                setattr(self, name, getattr(ref, name))
+            self._lat_hist = None
+
+        @property
+        def lat_hist(self):
+            h = self._lat_hist
+            if h is not None:
+                self._flush_latency(h)
+            return h
+
+        @lat_hist.setter
+        def lat_hist(self, h) -> None:
+            if self._lat_hist is not None:
+                self._flush_latency(self._lat_hist)
+            self._lat_hist = h
+
+        @property
+        def _issue(self):
+            hook = self._get_issue_hook()
+            return _no_issue_hook if hook is None else hook
+
+        @_issue.setter
+        def _issue(self, fn) -> None:
+            self._set_issue_hook(None if fn is _no_issue_hook else fn)
+
+else:  # pragma: no cover - only without the extension
+    CChannelController = None  # type: ignore[assignment,misc]

@@ -13,7 +13,7 @@ from archsim.core.component import Component
 from archsim.core.request import MemRequest
 from archsim.core.sim import Simulator
 from archsim.core.stats import Histogram
-from archsim.dram.controller import ChannelController
+from archsim.dram.controller import _NEVER, CChannelController, ChannelController, make_controller
 from archsim.dram.mapping import AddressMapper
 from archsim.dram.power import CommandEnergy
 from archsim.dram.spec import DRAMSpec
@@ -28,7 +28,8 @@ class DRAMSystem(Component):
         self.spec = spec
         self.mapper = AddressMapper(spec.org, spec.mapping)
         self.tck = spec.timing.tCK_ps
-        self.channels = [ChannelController(self.env, spec, i) for i in range(spec.org.logical_channels)]
+        self.channels: list[ChannelController | CChannelController] = [
+            make_controller(self.env, spec, i) for i in range(spec.org.logical_channels)]
         self.latency = Histogram()
         for ch in self.channels:
             ch.lat_hist = Histogram()
@@ -36,6 +37,11 @@ class DRAMSystem(Component):
         m = self.mapper
         self._ch_s, self._ch_m = m.ch_s, m.ch_m
         self._finalized = False
+        # the compiled engine decodes in C (same mapping in every channel); addresses of 2**64 and above
+        # take the Python path
+        first = self.channels[0]
+        compiled = CChannelController is not None and isinstance(first, CChannelController)
+        self._cdecode = first.decode_request if compiled else None
 
     # ----------------------------------------------------------------------------------------- face
     def _route(self, req: MemRequest) -> ChannelController:
@@ -46,6 +52,9 @@ class DRAMSystem(Component):
         return self.channels[ch]
 
     def _decode(self, req: MemRequest) -> None:
+        if self._cdecode is not None and 0 <= req.addr < 1 << 64:
+            self._cdecode(req)
+            return
         ch, ra, bg, ba, ro, co = self.mapper.decode(req.addr)
         org = self.spec.org
         req._ch = ch
@@ -54,6 +63,28 @@ class DRAMSystem(Component):
         req._col = co
         ctl = self.channels[ch]
         req._cmd = ctl.wr_cmd if req.is_write else ctl.rd_cmd
+
+    def _direct_channel(self):
+        """The channel a :class:`~archsim.system.trace_driver.TraceDriver` may feed directly, or None.
+
+        Direct feeding (the driver's loop inside the compiled channel's cycle loop, no per-request objects or
+        events) is exact when the driver is the memory's only client: a single channel on the compiled
+        engine, not yet used, and ``submit``/``can_accept``/``space_event`` not wrapped or overridden.
+        """
+        if len(self.channels) != 1 or CChannelController is None:
+            return None
+        ch = self.channels[0]
+        if not isinstance(ch, CChannelController) or ch.source_active:
+            return None
+        cls = type(self)
+        if cls.submit is not DRAMSystem.submit or cls.can_accept is not DRAMSystem.can_accept \
+                or cls.space_event is not DRAMSystem.space_event:
+            return None
+        if {"submit", "can_accept", "space_event"} & vars(self).keys():
+            return None
+        if ch.queued != (0, 0, 0) or ch.cycle != 0 or ch.wake_cycle < _NEVER:
+            return None
+        return ch
 
     def can_accept(self, req: MemRequest) -> bool:
         self._decode(req)

@@ -4,6 +4,11 @@ Requests are offered in trace order; one enters the memory as soon as the memory
 request that is not accepted blocks the ones behind it). ``window`` caps the requests outstanding (0: only the
 memory's queues limit them). A trace's cycle column is honoured as the earliest issue time (open loop).
 One SimPy process for the whole trace; completions are callbacks, not processes.
+
+Direct feed: when the memory is a single-channel :class:`~archsim.dram.memory.DRAMSystem` on the compiled
+engine and the driver is its only client, the same loop runs inside the channel's cycle loop
+(``Channel.attach_source``): no request objects, no per-request SimPy events, the same simulated instants and
+results (tests/test_cchannel.py compares it with this module's process). ``direct=False`` forces the process.
 """
 
 from __future__ import annotations
@@ -17,10 +22,14 @@ from archsim.core.request import MemRequest
 
 
 class TraceDriver:
-    """Feeds ``(addr, is_write, cycle)`` tuples into ``mem``; ``cycle_ps`` converts the cycle column to time."""
+    """Feeds ``(addr, is_write, cycle)`` tuples into ``mem``; ``cycle_ps`` converts the cycle column to time.
+
+    ``record``: keep each request's (t_accept, t_done), returned by :meth:`request_times` in trace order.
+    """
 
     def __init__(self, env: simpy.Environment, mem: Component, trace: Iterable[tuple[int, bool, int]],
-                 window: int = 0, cycle_ps: int = 1000, size: int = 64) -> None:
+                 window: int = 0, cycle_ps: int = 1000, size: int = 64, *, direct: bool | None = None,
+                 record: bool = False) -> None:
         if window < 0:
             raise ValueError("window must be >= 0")
         self.env = env
@@ -29,45 +38,88 @@ class TraceDriver:
         self.window = window
         self.cycle_ps = cycle_ps
         self.size = size
-        self.outstanding = 0
-        self.offered = 0
-        self.completed = 0
-        self.last_done_ps = 0
+        self._outstanding = 0
+        self._offered = 0
+        self._completed = 0
+        self._last_done_ps = 0
+        self._exhausted = False
         self._slot: simpy.Event | None = None
+        self._record: list[MemRequest] | None = [] if record else None
         self.finished = env.event()
-        self.process = env.process(self._run())
+        self._ch = None
+        if direct is not False:
+            find = getattr(mem, "_direct_channel", None)
+            self._ch = find() if find is not None else None
+            if direct and self._ch is None:
+                raise ValueError("direct feed needs an unused single-channel DRAMSystem on the compiled engine")
+        if self._ch is not None:
+            self._ch.attach_source(trace, window, cycle_ps, self.finished, record)
+            self.process = None
+        else:
+            self.process = env.process(self._run())
+
+    # counters (read from the channel when it runs the loop itself)
+    @property
+    def direct(self) -> bool:
+        return self._ch is not None
+
+    @property
+    def outstanding(self) -> int:
+        return self._ch.src_outstanding if self._ch is not None else self._outstanding
+
+    @property
+    def offered(self) -> int:
+        return self._ch.src_offered if self._ch is not None else self._offered
+
+    @property
+    def completed(self) -> int:
+        return self._ch.src_completed if self._ch is not None else self._completed
+
+    @property
+    def last_done_ps(self) -> int:
+        return self._ch.src_last_done if self._ch is not None else self._last_done_ps
+
+    def request_times(self) -> list[tuple[int, int]]:
+        """(t_accept, t_done) of every request offered so far, in trace order (needs ``record=True``)."""
+        if self._ch is not None:
+            return self._ch.request_times()
+        if self._record is None:
+            raise ValueError("request_times() needs TraceDriver(..., record=True)")
+        return [(r.t_accept, r.t_done) for r in self._record]
 
     def _on_done(self, ev: simpy.Event) -> None:
-        self.outstanding -= 1
-        self.completed += 1
-        self.last_done_ps = self.env.now
+        self._outstanding -= 1
+        self._completed += 1
+        self._last_done_ps = self.env.now
         slot = self._slot
         if slot is not None:
             self._slot = None
             slot.succeed()
-        if self.completed == self.offered and self._exhausted:
+        if self._completed == self._offered and self._exhausted:
             self.finished.succeed()
 
     def _run(self):
         env = self.env
         mem = self.mem
         window = self.window
-        self._exhausted = False
+        record = self._record
         for addr, is_write, cycle in self.trace:
             if cycle >= 0:
                 t = cycle * self.cycle_ps
                 if t > env.now:
                     yield env.timeout(t - env.now)
-            while window and self.outstanding >= window:
+            while window and self._outstanding >= window:
                 self._slot = env.event()
                 yield self._slot
             req = MemRequest(addr, is_write, self.size)
+            if record is not None:
+                record.append(req)
             while not mem.can_accept(req):
                 yield mem.space_event(req)
             ev = mem.submit(req)
-            self.outstanding += 1
-            self.offered += 1
+            self._outstanding += 1
+            self._offered += 1
             ev.callbacks.append(self._on_done)
         self._exhausted = True
-        if self.completed == self.offered:
+        if self._completed == self._offered:
             self.finished.succeed()

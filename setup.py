@@ -1,0 +1,11 @@
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "archsim.dram._cchannel",
+            ["archsim/dram/_cchannel.c", "archsim/dram/_ctrace.c"],
+            extra_compile_args=["-O2"],
+        )
+    ]
+)

@@ -213,7 +213,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from archsim.validation import case_name, dram_cases, markdown_table, run_case
 
     rows = [r for r in dram_cases() if not args.only or any(s in case_name(r) for s in args.only)]
-    table = Table(title="archsim vs reference simulators")
+    table = Table(title="archsim vs references (simulators, closed forms)")
     for col in ("case", "metric", "reference", "archsim", "error", "tolerance", "ok"):
         table.add_column(col, justify="left" if col in ("case", "metric") else "right")
     checks = []
@@ -222,6 +222,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         for i, row in enumerate(rows, 1):
             status.update(f"[{i}/{len(rows)}] {case_name(row)}")
             checks += run_case(row)[1]
+    if not args.only or any(s in "host" for s in args.only):
+        with con.status("closed-form checks of the host model"):
+            from archsim.validation import model_checks
+
+            checks += list(model_checks())
     for c in checks:
         table.add_row(c.case, c.metric, f"{c.reference:.6g}", f"{c.archsim:.6g}", c.error_text(), c.tol_text(),
                       "yes" if c.ok else "[red]no[/red]")

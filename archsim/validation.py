@@ -103,3 +103,118 @@ def markdown_table(checks: list[Check]) -> str:
         lines.append(f"| {c.case} | {c.metric} | {c.reference:.6g} | {c.archsim:.6g} | {c.error_text()} "
                      f"| {c.tol_text()} | {'yes' if c.ok else '**no**'} |")
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Closed-form checks of the models built on the DRAM (issue #3: the CPU host baseline)
+# ------------------------------------------------------------------------------------------------------------
+CPU_DDR4 = "hwconfigs/cpu_ddr4.yaml"
+
+
+@dataclass
+class _Table:
+    name: str
+    rows: int
+    dim: int
+    dtype: str = "fp32"
+
+    @property
+    def row_bytes(self) -> int:
+        return self.dim * 4
+
+
+@dataclass
+class _Batch:
+    index: int
+    batch_size: int
+    indices: list
+    offsets: list
+
+
+def _uniform_batches(rows: int, bags: int, pooling: int, n: int, seed: int = 1):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        yield _Batch(i, bags, [rng.integers(0, rows, size=bags * pooling)], [np.arange(bags + 1) * pooling])
+
+
+def _rel(case: str, metric: str, ref: float, got: float, tol: float) -> Check:
+    return Check(case, metric, ref, got, got / ref - 1.0, tol, "rel")
+
+
+def host_random_limit_check() -> Check:
+    """Pooling 1, 64 B rows of a 2^24-row table on cpu_ddr4: lookups/s against the DRAM model's own random-read
+    rate over the same addresses (window 0, only the controller queues limiting). Tolerance 10%."""
+    import numpy as np
+
+    from archsim.core.sim import Simulator
+    from archsim.dram.memory import DRAMSystem
+    from archsim.system.builder import run_embedding
+    from archsim.system.config import load_system
+    from archsim.system.trace_driver import TraceDriver
+
+    rows = 1 << 24
+    cfg, _ = load_system(REPO_ROOT / CPU_DDR4)
+    system, end_ps = run_embedding(cfg, [_Table("t", rows, 16)], _uniform_batches(rows, 65536, 1, 1))
+    got = system.operator.lookups / (end_ps * 1e-12)
+    rng = np.random.default_rng(2)
+    n = 40_000
+    addrs = (rng.integers(0, rows, size=n) * 64).tolist()
+    sim = Simulator(0)
+    mem = DRAMSystem(sim, cfg.dram)
+    drv = TraceDriver(sim.env, mem, ((a, False, -1) for a in addrs), window=0)
+    sim.env.run(until=drv.finished)
+    ref = n / (drv.last_done_ps * 1e-12)
+    return _rel("host/cpu_ddr4/uniform_pool1_64B", "lookups_per_s vs DRAM random-read limit", ref, got, 0.10)
+
+
+def host_serial_bag_check(pooling: int = 8) -> tuple[Check, Check]:
+    """One fill buffer per core: a bag of P rows takes P loaded read latencies plus one line's pooling (1%);
+    a load takes the LLC tag check + the wire each way + the DRAM's mean read latency (2%)."""
+    from archsim.system.builder import run_embedding
+    from archsim.system.config import load_system
+
+    rows = 1 << 24
+    cfg, _ = load_system(REPO_ROOT / CPU_DDR4, ["host.fill_buffers=1"])
+    system, _ = run_embedding(cfg, [_Table("t", rows, 16)], _uniform_batches(rows, 1024, pooling, 2))
+    op = system.operator
+    per_load = op.line_latency.mean()
+    host = cfg.host
+    fixed = (host.llc.hit_latency_ns + host.to_memory_ns + host.from_memory_ns) * 1000
+    case = f"host/cpu_ddr4/fill_buffers1_pool{pooling}"
+    return (_rel(case, "bag latency vs P x load latency", pooling * per_load + op.pool_ps[0],
+                 op.bag_latency.mean(), 0.01),
+            _rel(case, "load latency vs LLC + wires + DRAM latency", fixed + system.dram.latency.mean(),
+                 per_load, 0.02))
+
+
+def llc_che_check(s: float = 1.2, rows: int = 100_000, lines: int = 1024, tmp_dir: Path | None = None) -> Check:
+    """Zipf s over ``rows`` 64 B rows (the workload generator's sampler), a 16-way LLC of ``lines`` lines:
+    the hit rate against Che's approximation of an LRU cache of the same size (2 points)."""
+    import tempfile
+
+    from archsim.cache.analytic import che_lru_hit_rate, zipf_probabilities
+    from archsim.system.builder import run_embedding
+    from archsim.system.config import load_system
+    from archsim.workload.batches import iter_batches
+    from archsim.workload.spec import load_workload
+
+    with tempfile.TemporaryDirectory(dir=tmp_dir) as d:
+        wl_file = Path(d) / "zipf.yaml"
+        wl_file.write_text(f"seed: 3\nbatch_size: 2048\nnum_batches: 40\ntables:\n  - rows: {rows}\n"
+                           f"    dim: 16\n    pooling: 1\n    index: {{dist: zipf, s: {s}}}\n")
+        wl = load_workload(wl_file)
+    cfg, _ = load_system(REPO_ROOT / CPU_DDR4, [f"host.llc.size_kib={lines * 64 // 1024}", "host.llc.ways=16"])
+    system, _ = run_embedding(cfg, wl.table_list(), iter_batches(wl))
+    ref = che_lru_hit_rate(zipf_probabilities(rows, s), lines)
+    got = system.llc.hit_rate()
+    return Check(f"host/cpu_ddr4/zipf{s}_llc{lines}lines", "LLC hit rate vs Che's LRU", ref, got, got - ref,
+                 0.02, "abs")
+
+
+def model_checks() -> Iterator[Check]:
+    """The closed-form checks of the models above the DRAM, in the order ``archsim validate`` prints them."""
+    yield host_random_limit_check()
+    yield from host_serial_bag_check()
+    yield llc_che_check()

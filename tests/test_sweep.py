@@ -237,6 +237,28 @@ def test_interrupted_sweep_resumes_only_missing_points(tmp_path):
     pd.testing.assert_frame_equal(_identity(df), _identity(full))
 
 
+def test_example_500_point_sweep_killed_halfway_resumes_only_missing_points(tmp_path):
+    """examples/sweep_cpu_ddr4.yaml as shipped: 500 points with -j 2, interrupted after 250, resumed."""
+    spec = EXAMPLES / "sweep_cpu_ddr4.yaml"
+    full = run_sweep(spec, jobs=2, out=tmp_path / "full", progress=False)
+    assert len(full) == 500 and (full["status"] == "ok").all()
+    seen: list[str] = []
+
+    def stop_halfway(rec):
+        seen.append(rec["key"])
+        if len(seen) == 250:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, jobs=2, out=out, progress=False, on_result=stop_halfway)
+    assert len(list((out / "points").glob("*.json"))) == 250
+    df = run_sweep(spec, jobs=2, out=out, progress=False)
+    st = df.attrs["sweep"]
+    assert st["reused"] == 250 and st["ran"] == 250 and st["failed"] == 0
+    pd.testing.assert_frame_equal(_identity(df), _identity(full))
+
+
 def test_dask_local_cluster_gives_identical_results(tmp_path):
     distributed = pytest.importorskip("distributed")
     spec = _spec(tmp_path, SMALL40)

@@ -112,7 +112,7 @@ CPU_DDR4 = "hwconfigs/cpu_ddr4.yaml"
 
 
 @dataclass
-class _Table:
+class SyntheticTable:
     name: str
     rows: int
     dim: int
@@ -124,19 +124,19 @@ class _Table:
 
 
 @dataclass
-class _Batch:
+class SyntheticBatch:
     index: int
     batch_size: int
     indices: list
     offsets: list
 
 
-def _uniform_batches(rows: int, bags: int, pooling: int, n: int, seed: int = 1):
+def uniform_batches(rows: int, bags: int, pooling: int, n: int, seed: int = 1):
     import numpy as np
 
     rng = np.random.default_rng(seed)
     for i in range(n):
-        yield _Batch(i, bags, [rng.integers(0, rows, size=bags * pooling)], [np.arange(bags + 1) * pooling])
+        yield SyntheticBatch(i, bags, [rng.integers(0, rows, size=bags * pooling)], [np.arange(bags + 1) * pooling])
 
 
 def _rel(case: str, metric: str, ref: float, got: float, tol: float) -> Check:
@@ -156,7 +156,7 @@ def host_random_limit_check() -> Check:
 
     rows = 1 << 24
     cfg, _ = load_system(REPO_ROOT / CPU_DDR4)
-    system, end_ps = run_embedding(cfg, [_Table("t", rows, 16)], _uniform_batches(rows, 65536, 1, 1))
+    system, end_ps = run_embedding(cfg, [SyntheticTable("t", rows, 16)], uniform_batches(rows, 65536, 1, 1))
     got = system.operator.lookups / (end_ps * 1e-12)
     rng = np.random.default_rng(2)
     n = 40_000
@@ -177,7 +177,7 @@ def host_serial_bag_check(pooling: int = 8) -> tuple[Check, Check]:
 
     rows = 1 << 24
     cfg, _ = load_system(REPO_ROOT / CPU_DDR4, ["host.fill_buffers=1"])
-    system, _ = run_embedding(cfg, [_Table("t", rows, 16)], _uniform_batches(rows, 1024, pooling, 2))
+    system, _ = run_embedding(cfg, [SyntheticTable("t", rows, 16)], uniform_batches(rows, 1024, pooling, 2))
     op = system.operator
     per_load = op.line_latency.mean()
     host = cfg.host

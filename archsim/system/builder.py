@@ -3,8 +3,10 @@
 The graph (gem5-style: each part replaceable without touching the others)::
 
     cores --> LLC (or a fixed on-chip delay) --> MemoryPort --> DRAMSystem (channels, controllers)
+    embedding operator --GatherReduce--> near-data units (``nmp:``: rank-level units, each with its own
+                                          controller over its rank)
 
-NMP units, CXL fabrics and tiers attach here as they are added.
+CXL fabrics and tiers attach here as they are added.
 """
 
 from __future__ import annotations
@@ -33,9 +35,12 @@ class HostSystem:
     llc: Cache | None
     operator: EmbeddingOperator
     layout: TableLayout
+    nmp: Component | None = None
 
     def finalize(self, end_ps: int) -> None:
         self.operator.finalize()
+        if self.nmp is not None:
+            self.nmp.finalize(end_ps)
         if self.llc is not None:
             self.llc.finalize()
         self.dram.finalize(end_ps)
@@ -64,8 +69,13 @@ def build_host_system(sim: Simulator, cfg: SystemConfig, tables: list, layout: T
         path: Component = llc
     else:
         path = DelayPath(sim, "uncore", port, to_ps, from_ps)
-    op = EmbeddingOperator(sim, host, path, layout, tables)
-    return HostSystem(sim, dram, port, path, llc, op, layout)
+    nmp = None
+    if cfg.nmp is not None:
+        from archsim.nmp.rank import RankNMP
+
+        nmp = RankNMP(sim, cfg.dram, cfg.nmp, layout, tables)
+    op = EmbeddingOperator(sim, host, path, layout, tables, near_data=nmp)
+    return HostSystem(sim, dram, port, path, llc, op, layout, nmp)
 
 
 def run_embedding(cfg: SystemConfig, tables: list, batches, seed: int = 0,

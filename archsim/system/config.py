@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from archsim.config import ConfigError, LoadedConfig, format_key_path, load_config, validate
 from archsim.dram.spec import DRAMSpec
+from archsim.nmp.spec import NMPSpec
 from archsim.system.host import HostSpec
 from archsim.system.layout import LayoutSpec
 
@@ -30,6 +31,8 @@ class SystemConfig(BaseModel):
     host: HostSpec | None = Field(None, description="the CPU host running embedding workloads "
                                                     "(absent: host defaults)")
     layout: LayoutSpec = Field(default_factory=LayoutSpec, description="where embedding tables live")
+    nmp: NMPSpec | None = Field(None, description="near-memory processing units in the DRAM (absent: none; "
+                                                  "the host gathers and pools every bag)")
 
 
 def load_system(source: str | Path, overrides: Sequence[str] = ()) -> tuple[SystemConfig, LoadedConfig]:

@@ -42,6 +42,8 @@ def workload_summary(system, end_ps: int, sim: Simulator) -> dict[str, Any]:
     out["dram_bandwidth_GBps"] = dram["bandwidth_GBps"]
     out["dram_read_latency_mean_ns"] = dram["read_latency_mean_ns"]
     out["dram_row_hit_rate"] = dram["row_hit_rate"]
+    if getattr(system, "nmp", None) is not None:
+        out.update(system.nmp.summary(end_ps))
     nbytes = system.dram.spec.org.access_bytes
     for ch in system.dram.channels:
         b = (ch.n_reads + ch.n_writes) * nbytes

@@ -1,0 +1,218 @@
+"""RecNMP-style rank-level near-memory processing: one unit per rank in the DIMM buffer chip.
+
+The host sends each bag as NMP instructions, one per embedding-row cache line, over the channel's C/A bus
+(``inst_bits`` at ``ca_bits_per_cycle`` per DRAM clock, serialised per channel). Each rank's unit issues the
+DRAM commands to its own rank with its own controller (the same FR-FCFS controller and timing as the host's),
+so the ranks of a channel read in parallel: a rank's data moves only between its devices and the buffer chip,
+not over the shared channel bus. The unit pools each arriving line with ``lanes`` fp32 adds per unit clock
+(a serial datapath per unit); when its share of the bag is pooled, the partial sum (``dim`` fp32) returns to
+the host over the channel's data bus (shared by the channel's ranks, ``nBL`` clocks per burst, serialised in
+the order partial sums are ready). The host adds the partial sums of the ranks that held the bag's rows.
+
+Abstracted away: the instruction packet format beyond its size (RecNMP's fields are not decoded), the host's
+scheduling of instructions across channels beyond FIFO per channel, the rank cache (not modelled yet),
+refresh interplay between host and NMP accesses (all table accesses go through the units).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import simpy
+
+from archsim.core.component import Component
+from archsim.core.port import MemoryPort, call_at
+from archsim.core.request import GatherReduce, MemRequest
+from archsim.core.sim import Simulator
+from archsim.dram.mapping import AddressMapper
+from archsim.dram.memory import DRAMSystem
+from archsim.dram.spec import DRAMSpec
+from archsim.nmp.spec import NMPSpec
+from archsim.system.layout import TableLayout
+
+_DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
+
+
+def rank_local_spec(spec: DRAMSpec) -> DRAMSpec:
+    """The DRAM the units drive: every rank becomes a channel of one rank (its own data path to its unit,
+    its own controller), same devices, timing and controller settings. Rank r of channel c is channel
+    ``c * ranks + r``."""
+    org = spec.org
+    local = org.model_copy(update={"channels": org.logical_channels * org.ranks, "pseudo_channels": 1,
+                                   "ranks": 1})
+    return spec.model_copy(update={"org": local})
+
+
+class _Part:
+    """One rank's share of one bag."""
+
+    __slots__ = ("bag", "left", "ch", "unit", "elems")
+
+    def __init__(self, bag: _Bag, left: int, ch: int, unit: RankUnit, elems: int) -> None:
+        self.bag = bag
+        self.left = left
+        self.ch = ch
+        self.unit = unit
+        self.elems = elems
+
+
+class _Bag:
+    __slots__ = ("gr", "parts_left", "t_end")
+
+    def __init__(self, gr: GatherReduce, parts: int) -> None:
+        self.gr = gr
+        self.parts_left = parts
+        self.t_end = 0
+
+
+class RankUnit:
+    """The processing unit of one rank: its own controller over the rank, a serial pooling datapath."""
+
+    def __init__(self, owner: RankNMP, ch: int, rank: int, port: MemoryPort) -> None:
+        self.owner = owner
+        self.ch = ch
+        self.rank = rank
+        self.port = port
+        self.busy_until = 0
+        self.lines = 0
+        self.adds = 0
+
+    def read(self, ev: simpy.Event) -> None:
+        """An instruction arrived: read the lines of one embedding row from this rank."""
+        lines, part = ev.value
+        self.lines += len(lines)
+        send = self.port.send
+        for a in lines:
+            send(MemRequest(a, False, 64, tag=part), self._on_data)
+
+    def _on_data(self, ev: simpy.Event) -> None:
+        part = ev.value.tag
+        owner = self.owner
+        now = owner.env.now
+        t = (self.busy_until if self.busy_until > now else now) + owner.pool_ps(part.elems)
+        self.busy_until = t
+        self.adds += part.elems
+        part.left -= 1
+        if part.left == 0:
+            owner.partial_ready(part, t)
+
+
+class RankNMP(Component):
+    """The NMP-capable memory: channels of ranks, each rank with a unit; accepts ``GatherReduce``."""
+
+    def __init__(self, sim: Simulator, dram: DRAMSpec, spec: NMPSpec, layout: TableLayout, tables: list,
+                 name: str = "nmp") -> None:
+        super().__init__(sim, name)
+        self.spec = spec
+        self.layout = layout
+        self.tables = tables
+        org = dram.org
+        self.mapper = AddressMapper(org, dram.mapping)
+        local = rank_local_spec(dram)
+        self.local_mapper = AddressMapper(local.org, local.mapping)
+        self.nch = org.logical_channels
+        self.ranks = org.ranks
+        self.dram = DRAMSystem(sim, local, name=f"{name}.dram")
+        self.port = MemoryPort(self.dram)
+        self.units = [[RankUnit(self, c, r, self.port) for r in range(org.ranks)] for c in range(self.nch)]
+        tck = dram.timing.tCK_ps
+        names = dram.timing.resolved(org.burst_length)
+        self.inst_ps = -(-spec.inst_bits // spec.ca_bits_per_cycle) * tck
+        self.burst_ps = names["nBL"] * tck
+        self.access_bytes = org.access_bytes
+        self.to_ps = round(spec.to_memory_ns * 1000)
+        self.from_ps = round(spec.from_memory_ns * 1000)
+        self.combine_ps = round(spec.host_combine_ns * 1000)
+        self.cyc_ps = 1e6 / spec.clock_mhz
+        self.ca_free = [0] * self.nch
+        self.bus_free = [0] * self.nch
+        self.instructions = 0
+        self.partials = 0
+        self.result_bytes = 0
+        self.bags = 0
+
+    def accepts_table(self, t: int) -> bool:
+        return True
+
+    def pool_ps(self, elems: int) -> int:
+        return round(-(-elems // self.spec.lanes) * self.cyc_ps)
+
+    def submit(self, gr: GatherReduce) -> simpy.Event:
+        env = self.env
+        now = env.now
+        gr.t_submit = now
+        if gr.done is None:
+            gr.done = env.event()
+        self.bags += 1
+        addrs, _counts = self.layout.line_addresses(gr.table, np.asarray(gr.rows, dtype=np.int64))
+        elems = max(1, min(gr.row_bytes, 64) // _DTYPE_BYTES[gr.dtype])
+        # one instruction per embedding row and rank holding (part of) it; the unit reads the row's lines
+        groups: dict[tuple[int, int], list[list[int]]] = {}
+        dec = self.mapper.decode
+        enc = self.local_mapper.encode
+        R = self.ranks
+        lpr = self.layout.tables[gr.table].lines_per_row
+        alist = addrs.tolist()
+        step = lpr if _counts is None else 1
+        for i in range(0, len(alist), step):
+            row_lines: dict[tuple[int, int], list[int]] = {}
+            for a in alist[i:i + step]:
+                ch, ra, bg, ba, ro, co = dec(a)
+                row_lines.setdefault((ch, ra), []).append(enc(ch * R + ra, 0, bg, ba, ro, co))
+            for key, lines in row_lines.items():
+                groups.setdefault(key, []).append(lines)
+        bag = _Bag(gr, len(groups))
+        t0 = now + self.to_ps
+        for (ch, ra), rows in sorted(groups.items()):
+            unit = self.units[ch][ra]
+            part = _Part(bag, sum(len(x) for x in rows), ch, unit, elems)
+            for lines in rows:
+                t = max(t0, self.ca_free[ch]) + self.inst_ps
+                self.ca_free[ch] = t
+                self.instructions += 1
+                call_at(env, t, unit.read, (lines, part))
+        return gr.done
+
+    def partial_ready(self, part: _Part, t_ready: int) -> None:
+        """A unit finished its share of a bag at ``t_ready``: the partial sum crosses the channel bus."""
+        gr = part.bag.gr
+        nbytes = gr.dim * 4
+        bursts = -(-nbytes // self.access_bytes)
+        ch = part.ch
+        t = max(t_ready, self.bus_free[ch]) + bursts * self.burst_ps
+        self.bus_free[ch] = t
+        self.partials += 1
+        self.result_bytes += bursts * self.access_bytes
+        bag = part.bag
+        t_host = t + self.from_ps + self.combine_ps
+        if t_host > bag.t_end:
+            bag.t_end = t_host
+        bag.parts_left -= 1
+        if bag.parts_left == 0:
+            call_at(self.env, bag.t_end, self._bag_done, bag)
+
+    def _bag_done(self, ev: simpy.Event) -> None:
+        gr = ev.value.gr
+        gr.t_done = self.env.now
+        gr.done.succeed(gr)
+
+    def finalize(self, end_ps: int) -> None:
+        s = self.stats
+        units = [u for row in self.units for u in row]
+        for k, v in (("bags", self.bags), ("instructions", self.instructions), ("partials", self.partials),
+                     ("result_bytes", self.result_bytes), ("lines", sum(u.lines for u in units)),
+                     ("adds", sum(u.adds for u in units))):
+            s.set(k, v)
+        book = self.sim.energy.book
+        book(s.full_name, "compute", self.spec.compute_energy_pJ * sum(u.adds for u in units))
+        bits = self.instructions * self.spec.inst_bits + self.result_bytes * 8
+        book(s.full_name, "io", self.spec.io_energy_pJ_per_bit * bits)
+        self.dram.finalize(end_ps)
+
+    def summary(self, end_ps: int) -> dict[str, float]:
+        units = [u for row in self.units for u in row]
+        nbytes = sum(u.lines for u in units) * 64
+        return {
+            "nmp_dram_bandwidth_GBps": nbytes / (end_ps * 1e-3) if end_ps else 0.0,
+            "nmp_channel_bus_GBps": self.result_bytes / (end_ps * 1e-3) if end_ps else 0.0,
+            "nmp_ca_utilization": (self.instructions * self.inst_ps / (self.nch * end_ps)) if end_ps else 0.0,
+        }

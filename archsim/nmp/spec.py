@@ -1,0 +1,34 @@
+"""Schema of the ``nmp:`` section: where the processing units sit and what they cost.
+
+Each parameter carries its source or the assumption behind it in the hwconfigs that use it
+(``hwconfigs/recnmp.yaml``); the defaults below are round numbers, not a paper's values.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class NMPSpec(BaseModel):
+    """Rank-level NMP units in the DIMM buffer chips (RecNMP)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    level: Literal["rank"] = Field("rank", description="where the units sit (rank: one per rank, DIMM buffer)")
+    clock_mhz: float = Field(1600.0, gt=0, description="clock of the units' pooling datapath")
+    lanes: int = Field(16, gt=0, description="fp32 adds per unit clock (pooling throughput)")
+    inst_bits: int = Field(79, gt=0, description="bits of one NMP instruction (one embedding-row read) "
+                                                 "sent over the channel's C/A bus")
+    ca_bits_per_cycle: int = Field(
+        24, gt=0, description="C/A bus bits per DRAM clock available to NMP instructions")
+    to_memory_ns: float = Field(25.0, ge=0, description="host to the memory controller, one way "
+                                                        "(the bag's instructions leave after it)")
+    from_memory_ns: float = Field(25.0, ge=0, description="memory controller to the host core, one way")
+    host_combine_ns: float = Field(
+        0.0, ge=0, description="host time to add one rank's partial sum into the bag's result")
+    compute_energy_pJ: float = Field(
+        0.9, ge=0, description="energy of one fp32 add in a unit (Horowitz, ISSCC 2014: 0.9 pJ at 45 nm)")
+    io_energy_pJ_per_bit: float = Field(
+        0.0, ge=0, description="energy per bit moved over the channel (instructions and partial sums)")

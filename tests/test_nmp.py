@@ -1,0 +1,60 @@
+"""RecNMP rank-level units: rank parallelism beyond the channel bus, the C/A instruction limit, exact idle bag."""
+
+from __future__ import annotations
+
+import pytest
+
+from archsim.system.builder import run_embedding
+from archsim.system.config import load_system
+from archsim.validation import REPO_ROOT, SyntheticTable, uniform_batches
+
+RECNMP = str(REPO_ROOT / "hwconfigs" / "recnmp.yaml")
+ROWS = 1 << 22
+
+
+def _rate(sets: list[str], bags: int = 4096, pooling: int = 8, dim: int = 16) -> tuple[float, object]:
+    cfg, _ = load_system(RECNMP, ["dram.org.channels=2", *sets])
+    system, end_ps = run_embedding(cfg, [SyntheticTable("t", ROWS, dim)], uniform_batches(ROWS, bags, pooling, 1))
+    return system.operator.lookups / (end_ps * 1e-12), system
+
+
+def test_rank_parallelism_scales_until_the_ca_bus_limit() -> None:
+    """Uniform 64 B rows: throughput doubles from 1 to 2 ranks per channel (each rank reads on its own path);
+    at 8 ranks the channels' C/A buses (one 79-bit instruction per row) cap it at their closed-form rate."""
+    r1, _ = _rate(["dram.org.ranks=1"])
+    r2, _ = _rate(["dram.org.ranks=2"])
+    r8, s8 = _rate(["dram.org.ranks=8"])
+    assert r2 / r1 == pytest.approx(2.0, rel=0.15)
+    nmp = s8.nmp
+    ca_limit = nmp.nch / (nmp.inst_ps * 1e-12)  # rows per second over all channels' C/A buses
+    assert r8 <= ca_limit * 1.001
+    assert r8 >= 0.85 * ca_limit
+    assert nmp.summary(s8.operator.end_ps)["nmp_ca_utilization"] > 0.85
+
+
+def test_ranks_beat_the_shared_channel_bus() -> None:
+    """The units' combined DRAM bandwidth exceeds what the host could move over the channels' data buses."""
+    _, s = _rate(["dram.org.ranks=4", "nmp.ca_bits_per_cycle=128"], pooling=16)
+    end = s.operator.end_ps
+    internal = s.nmp.summary(end)["nmp_dram_bandwidth_GBps"]
+    peak_bus = 2 * 25.6  # two DDR4-3200 channels
+    assert internal > 1.5 * peak_bus
+
+
+def test_idle_bag_latency_is_the_sum_of_its_parts() -> None:
+    """One bag of one 64 B row on an idle system: to-memory wire + one instruction on C/A + the rank's read
+    latency (ACT + RD to a closed bank, data burst) + one line of pooling + the partial sum's burst on the
+    channel bus + the wire back."""
+    cfg, _ = load_system(RECNMP, ["dram.org.channels=2"])
+    system, end_ps = run_embedding(cfg, [SyntheticTable("t", ROWS, 16)], uniform_batches(ROWS, 1, 1, 1))
+    nmp = system.nmp
+    t = cfg.dram.timing
+    tck = t.tCK_ps
+    names = t.resolved(cfg.dram.org.burst_length)
+    arrive = nmp.to_ps + nmp.inst_ps
+    # the read enters the controller at the first edge strictly after arrival (cycle c0); per_bank queues move
+    # it into its bank's command queue at the end of c0, so ACT issues at c0 + 1, RD nRCD later, data CL + BL
+    c0 = arrive // tck + 1
+    read_done = (c0 + 1 + names["nRCD"] + names["nCL"] + names["nBL"]) * tck
+    expected = read_done + nmp.pool_ps(16) + nmp.burst_ps + nmp.from_ps
+    assert system.operator.bag_latency.max == expected

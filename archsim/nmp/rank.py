@@ -1,17 +1,19 @@
 """RecNMP-style rank-level near-memory processing: one unit per rank in the DIMM buffer chip.
 
-The host sends each bag as NMP instructions, one per embedding-row cache line, over the channel's C/A bus
-(``inst_bits`` at ``ca_bits_per_cycle`` per DRAM clock, serialised per channel). Each rank's unit issues the
-DRAM commands to its own rank with its own controller (the same FR-FCFS controller and timing as the host's),
-so the ranks of a channel read in parallel: a rank's data moves only between its devices and the buffer chip,
-not over the shared channel bus. The unit pools each arriving line with ``lanes`` fp32 adds per unit clock
-(a serial datapath per unit); when its share of the bag is pooled, the partial sum (``dim`` fp32) returns to
-the host over the channel's data bus (shared by the channel's ranks, ``nBL`` clocks per burst, serialised in
-the order partial sums are ready). The host adds the partial sums of the ranks that held the bag's rows.
+The host sends each bag as NMP instructions, one per embedding row and rank holding it, over the channel's
+C/A bus (``inst_bits`` at ``ca_bits_per_cycle`` per DRAM clock, serialised per channel). Each rank's unit
+issues the DRAM commands to its own rank with its own controller (the same FR-FCFS controller and timing as the
+host's), so the ranks of a channel read in parallel: a rank's data moves only between its devices and the
+buffer chip, not over the shared channel bus. An optional rank cache (RecNMP's RankCache, LRU) serves lines
+read before. The unit pools each arriving line with ``lanes`` fp32 adds per unit clock (a serial datapath per
+unit); when its share of the bag is pooled, the partial sum (``dim`` fp32) returns to the host over the
+channel's data bus (shared by the channel's ranks, ``nBL`` clocks per burst, serialised in the order partial
+sums are ready). The host adds the partial sums of the ranks that held the bag's rows.
 
 Abstracted away: the instruction packet format beyond its size (RecNMP's fields are not decoded), the host's
-scheduling of instructions across channels beyond FIFO per channel, the rank cache (not modelled yet),
-refresh interplay between host and NMP accesses (all table accesses go through the units).
+scheduling of instructions across channels beyond FIFO per channel, host accesses interleaved with NMP
+accesses on the same ranks (all table accesses go through the units), merging of rank-cache misses to a line
+already being read (each miss reads DRAM).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
+from archsim.cache.set_assoc import SetAssocCache
 from archsim.core.component import Component
 from archsim.core.port import MemoryPort, call_at
 from archsim.core.request import GatherReduce, MemRequest
@@ -72,6 +75,11 @@ class RankUnit:
         self.ch = ch
         self.rank = rank
         self.port = port
+        spec = owner.spec
+        self.cache = None
+        if spec.rank_cache_kib:
+            self.cache = SetAssocCache(spec.rank_cache_kib * 1024, spec.rank_cache_ways, 64, "xor")
+        self.hit_ps = round(spec.rank_cache_hit_ns * 1000)
         self.busy_until = 0
         self.lines = 0
         self.adds = 0
@@ -79,13 +87,24 @@ class RankUnit:
     def read(self, ev: simpy.Event) -> None:
         """An instruction arrived: read the lines of one embedding row from this rank."""
         lines, part = ev.value
-        self.lines += len(lines)
+        cache = self.cache
         send = self.port.send
         for a in lines:
+            if cache is not None and cache.lookup(a >> 6):
+                call_at(self.owner.env, self.owner.env.now + self.hit_ps, self._pool, part)
+                continue
+            self.lines += 1
             send(MemRequest(a, False, 64, tag=part), self._on_data)
 
     def _on_data(self, ev: simpy.Event) -> None:
-        part = ev.value.tag
+        if self.cache is not None:
+            self.cache.fill(ev.value.addr >> 6)
+        self._pool_part(ev.value.tag)
+
+    def _pool(self, ev: simpy.Event) -> None:
+        self._pool_part(ev.value)
+
+    def _pool_part(self, part: _Part) -> None:
         owner = self.owner
         now = owner.env.now
         t = (self.busy_until if self.busy_until > now else now) + owner.pool_ps(part.elems)
@@ -206,12 +225,24 @@ class RankNMP(Component):
         book(s.full_name, "compute", self.spec.compute_energy_pJ * sum(u.adds for u in units))
         bits = self.instructions * self.spec.inst_bits + self.result_bytes * 8
         book(s.full_name, "io", self.spec.io_energy_pJ_per_bit * bits)
+        caches = [u.cache for u in units if u.cache is not None]
+        if caches:
+            hits = sum(c.hits for c in caches)
+            misses = sum(c.misses for c in caches)
+            s.set("rank_cache_hits", hits)
+            s.set("rank_cache_misses", misses)
+            book(s.full_name, "sram", self.spec.rank_cache_energy_pJ * (hits + 2 * misses))
         self.dram.finalize(end_ps)
 
     def summary(self, end_ps: int) -> dict[str, float]:
         units = [u for row in self.units for u in row]
         nbytes = sum(u.lines for u in units) * 64
-        return {
+        caches = [u.cache for u in units if u.cache is not None]
+        extra = {}
+        if caches:
+            acc = sum(c.hits + c.misses for c in caches)
+            extra["nmp_rank_cache_hit_rate"] = sum(c.hits for c in caches) / acc if acc else 0.0
+        return extra | {
             "nmp_dram_bandwidth_GBps": nbytes / (end_ps * 1e-3) if end_ps else 0.0,
             "nmp_channel_bus_GBps": self.result_bytes / (end_ps * 1e-3) if end_ps else 0.0,
             "nmp_ca_utilization": (self.instructions * self.inst_ps / (self.nch * end_ps)) if end_ps else 0.0,

@@ -23,6 +23,12 @@ class NMPSpec(BaseModel):
                                                  "sent over the channel's C/A bus")
     ca_bits_per_cycle: int = Field(
         24, gt=0, description="C/A bus bits per DRAM clock available to NMP instructions")
+    rank_cache_kib: int = Field(0, ge=0, description="per-unit cache of embedding lines (RecNMP's RankCache); "
+                                                     "0: none")
+    rank_cache_ways: int = Field(8, gt=0, description="associativity of the rank cache (LRU)")
+    rank_cache_hit_ns: float = Field(2.5, ge=0, description="rank-cache hit latency")
+    rank_cache_energy_pJ: float = Field(
+        50.0, ge=0, description="energy of one rank-cache line access (lookup or fill), pJ")
     to_memory_ns: float = Field(25.0, ge=0, description="host to the memory controller, one way "
                                                         "(the bag's instructions leave after it)")
     from_memory_ns: float = Field(25.0, ge=0, description="memory controller to the host core, one way")

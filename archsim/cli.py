@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from archsim.config import InputError
+from archsim.config.errors import run_guarded
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,16 +75,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        return {"run": _cmd_run, "presets": _cmd_presets, "schema": _cmd_schema, "validate": _cmd_validate,
-                "bench": _cmd_bench, "trace": _cmd_trace,
-                "plot": _cmd_plot, "sweep": _cmd_sweep}[args.cmd](args)
-    except InputError as e:
-        print(f"archsim: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("archsim: interrupted", file=sys.stderr)
-        return 130
+    cmd = {"run": _cmd_run, "presets": _cmd_presets, "schema": _cmd_schema, "validate": _cmd_validate,
+           "bench": _cmd_bench, "trace": _cmd_trace, "plot": _cmd_plot, "sweep": _cmd_sweep}[args.cmd]
+    return run_guarded(cmd, args)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

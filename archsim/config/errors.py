@@ -84,3 +84,18 @@ def _rebuild_config_error(
     cls: type[ConfigError], message: str, file: str | None, line: int | None, path: str | None
 ) -> ConfigError:
     return cls(message, file=file, line=line, path=path)
+
+
+def run_guarded(fn, *args, interrupted: str = "interrupted") -> int:
+    """Run a command function the way the command line does: bad input (:class:`InputError`, so also
+    :class:`ConfigError`) is one line on stderr and exit status 2; Ctrl-C is exit status 130."""
+    import sys
+
+    try:
+        return fn(*args)
+    except InputError as e:
+        print(f"archsim: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"archsim: {interrupted}", file=sys.stderr)
+        return 130

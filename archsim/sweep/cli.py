@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from archsim.config import InputError
+from archsim.config.errors import run_guarded
 
 __all__ = ["add_sweep_parser", "cmd_sweep", "main"]
 
@@ -59,14 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="archsim")
     add_sweep_parser(p.add_subparsers(dest="cmd", required=True))
     args = p.parse_args(["sweep", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return cmd_sweep(args)
-    except InputError as e:
-        print(f"archsim: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("archsim: interrupted (finished points are kept; run again to resume)", file=sys.stderr)
-        return 130
+    return run_guarded(cmd_sweep, args, interrupted="interrupted (finished points are kept; run again to resume)")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from archsim.config import InputError
+from archsim.config.errors import run_guarded
 
 __all__ = ["add_trace_parser", "cmd_trace", "cmd_trace_gen", "cmd_trace_stats", "main"]
 
@@ -192,14 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] != "trace":
         argv = ["trace", *argv]
     args = p.parse_args(argv)
-    try:
-        return cmd_trace(args)
-    except InputError as e:
-        print(f"archsim: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("archsim: interrupted", file=sys.stderr)
-        return 130
+    return run_guarded(cmd_trace, args)
 
 
 if __name__ == "__main__":  # pragma: no cover

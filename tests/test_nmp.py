@@ -67,7 +67,7 @@ def test_rank_cache_serves_a_table_that_fits() -> None:
     for kib, expect_lines in ((128, rows), (0, 4096 * 8)):
         cfg, _ = load_system(RECNMP, ["dram.org.channels=2", f"nmp.rank_cache_kib={kib}"])
         system, end_ps = run_embedding(cfg, [SyntheticTable("t", rows, 16)], uniform_batches(rows, 4096, 8, 1))
-        units = [u for row in system.nmp.units for u in row]
+        units = system.nmp.units
         lines = sum(u.lines for u in units)
         if kib:
             # a second lookup of a row still being read misses too (no merging), so allow a few extra reads
@@ -75,3 +75,40 @@ def test_rank_cache_serves_a_table_that_fits() -> None:
             assert system.nmp.summary(end_ps)["nmp_rank_cache_hit_rate"] > 0.98
         else:
             assert lines == expect_lines
+
+
+def _one_bag(level: str, rows: int, dim: int) -> int:
+    cfg, _ = load_system(RECNMP, ["dram.org.channels=1", "dram.org.ranks=1", f"nmp.level={level}",
+                                  "nmp.rank_cache_kib=0"])
+    system, _ = run_embedding(cfg, [SyntheticTable("t", ROWS, dim)], uniform_batches(ROWS, 1, rows, 1, seed=5))
+    return system.operator.bag_latency.max
+
+
+def test_bag_at_bank_level_beats_rank_level_when_rows_spread_over_banks() -> None:
+    """64 rows of 512 B on one idle rank: rank level moves 512 bursts over the rank's bus (>= 2048 clocks);
+    bank-level units read their banks in parallel, limited by nFAW and by their partial sums on the rank bus."""
+    rank = _one_bag("rank", 64, 128)
+    bankgroup = _one_bag("bankgroup", 64, 128)
+    bank = _one_bag("bank", 64, 128)
+    assert bank < 0.6 * rank
+    assert bankgroup < rank
+    # 64 B rows: every row needs its own ACT, so nFAW binds every level alike (within 10%)
+    assert _one_bag("bank", 64, 16) == pytest.approx(_one_bag("rank", 64, 16), rel=0.10)
+
+
+def test_bank_level_constraint_table() -> None:
+    """Bank level: column spacing moves from bank group to bank, the shared-bus spacing goes, nFAW stays."""
+    from archsim.nmp.rank import rank_local_spec
+
+    cfg, _ = load_system(RECNMP)
+    col = {"RD", "RDA", "WR", "WRA"}
+
+    def colcols(spec):
+        return {(c.level, c.sibling) for c in spec.constraints if set(c.prev) <= col and set(c.next) <= col}
+
+    assert ("rank", False) in colcols(rank_local_spec(cfg.dram, "rank"))
+    assert colcols(rank_local_spec(cfg.dram, "bankgroup")) == {("bankgroup", False)}
+    bank = rank_local_spec(cfg.dram, "bank")
+    assert colcols(bank) == {("bank", False)}
+    assert any(c.window for c in bank.constraints)  # nFAW
+    assert len(bank.constraints) < len(cfg.dram.constraints)

@@ -35,27 +35,64 @@ from archsim.system.layout import TableLayout
 _DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 
 
-def rank_local_spec(spec: DRAMSpec) -> DRAMSpec:
-    """The DRAM the units drive: every rank becomes a channel of one rank (its own data path to its unit,
+_COLUMN = {"RD", "RDA", "WR", "WRA"}
+
+
+def rank_local_spec(spec: DRAMSpec, level: str = "rank") -> DRAMSpec:
+    """The DRAM the units drive: every rank becomes a channel of one rank (its own data path to its units,
     its own controller), same devices, timing and controller settings. Rank r of channel c is channel
-    ``c * ranks + r``."""
+    ``c * ranks + r``.
+
+    The constraint table follows where the data goes. ``rank``: unchanged (the rank's data bus is shared by
+    its banks). ``bankgroup``: each bank group's unit reads over the group's internal bus, so column-to-column
+    spacing at rank and channel level (nCCD_S, the shared bus) is dropped and the bank-group level (nCCD_L)
+    kept. ``bank``: each bank's unit reads from its own bank, so the bank-group-level column spacing moves to
+    the bank (a bank's column cycle, nCCD_L) and the rank and channel spacing is dropped. Everything else,
+    activation and power constraints included (nRRD_S/L, nFAW, nRC, refresh), stays.
+    """
     org = spec.org
     local = org.model_copy(update={"channels": org.logical_channels * org.ranks, "pseudo_channels": 1,
                                    "ranks": 1})
-    return spec.model_copy(update={"org": local})
+    cons = spec.constraints
+    if level != "rank":
+        out = []
+        for c in cons:
+            col = set(c.prev) <= _COLUMN and set(c.next) <= _COLUMN
+            if col and c.level in ("channel", "rank"):
+                continue
+            if col and c.level == "bankgroup" and level == "bank" and not c.sibling:
+                c = c.model_copy(update={"level": "bank"})
+            out.append(c)
+        cons = out
+    return spec.model_copy(update={"org": local, "constraints": cons})
 
 
 class _Part:
-    """One rank's share of one bag."""
+    """One unit's share of one bag (a rank's, or a bank group's or bank's below it)."""
 
-    __slots__ = ("bag", "left", "ch", "unit", "elems")
+    __slots__ = ("bag", "left", "ch", "unit", "elems", "up")
 
-    def __init__(self, bag: _Bag, left: int, ch: int, unit: RankUnit, elems: int) -> None:
+    def __init__(self, bag: _Bag, left: int, ch: int, unit: RankUnit, elems: int,
+                 up: _RankPart | None = None) -> None:
         self.bag = bag
         self.left = left
         self.ch = ch
         self.unit = unit
         self.elems = elems
+        self.up = up
+
+
+class _RankPart:
+    """A rank's share of a bag when bank-group or bank units pool it: their partial sums gather here."""
+
+    __slots__ = ("bag", "left", "ch", "rank", "t_ready")
+
+    def __init__(self, bag: _Bag, left: int, ch: int, rank: int) -> None:
+        self.bag = bag
+        self.left = left
+        self.ch = ch
+        self.rank = rank
+        self.t_ready = 0
 
 
 class _Bag:
@@ -68,21 +105,23 @@ class _Bag:
 
 
 class RankUnit:
-    """The processing unit of one rank: its own controller over the rank, a serial pooling datapath."""
+    """A processing unit (of a rank, or of a bank group or bank when ``sub`` >= 0): a serial pooling datapath
+    fed by the rank's controller; rank-level units may have a rank cache."""
 
-    def __init__(self, owner: RankNMP, ch: int, rank: int, port: MemoryPort) -> None:
+    def __init__(self, owner: RankNMP, ch: int, rank: int, port: MemoryPort, sub: int = -1) -> None:
         self.owner = owner
         self.ch = ch
         self.rank = rank
+        self.sub = sub
         self.port = port
         spec = owner.spec
         self.cache = None
-        if spec.rank_cache_kib:
-            self.cache = SetAssocCache(spec.rank_cache_kib * 1024, spec.rank_cache_ways, 64, "xor")
-        self.hit_ps = round(spec.rank_cache_hit_ns * 1000)
         self.busy_until = 0
         self.lines = 0
         self.adds = 0
+        if spec.rank_cache_kib and sub < 0:
+            self.cache = SetAssocCache(spec.rank_cache_kib * 1024, spec.rank_cache_ways, 64, "xor")
+        self.hit_ps = round(spec.rank_cache_hit_ns * 1000)
 
     def read(self, ev: simpy.Event) -> None:
         """An instruction arrived: read the lines of one embedding row from this rank."""
@@ -126,13 +165,23 @@ class RankNMP(Component):
         self.tables = tables
         org = dram.org
         self.mapper = AddressMapper(org, dram.mapping)
-        local = rank_local_spec(dram)
+        local = rank_local_spec(dram, spec.level)
         self.local_mapper = AddressMapper(local.org, local.mapping)
         self.nch = org.logical_channels
         self.ranks = org.ranks
         self.dram = DRAMSystem(sim, local, name=f"{name}.dram")
         self.port = MemoryPort(self.dram)
-        self.units = [[RankUnit(self, c, r, self.port) for r in range(org.ranks)] for c in range(self.nch)]
+        self.level = spec.level
+        nsub = {"rank": 1, "bankgroup": org.bankgroups, "bank": org.banks}[spec.level]
+        self.unit_of: dict[tuple[int, int, int], RankUnit] = {}
+        for c in range(self.nch):
+            for r in range(org.ranks):
+                for sub in range(nsub):
+                    key = (c, r, sub if spec.level != "rank" else -1)
+                    self.unit_of[key] = RankUnit(self, c, r, self.port, key[2])
+        self.units = list(self.unit_of.values())
+        self.bpg = org.banks_per_group
+        self.rank_bus_free = [0] * (self.nch * org.ranks)
         tck = dram.timing.tCK_ps
         names = dram.timing.resolved(org.burst_length)
         self.inst_ps = -(-spec.inst_bits // spec.ca_bits_per_cycle) * tck
@@ -164,8 +213,11 @@ class RankNMP(Component):
         self.bags += 1
         addrs, _counts = self.layout.line_addresses(gr.table, np.asarray(gr.rows, dtype=np.int64))
         elems = max(1, min(gr.row_bytes, 64) // _DTYPE_BYTES[gr.dtype])
-        # one instruction per embedding row and rank holding (part of) it; the unit reads the row's lines
-        groups: dict[tuple[int, int], list[list[int]]] = {}
+        # one instruction per embedding row and unit holding (part of) it; the unit reads the row's lines
+        groups: dict[tuple[int, int, int], list[list[int]]] = {}
+        order: list[tuple[tuple[int, int, int], list[int]]] = []  # instructions in the bag's row order
+        level = self.level
+        bpg = self.bpg
         dec = self.mapper.decode
         enc = self.local_mapper.encode
         R = self.ranks
@@ -176,24 +228,50 @@ class RankNMP(Component):
             row_lines: dict[tuple[int, int], list[int]] = {}
             for a in alist[i:i + step]:
                 ch, ra, bg, ba, ro, co = dec(a)
-                row_lines.setdefault((ch, ra), []).append(enc(ch * R + ra, 0, bg, ba, ro, co))
+                sub = -1 if level == "rank" else bg if level == "bankgroup" else bg * bpg + ba
+                row_lines.setdefault((ch, ra, sub), []).append(enc(ch * R + ra, 0, bg, ba, ro, co))
             for key, lines in row_lines.items():
                 groups.setdefault(key, []).append(lines)
-        bag = _Bag(gr, len(groups))
+                order.append((key, lines))
+        ranks = sorted({(ch, ra) for ch, ra, _ in groups})
+        bag = _Bag(gr, len(ranks))
+        ups: dict[tuple[int, int], _RankPart] = {}
+        if level != "rank":
+            for ch, ra in ranks:
+                ups[(ch, ra)] = _RankPart(bag, sum(1 for k in groups if k[:2] == (ch, ra)), ch, ra)
+        parts = {}
+        for (ch, ra, sub), rows in sorted(groups.items()):
+            parts[(ch, ra, sub)] = _Part(bag, sum(len(x) for x in rows), ch, self.unit_of[(ch, ra, sub)], elems,
+                                         ups.get((ch, ra)))
         t0 = now + self.to_ps
-        for (ch, ra), rows in sorted(groups.items()):
-            unit = self.units[ch][ra]
-            part = _Part(bag, sum(len(x) for x in rows), ch, unit, elems)
-            for lines in rows:
-                t = max(t0, self.ca_free[ch]) + self.inst_ps
-                self.ca_free[ch] = t
-                self.instructions += 1
-                call_at(env, t, unit.read, (lines, part))
+        for key, lines in order:
+            part = parts[key]
+            ch = key[0]
+            t = max(t0, self.ca_free[ch]) + self.inst_ps
+            self.ca_free[ch] = t
+            self.instructions += 1
+            call_at(env, t, part.unit.read, (lines, part))
         return gr.done
 
-    def partial_ready(self, part: _Part, t_ready: int) -> None:
-        """A unit finished its share of a bag at ``t_ready``: the partial sum crosses the channel bus."""
+    def partial_ready(self, part: _Part | _RankPart, t_ready: int) -> None:
+        """A unit finished its share of a bag at ``t_ready``. Below rank level the partial sum crosses the
+        rank's internal bus to the rank's buffer chip, which adds it; a rank's partial sum crosses the
+        channel bus to the host."""
         gr = part.bag.gr
+        up = getattr(part, "up", None)
+        if up is not None:
+            bursts = -(-(gr.dim * 4) // self.access_bytes)
+            i = up.ch * self.ranks + up.rank
+            t = max(t_ready, self.rank_bus_free[i]) + bursts * self.burst_ps
+            self.rank_bus_free[i] = t
+            t += self.pool_ps(gr.dim)  # the rank's buffer chip adds it into the rank's partial sum
+            self.partials += 1
+            if t > up.t_ready:
+                up.t_ready = t
+            up.left -= 1
+            if up.left == 0:
+                self.partial_ready(up, up.t_ready)
+            return
         nbytes = gr.dim * 4
         bursts = -(-nbytes // self.access_bytes)
         ch = part.ch
@@ -216,7 +294,7 @@ class RankNMP(Component):
 
     def finalize(self, end_ps: int) -> None:
         s = self.stats
-        units = [u for row in self.units for u in row]
+        units = self.units
         for k, v in (("bags", self.bags), ("instructions", self.instructions), ("partials", self.partials),
                      ("result_bytes", self.result_bytes), ("lines", sum(u.lines for u in units)),
                      ("adds", sum(u.adds for u in units))):
@@ -235,7 +313,7 @@ class RankNMP(Component):
         self.dram.finalize(end_ps)
 
     def summary(self, end_ps: int) -> dict[str, float]:
-        units = [u for row in self.units for u in row]
+        units = self.units
         nbytes = sum(u.lines for u in units) * 64
         caches = [u.cache for u in units if u.cache is not None]
         extra = {}

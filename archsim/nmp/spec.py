@@ -12,11 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class NMPSpec(BaseModel):
-    """Rank-level NMP units in the DIMM buffer chips (RecNMP)."""
+    """NMP units at one level of the DRAM: rank (RecNMP), bank group or bank (ReCross)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    level: Literal["rank"] = Field("rank", description="where the units sit (rank: one per rank, DIMM buffer)")
+    level: Literal["rank", "bankgroup", "bank"] = Field(
+        "rank", description="where the units that read and pool sit: rank (one per rank, DIMM buffer, "
+                            "RecNMP), bankgroup or bank (inside the DRAM die, ReCross's lower levels)")
     clock_mhz: float = Field(1600.0, gt=0, description="clock of the units' pooling datapath")
     lanes: int = Field(16, gt=0, description="fp32 adds per unit clock (pooling throughput)")
     inst_bits: int = Field(79, gt=0, description="bits of one NMP instruction (one embedding-row read) "

@@ -119,7 +119,8 @@ def _run_workload(cfg: SystemConfig, workload: str | Path, workload_overrides: S
     if progress is not None:
         def cb(done: int, now: int) -> None:
             progress(done, total, now)
-    system, end_ps = run_embedding(cfg, tables, iter_batches(wl, seed=seed), seed, cb)
+    system, end_ps = run_embedding(cfg, tables, iter_batches(wl, seed=seed), seed, cb,
+                                   profile=iter_batches(wl, seed=seed))
     sim = system.sim
     summary = workload_summary(system, end_ps, sim)
     summary["_sim_time_ps"] = end_ps

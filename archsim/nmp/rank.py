@@ -60,7 +60,7 @@ def rank_local_spec(spec: DRAMSpec, level: str = "rank") -> DRAMSpec:
             col = set(c.prev) <= _COLUMN and set(c.next) <= _COLUMN
             if col and c.level in ("channel", "rank"):
                 continue
-            if col and c.level == "bankgroup" and level == "bank" and not c.sibling:
+            if col and c.level == "bankgroup" and level in ("bank", "cross") and not c.sibling:
                 c = c.model_copy(update={"level": "bank"})
             out.append(c)
         cons = out
@@ -138,14 +138,20 @@ class RankUnit:
     def _on_data(self, ev: simpy.Event) -> None:
         if self.cache is not None:
             self.cache.fill(ev.value.addr >> 6)
-        self._pool_part(ev.value.tag)
+        owner = self.owner
+        arrive = owner.env.now
+        if owner.cross and self.sub < 0:
+            # cross-level: a rank-level read comes out of a bank and crosses the rank's internal bus
+            i = self.ch * owner.ranks + self.rank
+            arrive = max(arrive, owner.rank_bus_free[i]) + owner.burst_ps
+            owner.rank_bus_free[i] = arrive
+        self._pool_part(ev.value.tag, arrive)
 
     def _pool(self, ev: simpy.Event) -> None:
-        self._pool_part(ev.value)
+        self._pool_part(ev.value, self.owner.env.now)
 
-    def _pool_part(self, part: _Part) -> None:
+    def _pool_part(self, part: _Part, now: int) -> None:
         owner = self.owner
-        now = owner.env.now
         t = (self.busy_until if self.busy_until > now else now) + owner.pool_ps(part.elems)
         self.busy_until = t
         self.adds += part.elems
@@ -158,7 +164,7 @@ class RankNMP(Component):
     """The NMP-capable memory: channels of ranks, each rank with a unit; accepts ``GatherReduce``."""
 
     def __init__(self, sim: Simulator, dram: DRAMSpec, spec: NMPSpec, layout: TableLayout, tables: list,
-                 name: str = "nmp") -> None:
+                 name: str = "nmp", hot_rows: list[np.ndarray] | None = None) -> None:
         super().__init__(sim, name)
         self.spec = spec
         self.layout = layout
@@ -172,13 +178,17 @@ class RankNMP(Component):
         self.dram = DRAMSystem(sim, local, name=f"{name}.dram")
         self.port = MemoryPort(self.dram)
         self.level = spec.level
-        nsub = {"rank": 1, "bankgroup": org.bankgroups, "bank": org.banks}[spec.level]
+        self.cross = spec.level == "cross"
+        self.hot = hot_rows  # per table: sorted hot row indices (cross level)
+        if self.cross and hot_rows is None:
+            raise ValueError("nmp.level cross needs the profiled hot rows of each table")
+        nsub = {"rank": 0, "bankgroup": org.bankgroups, "bank": org.banks, "cross": org.banks}[spec.level]
         self.unit_of: dict[tuple[int, int, int], RankUnit] = {}
         for c in range(self.nch):
             for r in range(org.ranks):
-                for sub in range(nsub):
-                    key = (c, r, sub if spec.level != "rank" else -1)
-                    self.unit_of[key] = RankUnit(self, c, r, self.port, key[2])
+                subs = ([-1] if spec.level in ("rank", "cross") else []) + list(range(nsub))
+                for sub in subs:
+                    self.unit_of[(c, r, sub)] = RankUnit(self, c, r, self.port, sub)
         self.units = list(self.unit_of.values())
         self.bpg = org.banks_per_group
         self.rank_bus_free = [0] * (self.nch * org.ranks)
@@ -224,11 +234,23 @@ class RankNMP(Component):
         lpr = self.layout.tables[gr.table].lines_per_row
         alist = addrs.tolist()
         step = lpr if _counts is None else 1
+        hot = None
+        if self.cross:
+            rows_arr = np.asarray(gr.rows, dtype=np.int64)
+            hot = np.isin(rows_arr, self.hot[gr.table])
+            if _counts is not None:
+                hot = np.repeat(hot, _counts)
+            else:
+                hot = np.repeat(hot, lpr)
+            hot = hot.tolist()
         for i in range(0, len(alist), step):
             row_lines: dict[tuple[int, int], list[int]] = {}
             for a in alist[i:i + step]:
                 ch, ra, bg, ba, ro, co = dec(a)
-                sub = -1 if level == "rank" else bg if level == "bankgroup" else bg * bpg + ba
+                if hot is not None:
+                    sub = -1 if hot[i] else bg * bpg + ba
+                else:
+                    sub = -1 if level == "rank" else bg if level == "bankgroup" else bg * bpg + ba
                 row_lines.setdefault((ch, ra, sub), []).append(enc(ch * R + ra, 0, bg, ba, ro, co))
             for key, lines in row_lines.items():
                 groups.setdefault(key, []).append(lines)
@@ -236,7 +258,7 @@ class RankNMP(Component):
         ranks = sorted({(ch, ra) for ch, ra, _ in groups})
         bag = _Bag(gr, len(ranks))
         ups: dict[tuple[int, int], _RankPart] = {}
-        if level != "rank":
+        if level != "rank":  # units below the rank: partial sums gather in the buffer chip
             for ch, ra in ranks:
                 ups[(ch, ra)] = _RankPart(bag, sum(1 for k in groups if k[:2] == (ch, ra)), ch, ra)
         parts = {}
@@ -260,12 +282,14 @@ class RankNMP(Component):
         gr = part.bag.gr
         up = getattr(part, "up", None)
         if up is not None:
-            bursts = -(-(gr.dim * 4) // self.access_bytes)
-            i = up.ch * self.ranks + up.rank
-            t = max(t_ready, self.rank_bus_free[i]) + bursts * self.burst_ps
-            self.rank_bus_free[i] = t
+            t = t_ready
+            if part.unit.sub >= 0:  # a bank (group) unit's partial sum crosses the rank's internal bus
+                bursts = -(-(gr.dim * 4) // self.access_bytes)
+                i = up.ch * self.ranks + up.rank
+                t = max(t_ready, self.rank_bus_free[i]) + bursts * self.burst_ps
+                self.rank_bus_free[i] = t
+                self.partials += 1
             t += self.pool_ps(gr.dim)  # the rank's buffer chip adds it into the rank's partial sum
-            self.partials += 1
             if t > up.t_ready:
                 up.t_ready = t
             up.left -= 1

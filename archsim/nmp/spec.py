@@ -16,9 +16,15 @@ class NMPSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    level: Literal["rank", "bankgroup", "bank"] = Field(
+    level: Literal["rank", "bankgroup", "bank", "cross"] = Field(
         "rank", description="where the units that read and pool sit: rank (one per rank, DIMM buffer, "
-                            "RecNMP), bankgroup or bank (inside the DRAM die, ReCross's lower levels)")
+                            "RecNMP), bankgroup or bank (inside the DRAM die), cross (ReCross: hot rows at "
+                            "rank level, cold rows at bank level)")
+    hot_fraction: float = Field(
+        0.01, ge=0, le=1, description="cross level: the most frequently accessed fraction of each table's "
+                                      "rows, by profiled frequency, is processed at rank level")
+    profile_batches: int = Field(
+        4, ge=1, description="cross level: batches of the workload profiled (counted) to find hot rows")
     clock_mhz: float = Field(1600.0, gt=0, description="clock of the units' pooling datapath")
     lanes: int = Field(16, gt=0, description="fp32 adds per unit clock (pooling throughput)")
     inst_bits: int = Field(79, gt=0, description="bits of one NMP instruction (one embedding-row read) "

@@ -57,7 +57,10 @@ def build_layout(cfg: SystemConfig, tables: list) -> TableLayout:
                        org.logical_channels, org.capacity_bytes)
 
 
-def build_host_system(sim: Simulator, cfg: SystemConfig, tables: list, layout: TableLayout) -> HostSystem:
+def build_host_system(sim: Simulator, cfg: SystemConfig, tables: list, layout: TableLayout,
+                      hot_rows: list | None = None) -> HostSystem:
+    """The graph of ``cfg`` for ``tables``; ``hot_rows`` (per table, cross-level NMP) from
+    :func:`archsim.nmp.placement.profile_hot_rows`."""
     host = cfg.host or HostSpec()
     dram = DRAMSystem(sim, cfg.dram)
     port = MemoryPort(dram)
@@ -73,21 +76,27 @@ def build_host_system(sim: Simulator, cfg: SystemConfig, tables: list, layout: T
     if cfg.nmp is not None:
         from archsim.nmp.rank import RankNMP
 
-        nmp = RankNMP(sim, cfg.dram, cfg.nmp, layout, tables)
+        nmp = RankNMP(sim, cfg.dram, cfg.nmp, layout, tables, hot_rows=hot_rows)
     op = EmbeddingOperator(sim, host, path, layout, tables, near_data=nmp)
     return HostSystem(sim, dram, port, path, llc, op, layout, nmp)
 
 
 def run_embedding(cfg: SystemConfig, tables: list, batches, seed: int = 0,
-                  progress=None) -> tuple[HostSystem, int]:
+                  progress=None, profile=None) -> tuple[HostSystem, int]:
     """Build the host system of ``cfg`` for ``tables``, run ``batches`` (an iterable of Batch) on it and
     finalize it; returns the system and the simulated end time in ps. Raises ValueError if the tables do not
-    fit the memory."""
+    fit the memory. ``profile``: a second, independent iterable of the same batches, for cross-level NMP's
+    hot-row profile (default: none; the profile is then empty)."""
     layout = build_layout(cfg, tables)
     if not layout.fits:
         raise ValueError(f"tables need {layout.bytes_needed} B, memory holds {layout.capacity} B")
     sim = Simulator(seed)
-    system = build_host_system(sim, cfg, tables, layout)
+    hot = None
+    if cfg.nmp is not None and cfg.nmp.level == "cross":
+        from archsim.nmp.placement import profile_hot_rows
+
+        hot = profile_hot_rows(profile or (), tables, cfg.nmp.hot_fraction, cfg.nmp.profile_batches)
+    system = build_host_system(sim, cfg, tables, layout, hot)
     proc = sim.env.process(system.operator.run(batches, progress))
     sim.env.run(until=proc)
     end_ps = system.operator.end_ps

@@ -1,0 +1,39 @@
+"""Hot-row profiling for cross-level NMP (ReCross): which rows are processed at rank level.
+
+ReCross maps frequently accessed ("hot") embeddings to the rank level, where the rank cache and the rank's
+wide unit serve them, and infrequent ("cold") ones to bank-level units that read them in parallel across
+banks. The profile counts row accesses over the first ``profile_batches`` batches of the workload (streamed;
+memory grows with the rows touched, not with the table) and marks the ``hot_fraction`` of each table's rows
+with the highest counts as hot (ties broken by row index, so the choice is deterministic).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+
+def profile_hot_rows(batches: Iterable, tables: list, hot_fraction: float, max_batches: int) -> list[np.ndarray]:
+    """Per table: the sorted row indices of its hottest ``hot_fraction`` of rows over ``max_batches``."""
+    counts: list[dict[int, int]] = [{} for _ in tables]
+    for i, batch in enumerate(batches):
+        if i >= max_batches:
+            break
+        for t, idx in enumerate(batch.indices):
+            rows, n = np.unique(np.asarray(idx, dtype=np.int64), return_counts=True)
+            c = counts[t]
+            for r, k in zip(rows.tolist(), n.tolist()):
+                c[r] = c.get(r, 0) + k
+    hot = []
+    for t, info in enumerate(tables):
+        k = int(round(hot_fraction * info.rows))
+        c = counts[t]
+        if k <= 0 or not c:
+            hot.append(np.empty(0, dtype=np.int64))
+            continue
+        rows = np.fromiter(c.keys(), dtype=np.int64, count=len(c))
+        n = np.fromiter(c.values(), dtype=np.int64, count=len(c))
+        order = np.lexsort((rows, -n))[:k]
+        hot.append(np.sort(rows[order]))
+    return hot

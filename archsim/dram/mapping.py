@@ -98,3 +98,22 @@ class AddressMapper:
             bg ^= (ro >> self.widths["ba"]) & self.bg_m
         return ((ch << self.ch_s) | (ra << self.ra_s) | (bg << self.bg_s) | (ba << self.ba_s)
                 | (ro << self.ro_s) | (co << self.co_s))
+
+    def decode_array(self, addr):
+        """:meth:`decode` of a numpy array of addresses (int64): six arrays."""
+        ro = (addr >> self.ro_s) & self.ro_m
+        bg = (addr >> self.bg_s) & self.bg_m
+        ba = (addr >> self.ba_s) & self.ba_m
+        if self.xor_bank:
+            ba = ba ^ (ro & self.ba_m)
+            bg = bg ^ ((ro >> self.widths["ba"]) & self.bg_m)
+        return ((addr >> self.ch_s) & self.ch_m, (addr >> self.ra_s) & self.ra_m, bg, ba, ro,
+                (addr >> self.co_s) & self.co_m)
+
+    def encode_array(self, ch, ra, bg, ba, ro, co):
+        """:meth:`encode` of numpy arrays."""
+        if self.xor_bank:
+            ba = ba ^ (ro & self.ba_m)
+            bg = bg ^ ((ro >> self.widths["ba"]) & self.bg_m)
+        return ((ch << self.ch_s) | (ra << self.ra_s) | (bg << self.bg_s) | (ba << self.ba_s)
+                | (ro << self.ro_s) | (co << self.co_s))

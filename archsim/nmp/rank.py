@@ -128,12 +128,15 @@ class RankUnit:
         lines, part = ev.value
         cache = self.cache
         send = self.port.send
+        hits = 0
         for a in lines:
             if cache is not None and cache.lookup(a >> 6):
-                call_at(self.owner.env, self.owner.env.now + self.hit_ps, self._pool, part)
+                hits += 1
                 continue
             self.lines += 1
             send(MemRequest(a, False, 64, tag=part), self._on_data)
+        if hits:  # the row's cached lines are pooled together after one hit latency
+            call_at(self.owner.env, self.owner.env.now + self.hit_ps, self._pool, (part, hits))
 
     def _on_data(self, ev: simpy.Event) -> None:
         if self.cache is not None:
@@ -148,14 +151,15 @@ class RankUnit:
         self._pool_part(ev.value.tag, arrive)
 
     def _pool(self, ev: simpy.Event) -> None:
-        self._pool_part(ev.value, self.owner.env.now)
+        part, n = ev.value
+        self._pool_part(part, self.owner.env.now, n)
 
-    def _pool_part(self, part: _Part, now: int) -> None:
+    def _pool_part(self, part: _Part, now: int, n: int = 1) -> None:
         owner = self.owner
-        t = (self.busy_until if self.busy_until > now else now) + owner.pool_ps(part.elems)
+        t = (self.busy_until if self.busy_until > now else now) + n * owner.pool_ps(part.elems)
         self.busy_until = t
-        self.adds += part.elems
-        part.left -= 1
+        self.adds += n * part.elems
+        part.left -= n
         if part.left == 0:
             owner.partial_ready(part, t)
 
@@ -224,53 +228,53 @@ class RankNMP(Component):
         addrs, _counts = self.layout.line_addresses(gr.table, np.asarray(gr.rows, dtype=np.int64))
         elems = max(1, min(gr.row_bytes, 64) // _DTYPE_BYTES[gr.dtype])
         # one instruction per embedding row and unit holding (part of) it; the unit reads the row's lines
-        groups: dict[tuple[int, int, int], list[list[int]]] = {}
-        order: list[tuple[tuple[int, int, int], list[int]]] = []  # instructions in the bag's row order
         level = self.level
-        bpg = self.bpg
-        dec = self.mapper.decode
-        enc = self.local_mapper.encode
-        R = self.ranks
         lpr = self.layout.tables[gr.table].lines_per_row
-        alist = addrs.tolist()
-        step = lpr if _counts is None else 1
-        hot = None
-        if self.cross:
-            rows_arr = np.asarray(gr.rows, dtype=np.int64)
-            hot = np.isin(rows_arr, self.hot[gr.table])
-            if _counts is not None:
-                hot = np.repeat(hot, _counts)
-            else:
-                hot = np.repeat(hot, lpr)
-            hot = hot.tolist()
-        for i in range(0, len(alist), step):
-            row_lines: dict[tuple[int, int], list[int]] = {}
-            for a in alist[i:i + step]:
-                ch, ra, bg, ba, ro, co = dec(a)
-                if hot is not None:
-                    sub = -1 if hot[i] else bg * bpg + ba
-                else:
-                    sub = -1 if level == "rank" else bg if level == "bankgroup" else bg * bpg + ba
-                row_lines.setdefault((ch, ra, sub), []).append(enc(ch * R + ra, 0, bg, ba, ro, co))
-            for key, lines in row_lines.items():
-                groups.setdefault(key, []).append(lines)
-                order.append((key, lines))
-        ranks = sorted({(ch, ra) for ch, ra, _ in groups})
+        ch, ra, bg, ba, ro, co = self.mapper.decode_array(addrs)
+        local = self.local_mapper.encode_array(ch * self.ranks + ra, 0 * ch, bg, ba, ro, co)
+        if level == "rank":
+            sub = np.full(len(addrs), -1, dtype=np.int64)
+        elif level == "bankgroup":
+            sub = bg
+        else:
+            sub = bg * self.bpg + ba
+            if self.cross:
+                hot_rows = self.hot[gr.table]
+                rows_arr = np.asarray(gr.rows, dtype=np.int64)
+                pos = np.searchsorted(hot_rows, rows_arr)
+                hot = (pos < len(hot_rows)) & (hot_rows[np.minimum(pos, max(len(hot_rows) - 1, 0))] == rows_arr) \
+                    if len(hot_rows) else np.zeros(len(rows_arr), dtype=bool)
+                hot = np.repeat(hot, _counts if _counts is not None else lpr)
+                sub = np.where(hot, -1, sub)
+        # segments: runs of lines of one row in one unit (row ids from the per-row line counts)
+        n = len(addrs)
+        row_id = np.repeat(np.arange(len(gr.rows)), _counts if _counts is not None else lpr)
+        starts = np.flatnonzero(np.concatenate(([True], (row_id[1:] != row_id[:-1]) | (ch[1:] != ch[:-1])
+                                                | (ra[1:] != ra[:-1]) | (sub[1:] != sub[:-1]))))
+        ends = np.append(starts[1:], n)
+        keys = list(zip(ch[starts].tolist(), ra[starts].tolist(), sub[starts].tolist()))
+        local_l = local.tolist()
+        groups: dict[tuple[int, int, int], int] = {}
+        order = []
+        for key, s0, s1 in zip(keys, starts.tolist(), ends.tolist()):
+            groups[key] = groups.get(key, 0) + (s1 - s0)
+            order.append((key, local_l[s0:s1]))
+        ranks = sorted({(c, r) for c, r, _ in groups})
         bag = _Bag(gr, len(ranks))
         ups: dict[tuple[int, int], _RankPart] = {}
         if level != "rank":  # units below the rank: partial sums gather in the buffer chip
-            for ch, ra in ranks:
-                ups[(ch, ra)] = _RankPart(bag, sum(1 for k in groups if k[:2] == (ch, ra)), ch, ra)
+            for c, r in ranks:
+                ups[(c, r)] = _RankPart(bag, sum(1 for k in groups if k[:2] == (c, r)), c, r)
         parts = {}
-        for (ch, ra, sub), rows in sorted(groups.items()):
-            parts[(ch, ra, sub)] = _Part(bag, sum(len(x) for x in rows), ch, self.unit_of[(ch, ra, sub)], elems,
-                                         ups.get((ch, ra)))
+        for (c, r, u), nlines in sorted(groups.items()):
+            parts[(c, r, u)] = _Part(bag, nlines, c, self.unit_of[(c, r, u)], elems, ups.get((c, r)))
         t0 = now + self.to_ps
+        ca_free = self.ca_free
         for key, lines in order:
             part = parts[key]
-            ch = key[0]
-            t = max(t0, self.ca_free[ch]) + self.inst_ps
-            self.ca_free[ch] = t
+            c = key[0]
+            t = max(t0, ca_free[c]) + self.inst_ps
+            ca_free[c] = t
             self.instructions += 1
             call_at(env, t, part.unit.read, (lines, part))
         return gr.done

@@ -4,7 +4,8 @@ ReCross maps frequently accessed ("hot") embeddings to the rank level, where the
 wide unit serve them, and infrequent ("cold") ones to bank-level units that read them in parallel across
 banks. The profile counts row accesses over the first ``profile_batches`` batches of the workload (streamed;
 memory grows with the rows touched, not with the table) and marks the ``hot_fraction`` of each table's rows
-with the highest counts as hot (ties broken by row index, so the choice is deterministic).
+with the highest counts as hot, among rows counted at least ``hot_min_count`` times (ties broken by row index,
+so the choice is deterministic).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from collections.abc import Iterable
 import numpy as np
 
 
-def profile_hot_rows(batches: Iterable, tables: list, hot_fraction: float, max_batches: int) -> list[np.ndarray]:
-    """Per table: the sorted row indices of its hottest ``hot_fraction`` of rows over ``max_batches``."""
+def profile_hot_rows(batches: Iterable, tables: list, hot_fraction: float, max_batches: int,
+                     min_count: int = 2) -> list[np.ndarray]:
+    """Per table: the sorted row indices of its hottest ``hot_fraction`` of rows over ``max_batches``, among
+    the rows accessed at least ``min_count`` times (a row seen once is not hot, whatever the budget)."""
     counts: list[dict[int, int]] = [{} for _ in tables]
     for i, batch in enumerate(batches):
         if i >= max_batches:
@@ -34,6 +37,8 @@ def profile_hot_rows(batches: Iterable, tables: list, hot_fraction: float, max_b
             continue
         rows = np.fromiter(c.keys(), dtype=np.int64, count=len(c))
         n = np.fromiter(c.values(), dtype=np.int64, count=len(c))
+        keep = n >= min_count
+        rows, n = rows[keep], n[keep]
         order = np.lexsort((rows, -n))[:k]
         hot.append(np.sort(rows[order]))
     return hot

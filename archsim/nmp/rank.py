@@ -12,8 +12,7 @@ sums are ready). The host adds the partial sums of the ranks that held the bag's
 
 Abstracted away: the instruction packet format beyond its size (RecNMP's fields are not decoded), the host's
 scheduling of instructions across channels beyond FIFO per channel, host accesses interleaved with NMP
-accesses on the same ranks (all table accesses go through the units), merging of rank-cache misses to a line
-already being read (each miss reads DRAM).
+accesses on the same ranks (all table accesses go through the units).
 """
 
 from __future__ import annotations
@@ -122,6 +121,8 @@ class RankUnit:
         if spec.rank_cache_kib and sub < 0:
             self.cache = SetAssocCache(spec.rank_cache_kib * 1024, spec.rank_cache_ways, 64, "xor")
         self.hit_ps = round(spec.rank_cache_hit_ns * 1000)
+        self.pending: dict[int, list[_Part]] = {}  # lines being read, with the instructions waiting for them
+        self.merged = 0
 
     def read(self, ev: simpy.Event) -> None:
         """An instruction arrived: read the lines of one embedding row from this rank."""
@@ -129,18 +130,29 @@ class RankUnit:
         cache = self.cache
         send = self.port.send
         hits = 0
+        pending = self.pending
         for a in lines:
-            if cache is not None and cache.lookup(a >> 6):
-                hits += 1
-                continue
+            if cache is not None:
+                if cache.lookup(a >> 6):
+                    hits += 1
+                    continue
+                waiting = pending.get(a)
+                if waiting is not None:  # the line is being read for an earlier instruction: wait for it
+                    waiting.append(part)
+                    self.merged += 1
+                    continue
+                pending[a] = []
             self.lines += 1
             send(MemRequest(a, False, 64, tag=part), self._on_data)
         if hits:  # the row's cached lines are pooled together after one hit latency
             call_at(self.owner.env, self.owner.env.now + self.hit_ps, self._pool, (part, hits))
 
     def _on_data(self, ev: simpy.Event) -> None:
+        merged = ()
         if self.cache is not None:
-            self.cache.fill(ev.value.addr >> 6)
+            a = ev.value.addr
+            self.cache.fill(a >> 6)
+            merged = self.pending.pop(a)
         owner = self.owner
         arrive = owner.env.now
         if owner.cross and self.sub < 0:
@@ -149,6 +161,8 @@ class RankUnit:
             arrive = max(arrive, owner.rank_bus_free[i]) + owner.burst_ps
             owner.rank_bus_free[i] = arrive
         self._pool_part(ev.value.tag, arrive)
+        for part in merged:
+            self._pool_part(part, arrive)
 
     def _pool(self, ev: simpy.Event) -> None:
         part, n = ev.value
@@ -198,7 +212,9 @@ class RankNMP(Component):
         self.rank_bus_free = [0] * (self.nch * org.ranks)
         tck = dram.timing.tCK_ps
         names = dram.timing.resolved(org.burst_length)
-        self.inst_ps = -(-spec.inst_bits // spec.ca_bits_per_cycle) * tck
+        # an instruction occupies inst_bits / ca_bits_per_cycle clocks of its channel's pins (a fraction when
+        # several fit in one clock, as RecNMP's two per clock over C/A and DQ); the bus keeps fractional time
+        self.inst_ps = spec.inst_bits * tck / spec.ca_bits_per_cycle
         self.burst_ps = names["nBL"] * tck
         self.access_bytes = org.access_bytes
         self.to_ps = round(spec.to_memory_ns * 1000)
@@ -276,7 +292,7 @@ class RankNMP(Component):
             t = max(t0, ca_free[c]) + self.inst_ps
             ca_free[c] = t
             self.instructions += 1
-            call_at(env, t, part.unit.read, (lines, part))
+            call_at(env, -int(-t // 1), part.unit.read, (lines, part))  # delivered at the next whole ps
         return gr.done
 
     def partial_ready(self, part: _Part | _RankPart, t_ready: int) -> None:
@@ -337,6 +353,7 @@ class RankNMP(Component):
             misses = sum(c.misses for c in caches)
             s.set("rank_cache_hits", hits)
             s.set("rank_cache_misses", misses)
+            s.set("rank_cache_merged", sum(u.merged for u in units))
             book(s.full_name, "sram", self.spec.rank_cache_energy_pJ * (hits + 2 * misses))
         self.dram.finalize(end_ps)
 
@@ -347,7 +364,8 @@ class RankNMP(Component):
         extra = {}
         if caches:
             acc = sum(c.hits + c.misses for c in caches)
-            extra["nmp_rank_cache_hit_rate"] = sum(c.hits for c in caches) / acc if acc else 0.0
+            served = sum(c.hits for c in caches) + sum(u.merged for u in units)
+            extra["nmp_rank_cache_hit_rate"] = served / acc if acc else 0.0  # hits and merges onto a read
         return extra | {
             "nmp_dram_bandwidth_GBps": nbytes / (end_ps * 1e-3) if end_ps else 0.0,
             "nmp_channel_bus_GBps": self.result_bytes / (end_ps * 1e-3) if end_ps else 0.0,

@@ -23,14 +23,17 @@ class NMPSpec(BaseModel):
     hot_fraction: float = Field(
         0.01, ge=0, le=1, description="cross level: the most frequently accessed fraction of each table's "
                                       "rows, by profiled frequency, is processed at rank level")
+    hot_min_count: int = Field(
+        2, ge=1, description="cross level: a row is hot only if the profile counted it at least this often")
     profile_batches: int = Field(
         4, ge=1, description="cross level: batches of the workload profiled (counted) to find hot rows")
     clock_mhz: float = Field(1600.0, gt=0, description="clock of the units' pooling datapath")
     lanes: int = Field(16, gt=0, description="fp32 adds per unit clock (pooling throughput)")
     inst_bits: int = Field(79, gt=0, description="bits of one NMP instruction (one embedding-row read) "
                                                  "sent over the channel's C/A bus")
-    ca_bits_per_cycle: int = Field(
-        24, gt=0, description="C/A bus bits per DRAM clock available to NMP instructions")
+    ca_bits_per_cycle: float = Field(
+        24, gt=0, description="bits per DRAM clock of the channel pins carrying NMP instructions (C/A, or C/A "
+                              "and DQ as in RecNMP: 2 x 79 bits per clock); fractions of a clock accumulate")
     rank_cache_kib: int = Field(0, ge=0, description="per-unit cache of embedding lines (RecNMP's RankCache); "
                                                      "0: none")
     rank_cache_ways: int = Field(8, gt=0, description="associativity of the rank cache (LRU)")

@@ -137,6 +137,8 @@ class DRAMSystem(Component):
             book(comp, "read", e.read * n_col_rd)
             book(comp, "write", e.write * n_col_wr)
             book(comp, "refresh", e.refresh * ch.n_cmd[REF])
+            if e.io:
+                book(comp, "io", e.io * (n_col_rd + n_col_wr))
             book(comp, "background",
                  e.act_standby * sum(ch.rank_active) + e.pre_standby * sum(ch.rank_idle))
         for k, v in tot_counts.items():

@@ -30,6 +30,7 @@ class CommandEnergy:
     refresh: float
     act_standby: float
     pre_standby: float
+    io: float = 0.0  # per column command: one burst of data over the channel
 
     @classmethod
     def from_spec(cls, spec: DRAMSpec) -> CommandEnergy:
@@ -45,4 +46,5 @@ class CommandEnergy:
             refresh=v * (p.IDD5AB - p.IDD3N) * t["nRFC"],
             act_standby=v * p.IDD3N,
             pre_standby=v * p.IDD2N,
+            io=p.io_energy_pJ_per_bit * spec.org.access_bytes * 8,
         )

@@ -162,6 +162,9 @@ class Power(_Strict):
     IDD5AB: float
     IDD6x: float = 0.0
     energy_time_basis: Literal["ns", "cycle"] = "ns"
+    io_energy_pJ_per_bit: float = Field(
+        0.0, ge=0, description="energy per data bit moved over the channel between controller and DRAM "
+                               "(I/O drivers and termination; not in IDD currents). 0: not booked")
 
     @model_validator(mode="after")
     def _currents(self) -> Power:

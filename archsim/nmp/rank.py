@@ -63,7 +63,9 @@ def rank_local_spec(spec: DRAMSpec, level: str = "rank") -> DRAMSpec:
                 c = c.model_copy(update={"level": "bank"})
             out.append(c)
         cons = out
-    return spec.model_copy(update={"org": local, "constraints": cons})
+    # the units' data stays on the DIMM: no off-chip channel I/O energy (the array access is in the IDD terms)
+    power = spec.power.model_copy(update={"io_energy_pJ_per_bit": 0.0})
+    return spec.model_copy(update={"org": local, "constraints": cons, "power": power})
 
 
 class _Part:

@@ -38,6 +38,8 @@ DDR4 = "hwconfigs/dram_ddr4_dramsim3.yaml"
 HBM2 = "hwconfigs/dram_hbm2_dramsim3.yaml"
 RAM2 = "hwconfigs/dram_ddr4_ramulator2.yaml"
 CONFIGS = [DDR4, HBM2, RAM2]
+CPU4 = "hwconfigs/cpu_ddr4.yaml"  # its memory: 8 DDR4 channels, lines interleaved over channels
+CPU5 = "hwconfigs/cpu_ddr5.yaml"  # 16 DDR5 subchannels
 TRACE_NAMES = ["stream_r_100k", "random_r_100k", "random_rw_100k", "zipf105_row128_100k"]
 
 
@@ -53,7 +55,7 @@ def _simulate(monkeypatch, cfg_path, records, window, engine, direct, overrides=
         ch.skip_idle = skip_idle
     drv = TraceDriver(sim.env, mem, iter(records), window=window, cycle_ps=cfg.dram.timing.tCK_ps,
                       direct=direct, record=True)
-    assert drv.direct == bool(direct is None and engine == "c" and len(mem.channels) == 1)
+    assert drv.direct == bool(direct is None and engine == "c")
     sim.env.run(until=drv.finished)
     end = drv.last_done_ps
     mem.finalize(end)
@@ -100,6 +102,9 @@ VARIANTS = [
     (RAM2, ["dram.controller.row_policy=closed"]),
     (RAM2, ["dram.controller.merge_reads=true", "dram.controller.refresh.staggered=true"]),
     (RAM2, ["dram.controller.dual_command_issue=true", "dram.controller.write_queue=4"]),
+    # several channels in one shared loop (direct feed and driver process)
+    (DDR4, ["dram.org.channels=4", "dram.controller.refresh.staggered=false"]),
+    (RAM2, ["dram.org.channels=4"]),
 ]
 
 
@@ -126,7 +131,7 @@ def _open_loop_trace(seed: int, n: int, gap: int = 30000) -> list[tuple[int, boo
 
 
 @pytest.mark.parametrize("window", [0, 2])
-@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda p: Path(p).stem)
+@pytest.mark.parametrize("cfg", CONFIGS + [CPU5], ids=lambda p: Path(p).stem)
 def test_open_loop_cycle_column_identical(monkeypatch, cfg, window):
     _compare(monkeypatch, cfg, _open_loop_trace(7, 3000), window)
 
@@ -177,6 +182,103 @@ def _host_like(monkeypatch, cfg_path, engine, n=3000):
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda p: Path(p).stem)
 def test_submit_interface_identical(monkeypatch, cfg):
     assert _host_like(monkeypatch, cfg, "c") == _host_like(monkeypatch, cfg, "python")
+
+
+def _event_order(monkeypatch, cfg_path, engine, seed, n=2500, overrides=()):
+    """Every event the memory emits, in the order SimPy processes it, with clients whose behaviour depends on
+    that order. Lock-step starts (one request per channel to the same bank, row and column at the same
+    instant) make channels complete at the same picosecond; each completion callback takes the next address
+    from one shared list (so the order of equal-time completions decides which channel gets what); a
+    process with timeouts on cycle edges, and a callback scheduled at each completion's picosecond before it
+    fires, interleave foreign events of equal time. Returns the log, the requests' times and the stats."""
+    monkeypatch.setenv("ARCHSIM_ENGINE", engine)
+    cfg, _ = load_system(ROOT / cfg_path, overrides=list(overrides))
+    sim = Simulator(0)
+    env = sim.env
+    mem = DRAMSystem(sim, cfg.dram)
+    nch = len(mem.channels)
+    tck = mem.tck
+    rng = random.Random(seed)
+    log, reqs = [], []
+    pool = []
+    for i in range(n):
+        if i % 5 == 0:  # a burst to the same bank, row and column of every channel
+            base = rng.randrange(1 << 26) * 64 & ~(mem._ch_m << mem._ch_s)
+            pool.extend(base | (k << mem._ch_s) for k in rng.sample(range(nch), nch))
+        else:
+            pool.append(rng.randrange(1 << 27) * 64)
+    pool.reverse()
+    waiting = []  # (req) blocked on a full queue, in order
+
+    def send(tag):
+        if not pool:
+            return
+        r = MemRequest(pool.pop(), rng.random() < 0.2, tag=tag)
+        if waiting or not mem.can_accept(r):
+            waiting.append(r)
+            if len(waiting) == 1:
+                mem.space_event(r).callbacks.append(on_space)
+            return
+        submit(r)
+
+    def submit(r):
+        ev = mem.submit(r)
+        reqs.append(r)
+        ev.callbacks.append(on_done)
+
+    def on_space(ev):
+        log.append(("space", env.now))
+        while waiting:
+            if not mem.can_accept(waiting[0]):
+                mem.space_event(waiting[0]).callbacks.append(on_space)
+                return
+            submit(waiting.pop(0))
+
+    def on_done(ev):
+        r = ev.value
+        log.append(("done", r.tag, env.now))
+        send(r.tag + 1000)
+        if r.tag % 3 == 0:  # a foreign event at this picosecond, after the ones already queued
+            later = env.event()
+            later.callbacks.append(lambda e, t=r.tag: log.append(("later", t, env.now)))
+            later.succeed()
+
+    def edges():
+        for i in range(4 * n):
+            yield env.timeout(tck * rng.choice([1, 1, 2, 7]) - env.now % tck)
+            log.append(("edge", env.now))
+            if i % 11 == 0:
+                send(i)
+
+    def lockstep():
+        for i in range(n // (4 * nch) + 1):
+            yield env.timeout(rng.randrange(50) * tck)
+            for k in range(nch):
+                send(10**7 + i * nch + k)
+
+    procs = [env.process(edges()), env.process(lockstep())]
+    env.run(until=simpy.AllOf(env, procs))
+    while waiting or any(r.t_done < 0 for r in reqs):  # (refresh keeps the channels' wake-ups going)
+        env.run(until=simpy.AllOf(env, [r.done for r in reqs]))
+    mem.finalize()
+    assert len(reqs) > n // 2 and all(r.t_done >= r.t_accept >= 0 for r in reqs)
+    times = [(r.tag, r.addr, r.t_submit, r.t_accept, r.t_done) for r in reqs]
+    return log, times, env.now, sim.stats.to_dict(raw=True), sim.energy.to_dict()
+
+
+@pytest.mark.parametrize("cfg,overrides", [(HBM2, ()), (CPU4, ()), (CPU5, ()), (RAM2, ["dram.org.channels=4"]),
+                                           (CPU4, ["dram.controller.row_policy=closed"])],
+                         ids=["hbm2", "cpu_ddr4", "cpu_ddr5", "ramulator2_4ch", "cpu_ddr4_closed"])
+def test_event_order_identical_across_channels(monkeypatch, cfg, overrides):
+    """The shared loop of a multi-channel memory emits its events in the reference's order (per-channel
+    wake-ups): equal-time completions of different channels, space notifications and foreign events."""
+    got = _event_order(monkeypatch, cfg, "c", 3, overrides=overrides)
+    ref = _event_order(monkeypatch, cfg, "python", 3, overrides=overrides)
+    done = [e for e in ref[0] if e[0] == "done"]
+    ties = len(done) - len({e[2] for e in done})
+    assert ties > len(done) // 10  # many completions share their picosecond with another
+    for a, b, what in zip(got, ref, ("log", "times", "end", "stats", "energy")):
+        assert a == b, what
 
 
 def test_issue_hook_sees_every_command(monkeypatch):
@@ -278,9 +380,37 @@ def test_direct_feed_only_when_safe(monkeypatch):
     mem.submit = mem.submit  # wrapped (here: shadowed) submit: the driver must go through it
     assert not TraceDriver(sim.env, mem, iter([(0, False, -1)])).direct
     sim = Simulator(0)
+    hbm = DRAMSystem(sim, load_system(ROOT / HBM2)[0].dram)  # several channels: one shared loop, fed directly
+    assert TraceDriver(sim.env, hbm, iter([(0, False, -1)]), direct=True).direct
+    with pytest.raises(ValueError, match="direct feed"):  # a source is attached already
+        TraceDriver(sim.env, hbm, iter([(0, False, -1)]), direct=True)
+    sim = Simulator(0)
     hbm = DRAMSystem(sim, load_system(ROOT / HBM2)[0].dram)
+    hbm.submit(MemRequest(1 << 20))  # used: the driver is not its only client
     with pytest.raises(ValueError, match="direct feed"):
         TraceDriver(sim.env, hbm, iter([(0, False, -1)]), direct=True)
+
+
+def test_shared_loop_membership(monkeypatch):
+    """A DRAMSystem's compiled channels share one loop; share_loop refuses what it cannot run exactly."""
+    monkeypatch.setenv("ARCHSIM_ENGINE", "c")
+    spec = load_system(ROOT / HBM2)[0].dram
+    sim = Simulator(0)
+    mem = DRAMSystem(sim, spec)
+    loop = mem._loop
+    assert loop.channels == tuple(mem.channels) and all(ch._loop is loop for ch in mem.channels)
+    alone = make_controller(sim.env, spec, 0)
+    assert alone._loop.channels == (alone,)  # a channel made on its own has a loop of its own
+    with pytest.raises(ValueError, match="twice"):
+        ctl_mod.share_loop([alone, alone])
+    with pytest.raises(ValueError, match="not given"):
+        ctl_mod.share_loop(mem.channels[:2])  # their loop runs the other six as well
+    with pytest.raises(ValueError, match="one environment"):
+        ctl_mod.share_loop([alone, make_controller(simpy.Environment(), spec, 1)])
+    mem.submit(MemRequest(0))
+    with pytest.raises(ValueError, match="idle"):
+        ctl_mod.share_loop(mem.channels)
+    assert loop.wake_time is not None and mem.channels[0].wake_cycle < ctl_mod._NEVER
 
 
 # ------------------------------------------------------------------------------------------- trace reader

@@ -12,14 +12,36 @@
  *   - the per-level timing state and the compiled constraint tables (ChannelState.ready/apply);
  *   - the queues (read queue, write buffer, per-bank command queues or the unified active list), the
  *     pending-address maps, the return heap, refresh and the counters;
- *   - the cycle loop (_tick, _pick, _schedule_transaction, _next_event_cycle, ...) and its SimPy glue: wake
- *     events, completions and space notifications are ordinary SimPy events scheduled at their exact
- *     picosecond, and the loop runs ahead inside one callback until env.peek(), as the Python loop does;
- *   - an optional "source": the trace driver's loop (archsim/system/trace_driver.py) moved inside the cycle
- *     loop, for a single-channel memory fed by a TraceDriver.  Its requests carry no Python object and no
+ *   - the cycle loop (_tick, _pick, _schedule_transaction, _next_event_cycle, ...) and its SimPy glue:
+ *     completions and space notifications are ordinary SimPy events scheduled at their exact picosecond;
+ *   - the Loop: ONE SimPy wake-up event and one cycle loop shared by all channels of a memory system
+ *     (share_loop; a channel made on its own has a loop of its own).  When it fires it processes cycles in
+ *     global cycle order, every channel due in a cycle, until env.peek() or a cycle that emitted an event,
+ *     exactly as the reference's per-channel wake-ups would (see "the shared loop" below);
+ *   - an optional "source" of the loop: the trace driver's loop (archsim/system/trace_driver.py) moved inside
+ *     the cycle loop, for a memory fed by a TraceDriver only.  Its requests carry no Python object and no
  *     done event; the driver's resumptions (after a space notification, a completion or a trace timestamp)
  *     happen inline at the same simulated instants, so the loop only returns to SimPy when another event is
- *     due (env.peek()) or an event outside the channel is triggered (the driver's `finished`).
+ *     due (env.peek()) or an event outside the channels is triggered (the driver's `finished`).
+ *
+ * The shared loop.  In the reference every channel has its own wake-up event (URGENT, at a cycle edge) and
+ * runs ahead in its callback until env.peek() or until it emits.  Channels do not share state, so only the
+ * ORDER of the events they emit at equal picoseconds (completions and notifications, NORMAL priority, ordered
+ * by SimPy's insertion id) depends on how their cycles interleave.  In the reference, all the channels that
+ * process cycle c either do so in their wake-up callbacks at c*tCK (URGENT: before any NORMAL event of that
+ * picosecond, in the insertion order of their wake-ups), or a single channel does so while running ahead with
+ * nothing else pending up to c*tCK.  The loop reproduces this: each channel carries `wseq`, the position of
+ * its reference wake-up in SimPy's insertion order (a new one each time the reference would schedule a new
+ * wake-up: a submit that moves the channel's cycle earlier, or the end of a callback that leaves the channel
+ * due; between two such points the reference assigns no other id, so numbering at every processed cycle gives
+ * the same order), and the channels due in a cycle are processed in `wseq` order.  The loop stops after a
+ * cycle in which any channel emitted (the reference's later channels of that cycle see the emitted event in
+ * env.peek() and stop after the cycle too) or before a cycle at or past env.peek().  Stale wake-ups in the
+ * SimPy queue (of the reference or of this loop) only split a run in two with nothing happening in between.
+ * Two corners are not reproduced (neither occurs in archsim): channels of two memory systems in one simulation
+ * are ordered by their systems' loops, not interleaved by wake-up id, and a foreign event scheduled URGENT with
+ * a positive delay onto a cycle edge is not interleaved between the channels of that edge (SimPy's own URGENT
+ * events are created at the current time, after every wake-up of their picosecond, in both engines).
  *
  * Requests live in a pool of slots addressed by index (never by pointer: the pool may move when it grows).
  * A slot holds one reference per role: "queued" (in a queue or a pending-address list, released when its
@@ -46,6 +68,8 @@ enum { C_ACT, C_PRE, C_RD, C_WR, C_RDA, C_WRA, C_REF };
 enum { L_BANK, L_BG, L_RANK, L_CHAN, NLEVEL };
 static const char *LEVEL_NAMES[NLEVEL] = {"bank", "bankgroup", "rank", "channel"};
 
+typedef struct Loop Loop;
+
 /* what the pending SimPy wake-up event is for */
 enum { WAKE_CHANNEL, WAKE_SOURCE };
 
@@ -55,6 +79,9 @@ enum { SRC_OFF, SRC_RUN, SRC_SPACE, SRC_SLOT, SRC_DONE };
 /* interned attribute names, created at module init */
 static PyObject *s_now, *s_peek, *s_schedule, *s_callbacks, *s_ok, *s_value, *s_done, *s_t_done, *s_t_accept,
     *s_added_cycle, *s_addr, *s_is_write, *s_ch, *s_fb, *s_row, *s_col, *s_cmd, *s_record_n, *s_on_wake;
+
+/* the Loop type (created at module init) */
+static PyObject *LoopType;
 
 /* ------------------------------------------------------------------------------------------ small vectors */
 
@@ -293,11 +320,10 @@ typedef struct {
     i64 *bwait;
 
     /* ---- loop */
+    Loop *loop;      /* the loop that runs this channel (owned; shared by the channels of a memory system) */
     i64 cycle;       /* next cycle not yet processed */
-    i64 wake_cycle;  /* the channel's pending cycle (NEVER: asleep) */
-    PyObject *wake_ev; /* the scheduled SimPy wake-up (NULL: none) */
-    i64 wake_ev_time;
-    int wake_ev_prio, wake_kind;
+    i64 wake_cycle;  /* the channel's pending cycle (NEVER: asleep, no wake-up in the reference) */
+    i64 wseq;        /* the insertion order of the reference's pending wake-up (see "the shared loop") */
     int skip_idle;
     PyObject *space_waiters; /* list of events */
 
@@ -310,24 +336,42 @@ typedef struct {
     i64 lat_cap;
 
     /* ---- Python objects */
-    PyObject *env, *event_cls, *on_wake, *issue_hook;
+    PyObject *env, *event_cls, *issue_hook;
     PyObject *prio_urgent, *prio_normal;
+} Channel;
+
+/* The wake-up and cycle loop of one or more channels (one memory system), and its optional source. */
+struct Loop {
+    PyObject_HEAD
+    int n;
+    Channel **ch;      /* owned references */
+    int *due;          /* scratch: the channels due in the current cycle, in wake order */
+    i64 tck;           /* the channels' common clock period */
+    i64 seq;           /* last wseq handed out */
+    int running;       /* inside the cycle loop */
+
+    PyObject *env, *event_cls, *on_wake, *prio_urgent, *prio_normal;
+    PyObject *wake_ev; /* the scheduled SimPy wake-up (NULL: none) */
+    i64 wake_ev_time;
+    int wake_ev_prio, wake_kind;
 
     /* ---- source (inlined TraceDriver) */
     int src_state;
     int src_pending;   /* an action is due at src_T */
     i64 src_T;
+    Channel *src_space; /* SRC_SPACE: the channel whose queue the head waits for (borrowed) */
     PyObject *src_it, *src_finished;
     i64 src_window, src_cycle_ps;
     int src_have_head, src_time_checked, src_exhausted, src_fin;
     u64 h_addr;
     int h_write;
     i64 h_cycle;
+    int h_ch, h_fb, h_row, h_col; /* the head, decoded */
     i64 offered, completed, outstanding, last_done;
     int src_record;
     i64 *rec_acc, *rec_done;
     i64 rec_cap;
-} Channel;
+};
 
 /* ------------------------------------------------------------------------------------------ helpers */
 
@@ -340,9 +384,9 @@ static int get_i64(PyObject *o, i64 *out)
     return 0;
 }
 
-static int now_ps(Channel *s, i64 *out)
+static int now_ps(PyObject *env, i64 *out)
 {
-    PyObject *o = PyObject_GetAttr(s->env, s_now);
+    PyObject *o = PyObject_GetAttr(env, s_now);
     if (!o)
         return -1;
     int r = get_i64(o, out);
@@ -351,9 +395,9 @@ static int now_ps(Channel *s, i64 *out)
 }
 
 /* env.peek() as an integer picosecond; "infinity" becomes a huge value */
-static int peek_ps(Channel *s, i64 *out)
+static int peek_ps(PyObject *env, i64 *out)
 {
-    PyObject *o = PyObject_CallMethodNoArgs(s->env, s_peek);
+    PyObject *o = PyObject_CallMethodNoArgs(env, s_peek);
     if (!o)
         return -1;
     if (PyFloat_Check(o)) {
@@ -375,17 +419,17 @@ static int peek_ps(Channel *s, i64 *out)
 }
 
 /* complete_at(env, ev, value, when): trigger ev successfully at absolute time `when` (>= now) */
-static int complete_at(Channel *s, PyObject *ev, PyObject *value, i64 when, PyObject *prio)
+static int complete_at(PyObject *env, PyObject *ev, PyObject *value, i64 when, PyObject *prio)
 {
     i64 now;
-    if (now_ps(s, &now) < 0)
+    if (now_ps(env, &now) < 0)
         return -1;
     if (PyObject_SetAttr(ev, s_ok, Py_True) < 0 || PyObject_SetAttr(ev, s_value, value) < 0)
         return -1;
     PyObject *delay = PyLong_FromLongLong(when - now);
     if (!delay)
         return -1;
-    PyObject *r = PyObject_CallMethodObjArgs(s->env, s_schedule, ev, prio, delay, NULL);
+    PyObject *r = PyObject_CallMethodObjArgs(env, s_schedule, ev, prio, delay, NULL);
     Py_DECREF(delay);
     if (!r)
         return -1;
@@ -394,9 +438,9 @@ static int complete_at(Channel *s, PyObject *ev, PyObject *value, i64 when, PyOb
 }
 
 /* a new SimPy event with `cb` as its one callback */
-static PyObject *new_event(Channel *s, PyObject *cb)
+static PyObject *new_event(PyObject *event_cls, PyObject *env, PyObject *cb)
 {
-    PyObject *ev = PyObject_CallOneArg(s->event_cls, s->env);
+    PyObject *ev = PyObject_CallOneArg(event_cls, env);
     if (!ev)
         return NULL;
     if (cb) {
@@ -621,7 +665,7 @@ static int record_latency(Channel *s, i64 cycles)
     return 0;
 }
 
-static int rec_grow(Channel *s, i64 index)
+static int rec_grow(Loop *s, i64 index)
 {
     if (index < s->rec_cap)
         return 0;
@@ -1164,7 +1208,7 @@ static int notify_space(Channel *s, i64 c)
     }
     Py_ssize_t n = PyList_GET_SIZE(waiters);
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (complete_at(s, PyList_GET_ITEM(waiters, i), Py_None, c * s->tck, s->prio_normal) < 0) {
+        if (complete_at(s->env, PyList_GET_ITEM(waiters, i), Py_None, c * s->tck, s->prio_normal) < 0) {
             Py_DECREF(waiters);
             return -1;
         }
@@ -1173,33 +1217,30 @@ static int notify_space(Channel *s, i64 c)
     return 0;
 }
 
-/* A completed request of the source: the driver's _on_done. */
-static int source_done(Channel *s, int slot, i64 now)
+/* A completed request of the source (trace position idx): the driver's _on_done. */
+static int source_done(Loop *g, i64 idx, i64 now)
 {
-    s->outstanding -= 1;
-    s->completed += 1;
-    s->last_done = now;
-    if (s->src_record) {
-        i64 idx = s->reqs[slot].index;
-        if (idx >= 0 && idx < s->rec_cap)
-            s->rec_done[idx] = now;
-    }
-    if (s->src_state == SRC_SLOT) { /* the slot event resumes the driver at this instant */
-        s->src_state = SRC_RUN;
-        s->src_pending = 1;
-        s->src_T = now;
+    g->outstanding -= 1;
+    g->completed += 1;
+    g->last_done = now;
+    if (g->src_record && idx >= 0 && idx < g->rec_cap)
+        g->rec_done[idx] = now;
+    if (g->src_state == SRC_SLOT) { /* the slot event resumes the driver at this instant */
+        g->src_state = SRC_RUN;
+        g->src_pending = 1;
+        g->src_T = now;
     }
     return 0;
 }
 
-/* Trigger the driver's `finished` event at `when` (an event outside the channel: the loop must return). */
-static int source_finish(Channel *s, i64 when)
+/* Trigger the driver's `finished` event at `when` (an event outside the channels: the loop must return). */
+static int source_finish(Loop *g, i64 when)
 {
-    s->src_fin = 1;
-    s->src_state = SRC_DONE;
-    s->src_pending = 0;
-    if (s->src_finished)
-        return complete_at(s, s->src_finished, Py_None, when, s->prio_normal);
+    g->src_fin = 1;
+    g->src_state = SRC_DONE;
+    g->src_pending = 0;
+    if (g->src_finished)
+        return complete_at(g->env, g->src_finished, Py_None, when, g->prio_normal);
     return 0;
 }
 
@@ -1207,6 +1248,7 @@ static int source_finish(Channel *s, i64 when)
  * triggered (the loop must return to SimPy). */
 static int tick(Channel *s, i64 c, int *busy_out, int *emitted_out)
 {
+    Loop *g = s->loop;
     int emitted = 0, returned = 0;
     if (s->nret && s->ret[0].cycle <= c) {
         i64 now = c * s->tck;
@@ -1234,7 +1276,7 @@ static int tick(Channel *s, i64 c, int *busy_out, int *emitted_out)
                 if (!done)
                     return -1;
                 if (done != Py_None) {
-                    rc = complete_at(s, done, obj, now, s->prio_normal);
+                    rc = complete_at(s->env, done, obj, now, s->prio_normal);
                     Py_DECREF(done);
                     if (rc < 0)
                         return -1;
@@ -1243,9 +1285,9 @@ static int tick(Channel *s, i64 c, int *busy_out, int *emitted_out)
                 }
                 emitted = 1;
             } else {
-                source_done(s, slot, now);
-                if (s->src_exhausted && !s->src_fin && s->completed == s->offered) {
-                    if (source_finish(s, now) < 0)
+                source_done(g, r->index, now);
+                if (g->src_exhausted && !g->src_fin && g->completed == g->offered) {
+                    if (source_finish(g, now) < 0)
                         return -1;
                     emitted = 1;
                 }
@@ -1294,7 +1336,8 @@ static int tick(Channel *s, i64 c, int *busy_out, int *emitted_out)
         }
     }
     int moved = 0, notify = 0;
-    int waiters = PyList_GET_SIZE(s->space_waiters) > 0 || s->src_state == SRC_SPACE;
+    int src_waits = g->src_state == SRC_SPACE && g->src_space == s;
+    int waiters = PyList_GET_SIZE(s->space_waiters) > 0 || src_waits;
     if (!s->unified) {
         moved = schedule_transaction(s);
         if (moved < 0)
@@ -1309,10 +1352,11 @@ static int tick(Channel *s, i64 c, int *busy_out, int *emitted_out)
                 return -1;
             emitted = 1;
         }
-        if (s->src_state == SRC_SPACE) { /* the driver resumes at this instant */
-            s->src_state = SRC_RUN;
-            s->src_pending = 1;
-            s->src_T = c * s->tck;
+        if (src_waits) { /* the driver resumes at this instant */
+            g->src_state = SRC_RUN;
+            g->src_space = NULL;
+            g->src_pending = 1;
+            g->src_T = c * s->tck;
         }
     }
     *busy_out = issued || moved || returned || notify;
@@ -1339,45 +1383,65 @@ static int catch_up(Channel *s, i64 until)
 
 /* ------------------------------------------------------------------------------------------ wake-ups */
 
-/* Schedule the one wake-up event at (when, prio); an earlier pending one becomes stale. */
-static int schedule_wake(Channel *s, i64 when, int prio, int kind)
+/* Schedule the loop's one wake-up event at (when, prio); an earlier pending one becomes stale. */
+static int schedule_wake(Loop *g, i64 when, int prio, int kind)
 {
-    PyObject *ev = new_event(s, s->on_wake);
+    PyObject *ev = new_event(g->event_cls, g->env, g->on_wake);
     if (!ev)
         return -1;
-    if (complete_at(s, ev, Py_None, when, prio ? s->prio_normal : s->prio_urgent) < 0) {
+    if (complete_at(g->env, ev, Py_None, when, prio ? g->prio_normal : g->prio_urgent) < 0) {
         Py_DECREF(ev);
         return -1;
     }
-    Py_XSETREF(s->wake_ev, ev);
-    s->wake_ev_time = when;
-    s->wake_ev_prio = prio;
-    s->wake_kind = kind;
+    Py_XSETREF(g->wake_ev, ev);
+    g->wake_ev_time = when;
+    g->wake_ev_prio = prio;
+    g->wake_kind = kind;
     return 0;
 }
 
-/* _wake: make sure the loop runs at `cycle` (earlier wake-ups stay; later ones become stale) */
-static int wake(Channel *s, i64 cycle)
+/* The channel's part of _wake: channel s is due at `cycle` (earlier pending cycles stay).  A new pending
+ * cycle is a new wake-up event in the reference: it goes to the back of the wake order. */
+static inline int channel_due(Loop *g, Channel *s, i64 cycle)
 {
     if (cycle >= s->wake_cycle)
         return 0;
     s->wake_cycle = cycle;
-    i64 when = cycle * s->tck;
-    if (s->wake_ev && (s->wake_ev_time < when || (s->wake_ev_time == when && s->wake_ev_prio == 0)))
-        return 0; /* the pending wake-up (for the source) comes first and resumes the channel too */
-    return schedule_wake(s, when, 0, WAKE_CHANNEL);
+    s->wseq = ++g->seq;
+    return 1;
 }
 
-/* Return to SimPy with the channel due at cycle c (NEVER: asleep) and the source possibly due at src_T. */
-static int suspend(Channel *s, i64 c)
+/* _wake from outside the loop (a submit): make sure the loop runs at `cycle` */
+static int wake(Channel *s, i64 cycle)
 {
-    if (s->src_pending && (c >= NEVER || s->src_T < c * s->tck)) {
-        s->wake_cycle = c;
-        return schedule_wake(s, s->src_T, 1, WAKE_SOURCE);
-    }
+    Loop *g = s->loop;
+    if (!channel_due(g, s, cycle) || g->running)
+        return 0; /* inside the loop (an issue hook submitting), the loop's end schedules the wake-up */
+    i64 when = cycle * g->tck;
+    if (g->wake_ev && (g->wake_ev_time < when || (g->wake_ev_time == when && g->wake_ev_prio == 0)))
+        return 0; /* the pending wake-up comes first and resumes the channel too */
+    return schedule_wake(g, when, 0, WAKE_CHANNEL);
+}
+
+/* the earliest pending cycle of the loop's channels (NEVER: all asleep) */
+static inline i64 loop_next_cycle(const Loop *g)
+{
+    i64 m = NEVER;
+    for (int i = 0; i < g->n; i++)
+        if (g->ch[i]->wake_cycle < m)
+            m = g->ch[i]->wake_cycle;
+    return m;
+}
+
+/* Return to SimPy with the channels due at their pending cycles and the source possibly due at src_T. */
+static int suspend(Loop *g)
+{
+    i64 c = loop_next_cycle(g);
+    if (g->src_pending && (c >= NEVER || g->src_T < c * g->tck))
+        return schedule_wake(g, g->src_T, 1, WAKE_SOURCE);
     if (c >= NEVER)
         return 0; /* idle until a request arrives */
-    return wake(s, c);
+    return schedule_wake(g, c * g->tck, 0, WAKE_CHANNEL);
 }
 
 /* ------------------------------------------------------------------------------------------ source */
@@ -1385,9 +1449,9 @@ static int suspend(Channel *s, i64 c)
 static void decode(const Channel *s, u64 addr, int *ch, int *fb, int *row, int *col);
 
 /* Fetch the next trace record into the head; 0: got one, 1: exhausted, -1: error. */
-static int source_fetch(Channel *s)
+static int source_fetch(Loop *g)
 {
-    PyObject *item = PyIter_Next(s->src_it);
+    PyObject *item = PyIter_Next(g->src_it);
     if (!item)
         return PyErr_Occurred() ? -1 : 1;
     PyObject *a, *w, *cy;
@@ -1430,134 +1494,182 @@ static int source_fetch(Channel *s)
     Py_DECREF(item);
     if (rc < 0)
         return -1;
-    s->h_addr = addr;
-    s->h_write = wr;
-    s->h_cycle = cyc;
-    s->src_have_head = 1;
-    s->src_time_checked = 0;
+    int ch, fb, row, col;
+    decode(g->ch[0], addr, &ch, &fb, &row, &col); /* every channel of a system has the same mapping */
+    if (ch < 0 || ch >= g->n) {
+        PyErr_Format(PyExc_ValueError, "address 0x%llx maps to channel %d of %d", addr, ch, g->n);
+        return -1;
+    }
+    g->h_addr = addr;
+    g->h_write = wr;
+    g->h_cycle = cyc;
+    g->h_ch = ch;
+    g->h_fb = fb;
+    g->h_row = row;
+    g->h_col = col;
+    g->src_have_head = 1;
+    g->src_time_checked = 0;
     return 0;
 }
 
-/* The driver's loop body at time T (TraceDriver._run), until it blocks.  `chan` is the channel's pending
- * cycle (NEVER: asleep); it is lowered to the accept cycle of what was submitted.  *emitted: the driver's
- * `finished` event was triggered. */
-static int source_act(Channel *s, i64 T, i64 *chan, int *emitted)
+/* The driver's loop body at time T (TraceDriver._run), until it blocks.  Each submit makes its channel due
+ * at the accept cycle (a new wake-up in the reference).  *emitted: the driver's `finished` was triggered. */
+static int source_act(Loop *g, i64 T, int *emitted)
 {
-    s->src_pending = 0;
+    g->src_pending = 0;
     for (;;) {
-        if (!s->src_have_head) {
-            int rc = source_fetch(s);
+        if (!g->src_have_head) {
+            int rc = source_fetch(g);
             if (rc < 0)
                 return -1;
             if (rc == 1) {
-                s->src_exhausted = 1;
-                if (s->completed == s->offered) {
-                    if (source_finish(s, T) < 0)
+                g->src_exhausted = 1;
+                if (g->completed == g->offered) {
+                    if (source_finish(g, T) < 0)
                         return -1;
                     *emitted = 1;
                 } else {
-                    s->src_state = SRC_DONE;
+                    g->src_state = SRC_DONE;
                 }
                 return 0;
             }
         }
-        if (!s->src_time_checked) {
-            s->src_time_checked = 1;
-            if (s->h_cycle >= 0) {
-                i64 t = s->h_cycle * s->src_cycle_ps;
+        if (!g->src_time_checked) {
+            g->src_time_checked = 1;
+            if (g->h_cycle >= 0) {
+                i64 t = g->h_cycle * g->src_cycle_ps;
                 if (t > T) { /* env.timeout(t - now) */
-                    s->src_state = SRC_RUN;
-                    s->src_pending = 1;
-                    s->src_T = t;
+                    g->src_state = SRC_RUN;
+                    g->src_pending = 1;
+                    g->src_T = t;
                     return 0;
                 }
             }
         }
-        if (s->src_window && s->outstanding >= s->src_window) {
-            s->src_state = SRC_SLOT;
+        if (g->src_window && g->outstanding >= g->src_window) {
+            g->src_state = SRC_SLOT;
             return 0;
         }
-        if (!can_accept_c(s, s->h_write)) {
-            s->src_state = SRC_SPACE;
+        Channel *s = g->ch[g->h_ch];
+        if (!can_accept_c(s, g->h_write)) {
+            g->src_state = SRC_SPACE;
+            g->src_space = s;
             return 0;
         }
         /* DRAMSystem.submit -> ChannelController.submit at time T */
         i64 c = T / s->tck + 1;
         if (c < s->cycle)
             c = s->cycle;
-        if (*chan >= NEVER && s->next_ref < c && catch_up(s, c) < 0)
+        if (s->wake_cycle >= NEVER && s->next_ref < c && catch_up(s, c) < 0)
             return -1;
         int slot = req_alloc(s);
         if (slot < 0)
             return -1;
         Req *r = &s->reqs[slot];
-        int ch;
-        r->addr = s->h_addr;
-        r->is_write = s->h_write;
-        decode(s, r->addr, &ch, &r->fb, &r->row, &r->col);
+        r->addr = g->h_addr;
+        r->is_write = g->h_write;
+        r->fb = g->h_fb;
+        r->row = g->h_row;
+        r->col = g->h_col;
         r->cmd = r->is_write ? s->wr_cmd : s->rd_cmd;
         r->added = c;
-        r->index = s->offered;
-        if (s->src_record) {
-            if (rec_grow(s, s->offered) < 0)
+        r->index = g->offered;
+        if (g->src_record) {
+            if (rec_grow(g, g->offered) < 0)
                 return -1;
-            s->rec_acc[s->offered] = c * s->tck;
+            g->rec_acc[g->offered] = c * s->tck;
         }
         s->reqs[slot].refs++; /* held while being queued */
         int rc = enqueue(s, slot, c);
         req_unref(s, slot);
         if (rc < 0)
             return -1;
-        s->src_have_head = 0;
-        s->outstanding += 1;
-        s->offered += 1;
-        if (c < *chan)
-            *chan = c;
+        g->src_have_head = 0;
+        g->outstanding += 1;
+        g->offered += 1;
+        channel_due(g, s, c);
     }
 }
 
 /* ------------------------------------------------------------------------------------------ the loop */
 
-/* _on_wake's loop: process cycles from c on (c NEVER: the channel is asleep) and the source's actions in
- * time order, up to the next event of the rest of the simulation (`horizon`, env.peek()).  The first item
- * (the one the wake-up event was scheduled for) is always processed, as _on_wake ticks its first cycle. */
-static int run_loop(Channel *s, i64 c, i64 horizon)
+/* One channel's cycle c inside the loop: _tick and what _on_wake does after it.  The channel stays due at
+ * its next cycle (a new wake-up in the reference, at the end of the callback that processed c) or sleeps. */
+static inline __attribute__((always_inline)) int loop_tick(Loop *g, Channel *s, i64 c, int *emitted)
 {
-    const i64 tck = s->tck;
+    int busy;
+    s->wake_cycle = NEVER; /* as in the reference's callback, which starts by dropping its wake-up */
+    if (tick(s, c, &busy, emitted) < 0)
+        return -1;
+    c += 1;
+    s->cycle = c;
+    i64 nxt;
+    if (busy) {
+        nxt = c;
+    } else {
+        nxt = next_event_cycle(s, c);
+        if (nxt < NEVER && !s->skip_idle)
+            nxt = c; /* reference mode: tick every cycle */
+    }
+    channel_due(g, s, nxt);
+    return 0;
+}
+
+/* _on_wake's loop over all channels: process the global cycles from the earliest pending one on, every
+ * channel due in a cycle in wake order, and the source's actions in time order, up to the next event of the
+ * rest of the simulation (`horizon`, env.peek()) or the end of a cycle that emitted an event.  The first
+ * item (the one the wake-up event was scheduled for) is always processed, as _on_wake ticks its first
+ * cycle. */
+static int run_loop(Loop *g, i64 horizon)
+{
+    const i64 tck = g->tck;
     int first = 1;
     for (;;) {
-        /* the driver acts before the channel's next edge (an edge comes first at equal times) */
-        while (s->src_pending && (c >= NEVER || s->src_T < c * tck)) {
-            if (s->src_T >= horizon && !first)
-                return suspend(s, c);
+        i64 c = loop_next_cycle(g);
+        /* the driver acts before the next edge (an edge comes first at equal times) */
+        while (g->src_pending && (c >= NEVER || g->src_T < c * tck)) {
+            if (g->src_T >= horizon && !first)
+                return suspend(g);
             first = 0;
             int emitted = 0;
-            if (source_act(s, s->src_T, &c, &emitted) < 0)
+            if (source_act(g, g->src_T, &emitted) < 0)
                 return -1;
             if (emitted)
-                return suspend(s, c);
+                return suspend(g);
+            c = loop_next_cycle(g);
         }
         if (c >= NEVER)
             return 0; /* idle until a request arrives */
         if (c * tck >= horizon && !first)
-            return suspend(s, c);
+            return suspend(g);
         first = 0;
-        int busy, emitted;
-        if (tick(s, c, &busy, &emitted) < 0)
-            return -1;
-        c += 1;
-        s->cycle = c;
-        i64 nxt;
-        if (busy) {
-            nxt = c;
+        int emitted = 0;
+        if (g->n == 1) {
+            if (loop_tick(g, g->ch[0], c, &emitted) < 0)
+                return -1;
         } else {
-            nxt = next_event_cycle(s, c);
-            if (nxt < NEVER && !s->skip_idle)
-                nxt = c; /* reference mode: tick every cycle */
+            /* the channels due at c, in the order of their wake-ups */
+            int k = 0;
+            for (int i = 0; i < g->n; i++) {
+                Channel *s = g->ch[i];
+                if (s->wake_cycle != c)
+                    continue;
+                int j = k++;
+                while (j > 0 && g->ch[g->due[j - 1]]->wseq > s->wseq) {
+                    g->due[j] = g->due[j - 1];
+                    j--;
+                }
+                g->due[j] = i;
+            }
+            for (int j = 0; j < k; j++) {
+                int e = 0;
+                if (loop_tick(g, g->ch[g->due[j]], c, &e) < 0)
+                    return -1;
+                emitted |= e;
+            }
         }
         if (emitted)
-            return suspend(s, nxt);
-        c = nxt;
+            return suspend(g);
     }
 }
 
@@ -1660,6 +1772,8 @@ static void *calloc_or_raise(size_t n, size_t size)
         PyErr_NoMemory();
     return p;
 }
+
+static Loop *loop_new(Channel **chs, int n);
 
 /* Channel._setup(env, event_cls, urgent, normal, cfg): cfg is the dict built by CChannelController */
 static PyObject *Channel_setup(Channel *s, PyObject *args)
@@ -1807,9 +1921,6 @@ static PyObject *Channel_setup(Channel *s, PyObject *args)
     s->space_waiters = PyList_New(0);
     if (!s->space_waiters)
         return NULL;
-    s->on_wake = PyObject_GetAttr((PyObject *)s, s_on_wake);
-    if (!s->on_wake)
-        return NULL;
     Py_INCREF(env);
     s->env = env;
     Py_INCREF(event_cls);
@@ -1818,6 +1929,11 @@ static PyObject *Channel_setup(Channel *s, PyObject *args)
     s->prio_urgent = urgent;
     Py_INCREF(normal);
     s->prio_normal = normal;
+    /* a loop of its own until share_loop() puts it into a memory system's */
+    Loop *g = loop_new(&s, 1);
+    if (!g)
+        return NULL;
+    s->loop = g;
     s->ready_ok = 1;
     Py_RETURN_NONE;
 }
@@ -1844,7 +1960,7 @@ static PyObject *Channel_can_accept(Channel *s, PyObject *arg)
 static PyObject *Channel_space_event(Channel *s, PyObject *Py_UNUSED(ignored))
 {
     CHECK_READY(s);
-    PyObject *ev = new_event(s, NULL);
+    PyObject *ev = new_event(s->event_cls, s->env, NULL);
     if (!ev)
         return NULL;
     if (PyList_Append(s->space_waiters, ev) < 0) {
@@ -1882,7 +1998,7 @@ static PyObject *Channel_submit(Channel *s, PyObject *req)
 {
     CHECK_READY(s);
     i64 now;
-    if (now_ps(s, &now) < 0)
+    if (now_ps(s->env, &now) < 0)
         return NULL;
     i64 c = now / s->tck + 1;
     if (c < s->cycle)
@@ -1934,28 +2050,6 @@ static PyObject *Channel_submit(Channel *s, PyObject *req)
     if (rc < 0)
         return NULL;
     if (wake(s, c) < 0)
-        return NULL;
-    Py_RETURN_NONE;
-}
-
-/* ChannelController._on_wake(ev): the SimPy callback of the wake-up event */
-static PyObject *Channel_on_wake(Channel *s, PyObject *ev)
-{
-    CHECK_READY(s);
-    if (ev != s->wake_ev)
-        Py_RETURN_NONE; /* superseded by an earlier wake-up */
-    Py_CLEAR(s->wake_ev);
-    i64 now, horizon, c;
-    if (now_ps(s, &now) < 0 || peek_ps(s, &horizon) < 0)
-        return NULL;
-    if (s->wake_kind == WAKE_CHANNEL) {
-        s->wake_cycle = NEVER;
-        c = s->cycle > now / s->tck ? s->cycle : now / s->tck;
-    } else {
-        c = s->wake_cycle; /* the source is due now; the channel keeps its own pending cycle */
-        s->wake_cycle = NEVER;
-    }
-    if (run_loop(s, c, horizon) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -2042,66 +2136,6 @@ static PyObject *Channel_decode_request(Channel *s, PyObject *req)
     Py_RETURN_NONE;
 }
 
-/* attach_source(iterable, window, cycle_ps, finished, record): feed this channel from a trace, the way
- * TraceDriver does, inside the cycle loop; the driver starts at the current time */
-static PyObject *Channel_attach_source(Channel *s, PyObject *args)
-{
-    CHECK_READY(s);
-    PyObject *iterable, *finished;
-    long long window, cycle_ps;
-    int record;
-    if (!PyArg_ParseTuple(args, "OLLOp", &iterable, &window, &cycle_ps, &finished, &record))
-        return NULL;
-    if (s->src_state != SRC_OFF) {
-        PyErr_SetString(PyExc_RuntimeError, "a source is already attached");
-        return NULL;
-    }
-    if (s->wake_ev || s->wake_cycle < NEVER || s->nret || s->readq.n || s->writeq.n || s->cmdq_count) {
-        PyErr_SetString(PyExc_RuntimeError, "attach_source needs an idle channel");
-        return NULL;
-    }
-    PyObject *it = PyObject_GetIter(iterable);
-    if (!it)
-        return NULL;
-    i64 now;
-    if (now_ps(s, &now) < 0) {
-        Py_DECREF(it);
-        return NULL;
-    }
-    s->src_it = it;
-    Py_INCREF(finished);
-    s->src_finished = finished;
-    s->src_window = window;
-    s->src_cycle_ps = cycle_ps;
-    s->src_record = record;
-    s->src_state = SRC_RUN;
-    s->src_pending = 1;
-    s->src_T = now;
-    /* the driver process would start with an Initialize event (URGENT) at now */
-    if (schedule_wake(s, now, 0, WAKE_SOURCE) < 0)
-        return NULL;
-    Py_RETURN_NONE;
-}
-
-/* request_times() -> list of (t_accept, t_done) of the source's requests in trace order (record=True) */
-static PyObject *Channel_request_times(Channel *s, PyObject *Py_UNUSED(ignored))
-{
-    CHECK_READY(s);
-    PyObject *out = PyList_New(0);
-    if (!out)
-        return NULL;
-    for (i64 i = 0; i < s->offered && i < s->rec_cap; i++) {
-        PyObject *t = Py_BuildValue("LL", (long long)s->rec_acc[i], (long long)s->rec_done[i]);
-        if (!t || PyList_Append(out, t) < 0) {
-            Py_XDECREF(t);
-            Py_DECREF(out);
-            return NULL;
-        }
-        Py_DECREF(t);
-    }
-    return out;
-}
-
 static PyObject *Channel_set_issue_hook(Channel *s, PyObject *fn)
 {
     if (fn == Py_None) {
@@ -2168,10 +2202,7 @@ I64_GETTER(n_dual)
 I64_GETTER(cycle)
 I64_GETTER(next_ref)
 I64_GETTER(acct_cycle)
-I64_GETTER(offered)
-I64_GETTER(completed)
-I64_GETTER(outstanding)
-I64_GETTER(last_done)
+I64_GETTER(wseq)
 
 static PyObject *get_wake_cycle(Channel *s, void *Py_UNUSED(c)) { return PyLong_FromLongLong(s->wake_cycle); }
 static PyObject *get_queued(Channel *s, void *Py_UNUSED(c))
@@ -2180,9 +2211,14 @@ static PyObject *get_queued(Channel *s, void *Py_UNUSED(c))
 }
 static PyObject *get_source_active(Channel *s, void *Py_UNUSED(c))
 {
-    return PyBool_FromLong(s->src_state != SRC_OFF);
+    return PyBool_FromLong(s->loop && s->loop->src_state != SRC_OFF);
 }
-static PyObject *get_exhausted(Channel *s, void *Py_UNUSED(c)) { return PyBool_FromLong(s->src_exhausted); }
+static PyObject *get_loop(Channel *s, void *Py_UNUSED(c))
+{
+    if (s->loop)
+        return Py_NewRef((PyObject *)s->loop);
+    Py_RETURN_NONE;
+}
 
 static PyGetSetDef Channel_getset[] = {
     {"n_cmd", (getter)get_n_cmd, NULL, "commands issued, by command index", NULL},
@@ -2201,12 +2237,9 @@ static PyGetSetDef Channel_getset[] = {
     {"next_ref", (getter)get_next_ref, NULL, NULL, NULL},
     {"acct_cycle", (getter)get_acct_cycle, NULL, NULL, NULL},
     {"queued", (getter)get_queued, NULL, "(read queue, write buffer, command queues or active) lengths", NULL},
-    {"src_offered", (getter)get_offered, NULL, "source: requests submitted", NULL},
-    {"src_completed", (getter)get_completed, NULL, "source: requests completed", NULL},
-    {"src_outstanding", (getter)get_outstanding, NULL, "source: requests in flight", NULL},
-    {"src_last_done", (getter)get_last_done, NULL, "source: time of the last completion", NULL},
-    {"src_exhausted", (getter)get_exhausted, NULL, "source: the trace has ended", NULL},
-    {"source_active", (getter)get_source_active, NULL, "a source is attached", NULL},
+    {"wseq", (getter)get_wseq, NULL, "the position of the channel's pending wake-up in the wake order", NULL},
+    {"source_active", (getter)get_source_active, NULL, "a source is attached to the channel's loop", NULL},
+    {"_loop", (getter)get_loop, NULL, "the Loop that runs this channel", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -2215,15 +2248,11 @@ static PyMethodDef Channel_methods[] = {
     {"can_accept", (PyCFunction)Channel_can_accept, METH_O, "can_accept(is_write) -> bool"},
     {"space_event", (PyCFunction)Channel_space_event, METH_NOARGS, "an event fired when queue space may appear"},
     {"submit", (PyCFunction)Channel_submit, METH_O, "take a decoded MemRequest"},
-    {"_on_wake", (PyCFunction)Channel_on_wake, METH_O, "SimPy callback of the wake-up event"},
     {"close_accounting", (PyCFunction)Channel_close_accounting, METH_O, "book cycles up to end_cycle"},
     {"_flush_latency", (PyCFunction)Channel_flush_latency, METH_O, "record gathered read latencies"},
     {"_pending_latency", (PyCFunction)Channel_pending_latency, METH_NOARGS, "latencies not yet flushed?"},
     {"decode", (PyCFunction)Channel_decode, METH_O, "decode(addr) -> (channel, flat bank, row, column)"},
     {"decode_request", (PyCFunction)Channel_decode_request, METH_O, "set req._ch, _fb, _row, _col, _cmd"},
-    {"attach_source", (PyCFunction)Channel_attach_source, METH_VARARGS,
-     "attach_source(iterable, window, cycle_ps, finished, record)"},
-    {"request_times", (PyCFunction)Channel_request_times, METH_NOARGS, "source: [(t_accept, t_done), ...]"},
     {"_set_issue_hook", (PyCFunction)Channel_set_issue_hook, METH_O, "call fn(cmd, fb, req, cycle) per command"},
     {"_get_issue_hook", (PyCFunction)Channel_get_issue_hook, METH_NOARGS, "the issue hook or None"},
     {NULL, NULL, 0, NULL},
@@ -2240,7 +2269,6 @@ static PyObject *Channel_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyOb
     s->wake_cycle = NEVER;
     s->next_ref = NEVER;
     s->skip_idle = 1;
-    s->src_state = SRC_OFF;
     return (PyObject *)s;
 }
 
@@ -2249,14 +2277,11 @@ static int Channel_traverse(Channel *s, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(s));
     Py_VISIT(s->env);
     Py_VISIT(s->event_cls);
-    Py_VISIT(s->on_wake);
     Py_VISIT(s->issue_hook);
-    Py_VISIT(s->wake_ev);
+    Py_VISIT(s->loop);
     Py_VISIT(s->space_waiters);
     Py_VISIT(s->prio_urgent);
     Py_VISIT(s->prio_normal);
-    Py_VISIT(s->src_it);
-    Py_VISIT(s->src_finished);
     for (int i = 0; i < s->nreqs; i++)
         Py_VISIT(s->reqs[i].obj);
     return 0;
@@ -2266,14 +2291,11 @@ static int Channel_clear(Channel *s)
 {
     Py_CLEAR(s->env);
     Py_CLEAR(s->event_cls);
-    Py_CLEAR(s->on_wake);
     Py_CLEAR(s->issue_hook);
-    Py_CLEAR(s->wake_ev);
+    Py_CLEAR(s->loop);
     Py_CLEAR(s->space_waiters);
     Py_CLEAR(s->prio_urgent);
     Py_CLEAR(s->prio_normal);
-    Py_CLEAR(s->src_it);
-    Py_CLEAR(s->src_finished);
     for (int i = 0; i < s->nreqs; i++)
         Py_CLEAR(s->reqs[i].obj);
     return 0;
@@ -2319,8 +2341,6 @@ static void Channel_dealloc(Channel *s)
     PyMem_Free(s->rank_active);
     PyMem_Free(s->rank_idle);
     PyMem_Free(s->lat_counts);
-    PyMem_Free(s->rec_acc);
-    PyMem_Free(s->rec_done);
     tp->tp_free((PyObject *)s);
     Py_DECREF(tp);
 }
@@ -2344,10 +2364,307 @@ static PyType_Spec Channel_spec = {
     .slots = Channel_slots,
 };
 
+/* ------------------------------------------------------------------------------------------ Python: Loop */
+
+static PyObject *ChannelType;
+
+/* A loop running channels chs[0..n) (their env, event class, priorities and clock taken from chs[0]). */
+static Loop *loop_new(Channel **chs, int n)
+{
+    Loop *g = (Loop *)((PyTypeObject *)LoopType)->tp_alloc((PyTypeObject *)LoopType, 0);
+    if (!g)
+        return NULL;
+    g->ch = PyMem_Calloc((size_t)n, sizeof(Channel *));
+    g->due = PyMem_Calloc((size_t)n, sizeof(int));
+    if (!g->ch || !g->due) {
+        Py_DECREF(g);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (int i = 0; i < n; i++)
+        g->ch[i] = (Channel *)Py_NewRef((PyObject *)chs[i]);
+    g->n = n;
+    Channel *c0 = chs[0];
+    g->tck = c0->tck;
+    g->env = Py_NewRef(c0->env);
+    g->event_cls = Py_NewRef(c0->event_cls);
+    g->prio_urgent = Py_NewRef(c0->prio_urgent);
+    g->prio_normal = Py_NewRef(c0->prio_normal);
+    g->src_state = SRC_OFF;
+    g->on_wake = PyObject_GetAttr((PyObject *)g, s_on_wake);
+    if (!g->on_wake) {
+        Py_DECREF(g);
+        return NULL;
+    }
+    return g;
+}
+
+/* Loop._on_wake(ev): the SimPy callback of the loop's wake-up event */
+static PyObject *Loop_on_wake(Loop *g, PyObject *ev)
+{
+    if (ev != g->wake_ev)
+        Py_RETURN_NONE; /* superseded by an earlier wake-up */
+    Py_CLEAR(g->wake_ev);
+    i64 horizon;
+    if (peek_ps(g->env, &horizon) < 0)
+        return NULL;
+    g->running = 1;
+    int rc = run_loop(g, horizon);
+    g->running = 0;
+    if (rc < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* attach_source(iterable, window, cycle_ps, finished, record): feed the loop's channels from a trace, the
+ * way TraceDriver does, inside the cycle loop; the driver starts at the current time */
+static PyObject *Loop_attach_source(Loop *g, PyObject *args)
+{
+    PyObject *iterable, *finished;
+    long long window, cycle_ps;
+    int record;
+    if (!PyArg_ParseTuple(args, "OLLOp", &iterable, &window, &cycle_ps, &finished, &record))
+        return NULL;
+    if (g->src_state != SRC_OFF) {
+        PyErr_SetString(PyExc_RuntimeError, "a source is already attached");
+        return NULL;
+    }
+    int idle = !g->wake_ev && !g->running && g->n > 0;
+    for (int i = 0; i < g->n; i++) {
+        Channel *s = g->ch[i];
+        if (s->wake_cycle < NEVER || s->nret || s->readq.n || s->writeq.n || s->cmdq_count)
+            idle = 0;
+    }
+    if (!idle) {
+        PyErr_SetString(PyExc_RuntimeError, "attach_source needs idle channels");
+        return NULL;
+    }
+    PyObject *it = PyObject_GetIter(iterable);
+    if (!it)
+        return NULL;
+    i64 now;
+    if (now_ps(g->env, &now) < 0) {
+        Py_DECREF(it);
+        return NULL;
+    }
+    g->src_it = it;
+    g->src_finished = Py_NewRef(finished);
+    g->src_window = window;
+    g->src_cycle_ps = cycle_ps;
+    g->src_record = record;
+    g->src_state = SRC_RUN;
+    g->src_pending = 1;
+    g->src_T = now;
+    /* the driver process would start with an Initialize event (URGENT) at now */
+    if (schedule_wake(g, now, 0, WAKE_SOURCE) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* request_times() -> list of (t_accept, t_done) of the source's requests in trace order (record=True) */
+static PyObject *Loop_request_times(Loop *g, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *out = PyList_New(0);
+    if (!out)
+        return NULL;
+    for (i64 i = 0; i < g->offered && i < g->rec_cap; i++) {
+        PyObject *t = Py_BuildValue("LL", (long long)g->rec_acc[i], (long long)g->rec_done[i]);
+        if (!t || PyList_Append(out, t) < 0) {
+            Py_XDECREF(t);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(t);
+    }
+    return out;
+}
+
+#define LOOP_I64_GETTER(name, field)                                                                             \
+    static PyObject *loop_get_##name(Loop *g, void *Py_UNUSED(c)) { return PyLong_FromLongLong(g->field); }
+LOOP_I64_GETTER(offered, offered)
+LOOP_I64_GETTER(completed, completed)
+LOOP_I64_GETTER(outstanding, outstanding)
+LOOP_I64_GETTER(last_done, last_done)
+LOOP_I64_GETTER(wake_seq, seq)
+
+static PyObject *loop_get_exhausted(Loop *g, void *Py_UNUSED(c)) { return PyBool_FromLong(g->src_exhausted); }
+static PyObject *loop_get_source_active(Loop *g, void *Py_UNUSED(c))
+{
+    return PyBool_FromLong(g->src_state != SRC_OFF);
+}
+static PyObject *loop_get_channels(Loop *g, void *Py_UNUSED(c))
+{
+    PyObject *t = PyTuple_New(g->n);
+    if (!t)
+        return NULL;
+    for (int i = 0; i < g->n; i++)
+        PyTuple_SET_ITEM(t, i, Py_NewRef((PyObject *)g->ch[i]));
+    return t;
+}
+static PyObject *loop_get_wake_time(Loop *g, void *Py_UNUSED(c))
+{
+    if (!g->wake_ev)
+        Py_RETURN_NONE;
+    return PyLong_FromLongLong(g->wake_ev_time);
+}
+
+static PyGetSetDef Loop_getset[] = {
+    {"channels", (getter)loop_get_channels, NULL, "the channels this loop runs", NULL},
+    {"wake_time", (getter)loop_get_wake_time, NULL, "time of the pending wake-up (None: none)", NULL},
+    {"wake_seq", (getter)loop_get_wake_seq, NULL, "wake-ups handed out (see wseq)", NULL},
+    {"src_offered", (getter)loop_get_offered, NULL, "source: requests submitted", NULL},
+    {"src_completed", (getter)loop_get_completed, NULL, "source: requests completed", NULL},
+    {"src_outstanding", (getter)loop_get_outstanding, NULL, "source: requests in flight", NULL},
+    {"src_last_done", (getter)loop_get_last_done, NULL, "source: time of the last completion", NULL},
+    {"src_exhausted", (getter)loop_get_exhausted, NULL, "source: the trace has ended", NULL},
+    {"source_active", (getter)loop_get_source_active, NULL, "a source is attached", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef Loop_methods[] = {
+    {"_on_wake", (PyCFunction)Loop_on_wake, METH_O, "SimPy callback of the wake-up event"},
+    {"attach_source", (PyCFunction)Loop_attach_source, METH_VARARGS,
+     "attach_source(iterable, window, cycle_ps, finished, record)"},
+    {"request_times", (PyCFunction)Loop_request_times, METH_NOARGS, "source: [(t_accept, t_done), ...]"},
+    {NULL, NULL, 0, NULL},
+};
+
+static int Loop_traverse(Loop *g, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(g));
+    for (int i = 0; i < g->n; i++)
+        Py_VISIT(g->ch[i]);
+    Py_VISIT(g->env);
+    Py_VISIT(g->event_cls);
+    Py_VISIT(g->on_wake);
+    Py_VISIT(g->prio_urgent);
+    Py_VISIT(g->prio_normal);
+    Py_VISIT(g->wake_ev);
+    Py_VISIT(g->src_it);
+    Py_VISIT(g->src_finished);
+    return 0;
+}
+
+static int Loop_clear(Loop *g)
+{
+    int n = g->n;
+    g->n = 0; /* nothing runs the channels any more */
+    g->src_space = NULL;
+    for (int i = 0; i < n; i++)
+        Py_CLEAR(g->ch[i]);
+    Py_CLEAR(g->env);
+    Py_CLEAR(g->event_cls);
+    Py_CLEAR(g->on_wake);
+    Py_CLEAR(g->prio_urgent);
+    Py_CLEAR(g->prio_normal);
+    Py_CLEAR(g->wake_ev);
+    Py_CLEAR(g->src_it);
+    Py_CLEAR(g->src_finished);
+    return 0;
+}
+
+static void Loop_dealloc(Loop *g)
+{
+    PyTypeObject *tp = Py_TYPE(g);
+    PyObject_GC_UnTrack(g);
+    Loop_clear(g);
+    PyMem_Free(g->ch);
+    PyMem_Free(g->due);
+    PyMem_Free(g->rec_acc);
+    PyMem_Free(g->rec_done);
+    tp->tp_free((PyObject *)g);
+    Py_DECREF(tp);
+}
+
+static PyType_Slot Loop_slots[] = {
+    {Py_tp_doc, "The wake-up event and cycle loop shared by the channels of a memory system (share_loop)."},
+    {Py_tp_dealloc, Loop_dealloc},
+    {Py_tp_traverse, Loop_traverse},
+    {Py_tp_clear, Loop_clear},
+    {Py_tp_methods, Loop_methods},
+    {Py_tp_getset, Loop_getset},
+    {0, NULL},
+};
+
+static PyType_Spec Loop_spec = {
+    .name = "archsim.dram._cchannel.Loop",
+    .basicsize = sizeof(Loop),
+    .itemsize = 0,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Loop_slots,
+};
+
+/* share_loop(channels) -> Loop: one wake-up event and one cycle loop for all `channels` (a memory system's,
+ * same environment and clock).  Each channel must be idle in its current loop (no pending wake-up, no source)
+ * and that loop must not run channels outside `channels`. */
+static PyObject *share_loop(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    PyObject *seq = PySequence_Fast(arg, "share_loop needs a sequence of channels");
+    if (!seq)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n < 1 || n > (1 << 20)) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "share_loop needs at least one channel");
+        return NULL;
+    }
+    Channel **chs = PyMem_Calloc((size_t)n, sizeof(Channel *));
+    if (!chs) {
+        Py_DECREF(seq);
+        return PyErr_NoMemory();
+    }
+    const char *err = NULL;
+    for (Py_ssize_t i = 0; i < n && !err; i++) {
+        PyObject *o = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyObject_TypeCheck(o, (PyTypeObject *)ChannelType) || !((Channel *)o)->ready_ok) {
+            err = "share_loop: not a set-up Channel";
+            break;
+        }
+        Channel *s = (Channel *)o;
+        chs[i] = s;
+        for (Py_ssize_t j = 0; j < i; j++)
+            if (chs[j] == s)
+                err = "share_loop: a channel appears twice";
+        if (s->env != chs[0]->env || s->tck != chs[0]->tck)
+            err = "share_loop: the channels need one environment and one clock";
+        Loop *old = s->loop;
+        if (s->wake_cycle < NEVER || !old || old->wake_ev || old->running || old->src_state != SRC_OFF)
+            err = "share_loop: the channels must be idle";
+    }
+    for (Py_ssize_t i = 0; i < n && !err; i++) {
+        Loop *old = chs[i]->loop;
+        for (int k = 0; k < old->n && !err; k++) {
+            int found = 0;
+            for (Py_ssize_t j = 0; j < n; j++)
+                found |= old->ch[k] == chs[j];
+            if (!found)
+                err = "share_loop: a channel's loop runs channels not given";
+        }
+    }
+    if (err) {
+        PyErr_SetString(PyExc_ValueError, err);
+        PyMem_Free(chs);
+        Py_DECREF(seq);
+        return NULL;
+    }
+    Loop *g = loop_new(chs, (int)n);
+    if (g) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_INCREF(g);
+            Py_XSETREF(chs[i]->loop, g);
+        }
+    }
+    PyMem_Free(chs);
+    Py_DECREF(seq);
+    return (PyObject *)g;
+}
+
 /* ------------------------------------------------------------------------------------------ module */
 
 static PyMethodDef module_methods[] = {
     {"parse_trace_block", (PyCFunction)archsim_parse_trace_block, METH_VARARGS, archsim_parse_trace_block_doc},
+    {"share_loop", (PyCFunction)share_loop, METH_O,
+     "share_loop(channels) -> Loop: one wake-up event and cycle loop for the channels of a memory system"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2391,11 +2708,21 @@ PyMODINIT_FUNC PyInit__cchannel(void)
     if (!m)
         return NULL;
     PyObject *tp = PyType_FromSpec(&Channel_spec);
-    if (!tp || PyModule_AddObject(m, "Channel", tp) < 0) {
+    if (!tp || PyModule_AddObject(m, "Channel", Py_NewRef(tp)) < 0) {
+        Py_XDECREF(tp);
         Py_XDECREF(tp);
         Py_DECREF(m);
         return NULL;
     }
+    ChannelType = tp; /* kept for the life of the process */
+    PyObject *lt = PyType_FromSpec(&Loop_spec);
+    if (!lt || PyModule_AddObject(m, "Loop", Py_NewRef(lt)) < 0) {
+        Py_XDECREF(lt);
+        Py_XDECREF(lt);
+        Py_DECREF(m);
+        return NULL;
+    }
+    LoopType = lt;
     if (PyModule_AddIntConstant(m, "NEVER", (long long)NEVER) < 0) {
         Py_DECREF(m);
         return NULL;

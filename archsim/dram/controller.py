@@ -619,6 +619,16 @@ def make_controller(env: simpy.Environment, spec: DRAMSpec, index: int, engine: 
     return ChannelController(env, spec, index)
 
 
+def share_loop(channels):
+    """One wake-up event and one cycle loop for the compiled ``channels`` of a memory system (the
+    ``_cchannel.Loop``), instead of one per channel; the same results and the same order of emitted events as
+    the reference's per-channel wake-ups (see ``archsim/dram/_cchannel.c``, "the shared loop"). The channels
+    must be new (or idle) and share one environment and clock."""
+    if _cchannel is None:
+        raise ImportError("the compiled channel engine (archsim.dram._cchannel) is not built")
+    return _cchannel.share_loop(list(channels))
+
+
 def _no_issue_hook(cmd: int, fb: int, req: MemRequest | None, c: int) -> None:
     """The compiled engine issues commands itself: the default ``_issue`` hook does nothing."""
 
@@ -635,6 +645,10 @@ if _cchannel is not None:
         value) whenever ``lat_hist`` is read. ``_issue`` is an observation hook here: assigning a callable
         makes the engine call it as ``fn(cmd, flat_bank, req_or_None, cycle)`` before each command it issues
         (the reference calls ``_issue`` to issue; replacing it there can change behaviour, here it cannot).
+
+        The SimPy wake-up and the cycle loop belong to a ``Loop`` (``_loop``): the channel's own until
+        :func:`share_loop` (called by :class:`~archsim.dram.memory.DRAMSystem`) puts all channels of a memory
+        system into one; a trace source (direct feed) attaches to the loop.
         """
 
         def __init__(self, env: simpy.Environment, spec: DRAMSpec, index: int) -> None:

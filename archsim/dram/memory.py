@@ -13,7 +13,7 @@ from archsim.core.component import Component
 from archsim.core.request import MemRequest
 from archsim.core.sim import Simulator
 from archsim.core.stats import Histogram
-from archsim.dram.controller import _NEVER, CChannelController, ChannelController, make_controller
+from archsim.dram.controller import _NEVER, CChannelController, ChannelController, make_controller, share_loop
 from archsim.dram.mapping import AddressMapper
 from archsim.dram.power import CommandEnergy
 from archsim.dram.spec import DRAMSpec
@@ -42,6 +42,8 @@ class DRAMSystem(Component):
         first = self.channels[0]
         compiled = CChannelController is not None and isinstance(first, CChannelController)
         self._cdecode = first.decode_request if compiled else None
+        # the compiled channels share one wake-up event and cycle loop (same results as one per channel)
+        self._loop = share_loop(self.channels) if compiled else None
 
     # ----------------------------------------------------------------------------------------- face
     def _route(self, req: MemRequest) -> ChannelController:
@@ -65,16 +67,15 @@ class DRAMSystem(Component):
         req._cmd = ctl.wr_cmd if req.is_write else ctl.rd_cmd
 
     def _direct_channel(self):
-        """The channel a :class:`~archsim.system.trace_driver.TraceDriver` may feed directly, or None.
+        """The loop a :class:`~archsim.system.trace_driver.TraceDriver` may feed directly, or None.
 
-        Direct feeding (the driver's loop inside the compiled channel's cycle loop, no per-request objects or
-        events) is exact when the driver is the memory's only client: a single channel on the compiled
-        engine, not yet used, and ``submit``/``can_accept``/``space_event`` not wrapped or overridden.
+        Direct feeding (the driver's loop inside the compiled channels' shared cycle loop, no per-request
+        objects or events; ``attach_source``, ``src_offered``, ... of the returned ``Loop``) is exact when the
+        driver is the memory's only client: the compiled engine, no channel used yet, and
+        ``submit``/``can_accept``/``space_event`` not wrapped or overridden. Any number of channels.
         """
-        if len(self.channels) != 1 or CChannelController is None:
-            return None
-        ch = self.channels[0]
-        if not isinstance(ch, CChannelController) or ch.source_active:
+        loop = self._loop
+        if loop is None or loop.source_active:
             return None
         cls = type(self)
         if cls.submit is not DRAMSystem.submit or cls.can_accept is not DRAMSystem.can_accept \
@@ -82,9 +83,10 @@ class DRAMSystem(Component):
             return None
         if {"submit", "can_accept", "space_event"} & vars(self).keys():
             return None
-        if ch.queued != (0, 0, 0) or ch.cycle != 0 or ch.wake_cycle < _NEVER:
-            return None
-        return ch
+        for ch in self.channels:
+            if ch.queued != (0, 0, 0) or ch.cycle != 0 or ch.wake_cycle < _NEVER:
+                return None
+        return loop
 
     def can_accept(self, req: MemRequest) -> bool:
         self._decode(req)

@@ -5,7 +5,7 @@ request that is not accepted blocks the ones behind it). ``window`` caps the req
 memory's queues limit them). A trace's cycle column is honoured as the earliest issue time (open loop).
 One SimPy process for the whole trace; completions are callbacks, not processes.
 
-Direct feed: when the memory is a single-channel :class:`~archsim.dram.memory.DRAMSystem` on the compiled
+Direct feed: when the memory is a :class:`~archsim.dram.memory.DRAMSystem` on the compiled
 engine and the driver is its only client, the same loop runs inside the channel's cycle loop
 (``Channel.attach_source``): no request objects, no per-request SimPy events, the same simulated instants and
 results (tests/test_cchannel.py compares it with this module's process). ``direct=False`` forces the process.
@@ -51,7 +51,7 @@ class TraceDriver:
             find = getattr(mem, "_direct_channel", None)
             self._ch = find() if find is not None else None
             if direct and self._ch is None:
-                raise ValueError("direct feed needs an unused single-channel DRAMSystem on the compiled engine")
+                raise ValueError("direct feed needs an unused DRAMSystem on the compiled engine")
         if self._ch is not None:
             self._ch.attach_source(trace, window, cycle_ps, self.finished, record)
             self.process = None

@@ -38,15 +38,12 @@ class MemoryPort:
     def send(self, req: Any, on_done: Callable[[simpy.Event], Any] | None) -> None:
         """Submit ``req``; ``on_done(ev)`` is called when it completes (``ev.value`` is the request)."""
         mem = self.mem
-        if mem.can_accept(req):
-            key = mem.queue_key(req)
-            q = self.waiting.get(key)
-            if not q:
-                self._submit(req, on_done)
-                return
-        else:
-            key = mem.queue_key(req)
+        ok = mem.can_accept(req)
+        key = mem.queue_key(req)
         q = self.waiting.get(key)
+        if ok and not q:  # earlier requests to this queue waiting keep their place in line
+            self._submit(req, on_done)
+            return
         if q is None:
             q = self.waiting[key] = deque()
         q.append((req, on_done))

@@ -88,6 +88,11 @@ class DRAMSystem(Component):
                 return None
         return loop
 
+    def queue_key(self, req: MemRequest) -> int:
+        """Requests wait upstream per channel (decoded by :meth:`can_accept`): a full channel does not hold
+        back requests to the others."""
+        return req._ch
+
     def can_accept(self, req: MemRequest) -> bool:
         self._decode(req)
         return self.channels[req._ch].can_accept(req.is_write)

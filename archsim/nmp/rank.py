@@ -30,9 +30,7 @@ from archsim.dram.memory import DRAMSystem
 from archsim.dram.spec import DRAMSpec
 from archsim.nmp.spec import NMPSpec
 from archsim.system.layout import TableLayout
-
-_DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
-
+from archsim.workload.spec import DTYPE_BYTES
 
 _COLUMN = {"RD", "RDA", "WR", "WRA"}
 
@@ -244,7 +242,7 @@ class RankNMP(Component):
             gr.done = env.event()
         self.bags += 1
         addrs, _counts = self.layout.line_addresses(gr.table, np.asarray(gr.rows, dtype=np.int64))
-        elems = max(1, min(gr.row_bytes, 64) // _DTYPE_BYTES[gr.dtype])
+        elems = max(1, min(gr.row_bytes, 64) // DTYPE_BYTES[gr.dtype])
         # one instruction per embedding row and unit holding (part of) it; the unit reads the row's lines
         level = self.level
         lpr = self.layout.tables[gr.table].lines_per_row

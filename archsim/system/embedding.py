@@ -24,8 +24,7 @@ from archsim.core.sim import Simulator
 from archsim.core.stats import Histogram
 from archsim.system.host import HostSpec
 from archsim.system.layout import TableLayout
-
-_DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
+from archsim.workload.spec import DTYPE_BYTES
 
 
 class _Bag:
@@ -116,7 +115,7 @@ class EmbeddingOperator:
         self.pool_ps = []  # per table: pooling time of one line
         self.pool_ops = []  # per table: fp32 adds per line
         for t in tables:
-            elems = min(t.row_bytes, self.line_bytes) // _DTYPE_BYTES[t.dtype]
+            elems = min(t.row_bytes, self.line_bytes) // DTYPE_BYTES[t.dtype]
             elems = max(1, elems)
             self.pool_ps.append(round(-(-elems // host.lanes) * cyc_ps))
             self.pool_ops.append(elems)

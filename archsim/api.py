@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from archsim.config import InputError, dump_resolved
-from archsim.core.sim import Simulator
+from archsim.core.sim import Simulator, fewer_gc_passes
 from archsim.dram.memory import DRAMSystem
 from archsim.report.output import write_run_dir
 from archsim.system.config import SystemConfig, load_system
@@ -54,11 +54,13 @@ def run(config: str | Path, trace: str | Path | None = None, window: int = 0,
     wall0 = time.perf_counter()
     if trace is not None:
         seed = 0 if seed is None else seed
-        summary, stats, sim = _run_trace(cfg, trace, window, seed)
+        with fewer_gc_passes():
+            summary, stats, sim = _run_trace(cfg, trace, window, seed)
         run_info: dict[str, Any] = {"trace": str(trace), "window": window}
         run_hash = loaded.hash
     else:
-        summary, stats, sim, wl, seed = _run_workload(cfg, workload, workload_overrides, seed, progress)
+        with fewer_gc_passes():
+            summary, stats, sim, wl, seed = _run_workload(cfg, workload, workload_overrides, seed, progress)
         run_info = {"workload": str(workload), "workload_name": wl.name}
         run_hash = hashlib.sha256((loaded.hash + _workload_hash(wl)).encode()).hexdigest()
     wall = time.perf_counter() - wall0

@@ -17,6 +17,8 @@ accesses on the same ranks (all table accesses go through the units).
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 import simpy
 
@@ -124,9 +126,8 @@ class RankUnit:
         self.pending: dict[int, list[_Part]] = {}  # lines being read, with the instructions waiting for them
         self.merged = 0
 
-    def read(self, ev: simpy.Event) -> None:
-        """An instruction arrived: read the lines of one embedding row from this rank."""
-        lines, part = ev.value
+    def read(self, lines: list[int], part: _Part) -> None:
+        """An instruction arrived: read the lines (local addresses) of one embedding row from this rank."""
         cache = self.cache
         send = self.port.send
         hits = 0
@@ -208,6 +209,10 @@ class RankNMP(Component):
                 for sub in subs:
                     self.unit_of[(c, r, sub)] = RankUnit(self, c, r, self.port, sub)
         self.units = list(self.unit_of.values())
+        self.nsub1 = nsub + 1
+        self.unit_list: list[RankUnit | None] = [None] * (self.nch * org.ranks * self.nsub1)
+        for (c, r, sub), unit in self.unit_of.items():
+            self.unit_list[(c * org.ranks + r) * self.nsub1 + sub + 1] = unit
         self.bpg = org.banks_per_group
         self.rank_bus_free = [0] * (self.nch * org.ranks)
         tck = dram.timing.tCK_ps
@@ -222,6 +227,7 @@ class RankNMP(Component):
         self.combine_ps = round(spec.host_combine_ns * 1000)
         self.cyc_ps = 1e6 / spec.clock_mhz
         self.ca_free = [0] * self.nch
+        self.ca_q: list[deque] = [deque() for _ in range(self.nch)]  # instructions on each C/A bus
         self.bus_free = [0] * self.nch
         self.instructions = 0
         self.partials = 0
@@ -262,38 +268,56 @@ class RankNMP(Component):
                     if len(hot_rows) else np.zeros(len(rows_arr), dtype=bool)
                 hot = np.repeat(hot, _counts if _counts is not None else lpr)
                 sub = np.where(hot, -1, sub)
-        # segments: runs of lines of one row in one unit (row ids from the per-row line counts)
+        # segments: runs of lines of one row in one unit (row ids from the per-row line counts); one
+        # instruction each. Units are numbered (channel * ranks + rank) * (subs + 1) + sub + 1.
         n = len(addrs)
         row_id = np.repeat(np.arange(len(gr.rows)), _counts if _counts is not None else lpr)
-        starts = np.flatnonzero(np.concatenate(([True], (row_id[1:] != row_id[:-1]) | (ch[1:] != ch[:-1])
-                                                | (ra[1:] != ra[:-1]) | (sub[1:] != sub[:-1]))))
-        ends = np.append(starts[1:], n)
-        keys = list(zip(ch[starts].tolist(), ra[starts].tolist(), sub[starts].tolist()))
-        local_l = local.tolist()
-        groups: dict[tuple[int, int, int], int] = {}
-        order = []
-        for key, s0, s1 in zip(keys, starts.tolist(), ends.tolist()):
-            groups[key] = groups.get(key, 0) + (s1 - s0)
-            order.append((key, local_l[s0:s1]))
-        ranks = sorted({(c, r) for c, r, _ in groups})
+        uid = (ch * self.ranks + ra) * self.nsub1 + sub + 1
+        starts = np.flatnonzero(np.concatenate(([True], (row_id[1:] != row_id[:-1]) | (uid[1:] != uid[:-1]))))
+        seg_u = uid[starts]
+        seg_len = np.diff(np.append(starts, n))
+        units, inv = np.unique(seg_u, return_inverse=True)
+        nlines = np.bincount(inv, weights=seg_len).astype(np.int64).tolist()
+        rank_of = units // self.nsub1
+        ranks, per_rank = np.unique(rank_of, return_counts=True)
         bag = _Bag(gr, len(ranks))
-        ups: dict[tuple[int, int], _RankPart] = {}
-        if level != "rank":  # units below the rank: partial sums gather in the buffer chip
-            for c, r in ranks:
-                ups[(c, r)] = _RankPart(bag, sum(1 for k in groups if k[:2] == (c, r)), c, r)
-        parts = {}
-        for (c, r, u), nlines in sorted(groups.items()):
-            parts[(c, r, u)] = _Part(bag, nlines, c, self.unit_of[(c, r, u)], elems, ups.get((c, r)))
+        unit_list = self.unit_list
+        if level == "rank":
+            parts = [_Part(bag, nl, unit_list[u].ch, unit_list[u], elems) for u, nl in zip(units.tolist(), nlines)]
+        else:  # units below the rank: partial sums gather in the rank's buffer chip
+            nsub1 = self.nsub1
+            ups = {r: _RankPart(bag, k, r // self.ranks, r % self.ranks)
+                   for r, k in zip(ranks.tolist(), per_rank.tolist())}
+            parts = [_Part(bag, nl, unit_list[u].ch, unit_list[u], elems, ups[u // nsub1])
+                     for u, nl in zip(units.tolist(), nlines)]
         t0 = now + self.to_ps
         ca_free = self.ca_free
-        for key, lines in order:
-            part = parts[key]
-            c = key[0]
-            t = max(t0, ca_free[c]) + self.inst_ps
+        inst_ps = self.inst_ps
+        local_l = local.tolist()
+        self.instructions += len(starts)
+        ca_q = self.ca_q
+        for i, s0, s1 in zip(inv.tolist(), starts.tolist(), (starts + seg_len).tolist()):
+            part = parts[i]
+            c = part.ch
+            t = (t0 if t0 > ca_free[c] else ca_free[c]) + inst_ps
             ca_free[c] = t
-            self.instructions += 1
-            call_at(env, -int(-t // 1), part.unit.read, (lines, part))  # delivered at the next whole ps
+            q = ca_q[c]
+            q.append((-int(-t // 1), part, local_l[s0:s1]))  # delivered at the next whole ps
+            if len(q) == 1:
+                call_at(env, q[0][0], self._deliver, c)
         return gr.done
+
+    def _deliver(self, ev: simpy.Event) -> None:
+        """The instructions of channel ``ev.value`` due now reach their units (one pending event per
+        channel's C/A bus, not one per instruction, keeps the event heap small)."""
+        c = ev.value
+        q = self.ca_q[c]
+        now = self.env.now
+        while q and q[0][0] <= now:
+            _t, part, lines = q.popleft()
+            part.unit.read(lines, part)
+        if q:
+            call_at(self.env, q[0][0], self._deliver, c)
 
     def partial_ready(self, part: _Part | _RankPart, t_ready: int) -> None:
         """A unit finished its share of a bag at ``t_ready``. Below rank level the partial sum crosses the

@@ -148,3 +148,26 @@ def test_cross_level_beats_rank_level_on_skewed_lookups(tmp_path) -> None:
         out[name] = (system.operator.lookups / (end_ps * 1e-12), system.nmp.summary(end_ps))
     assert out["recross"][0] > 1.2 * out["recnmp"][0]
     assert out["recross"][1]["nmp_rank_cache_hit_rate"] > out["recnmp"][1]["nmp_rank_cache_hit_rate"]
+
+
+@pytest.mark.parametrize("name", ["recnmp", "recross"])
+def test_engines_agree_on_nmp_runs(monkeypatch, tmp_path, name) -> None:
+    """The units drive their ranks with multi-burst requests (one per instruction's row): the compiled and
+    the Python channel engines give the same stats tree, energy and end time."""
+    from archsim.dram import controller
+    from archsim.workload.batches import iter_batches
+    from archsim.workload.spec import load_workload
+
+    if controller._cchannel is None:
+        pytest.skip("compiled engine not built")
+    wl_file = tmp_path / "w.yaml"
+    wl_file.write_text("seed: 3\nbatch_size: 32\nnum_batches: 2\ntables:\n  - rows: 100000\n    dim: 64\n"
+                       "    count: 2\n    pooling: 20\n    index: {dist: zipf, s: 1.05}\n")
+    wl = load_workload(wl_file)
+    out = {}
+    for eng in ("python", "c"):
+        monkeypatch.setenv("ARCHSIM_ENGINE", eng)
+        cfg, _ = load_system(str(REPO_ROOT / "hwconfigs" / f"{name}.yaml"), ["dram.org.channels=2"])
+        system, end_ps = run_embedding(cfg, wl.table_list(), iter_batches(wl), profile=iter_batches(wl))
+        out[eng] = (end_ps, system.sim.stats.to_dict(raw=True), system.sim.energy.to_dict())
+    assert out["python"] == out["c"]

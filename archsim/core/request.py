@@ -23,7 +23,7 @@ class MemRequest:
     """
 
     __slots__ = ("addr", "size", "is_write", "t_submit", "t_accept", "t_done", "done", "tag",
-                 "added_cycle", "_ch", "_fb", "_row", "_col", "_cmd", "_seq")
+                 "added_cycle", "_ch", "_fb", "_row", "_col", "_cmd", "_seq", "_grp", "_left")
 
     def __init__(self, addr: int, is_write: bool = False, size: int = 64, tag: Any = None) -> None:
         self.addr = addr
@@ -36,6 +36,7 @@ class MemRequest:
         self.tag = tag
         self.added_cycle = -1
         self._ch = -1
+        self._grp: MemRequest | None = None
 
     def __repr__(self) -> str:
         op = "W" if self.is_write else "R"

@@ -78,7 +78,7 @@ enum { SRC_OFF, SRC_RUN, SRC_SPACE, SRC_SLOT, SRC_DONE };
 
 /* interned attribute names, created at module init */
 static PyObject *s_now, *s_peek, *s_schedule, *s_callbacks, *s_ok, *s_value, *s_done, *s_t_done, *s_t_accept,
-    *s_added_cycle, *s_addr, *s_is_write, *s_ch, *s_fb, *s_row, *s_col, *s_cmd, *s_record_n, *s_on_wake;
+    *s_added_cycle, *s_addr, *s_size, *s_is_write, *s_ch, *s_fb, *s_row, *s_col, *s_cmd, *s_record_n, *s_on_wake;
 
 /* the Loop type (created at module init) */
 static PyObject *LoopType;
@@ -157,6 +157,8 @@ typedef struct {
     int is_write;
     int refs;    /* roles held: queued, returning */
     int next;    /* next request of the same address in a pending-read list; free-list link */
+    int grp;     /* a burst of a multi-burst request: the slot holding that request (-1: none) */
+    int left;    /* a multi-burst request's slot: bursts not yet completed */
 } Req;
 
 /* ------------------------------------------------------------------------------------------ address map */
@@ -287,6 +289,7 @@ typedef struct {
     i64 read_delay;
     int unified, rq_cap, wq_cap, cq_cap, closed_page, rd_cmd, wr_cmd, hit_cap, drain_high, drain_low;
     int dual, merge_reads, ranks, banks, bgs, bpg, nbanks, ref_staggered, active_cap;
+    i64 access_bytes; /* bytes of one burst (a larger request is split into bursts) */
     i64 ref_interval;
     /* address mapping (AddressMapper) */
     int ch_s, ra_s, bg_s, ba_s, ro_s, co_s, ba_w, xor_bank;
@@ -480,6 +483,7 @@ static int req_alloc(Channel *s)
     s->reqs[i].next = -1;
     s->reqs[i].refs = 0;
     s->reqs[i].obj = NULL;
+    s->reqs[i].grp = -1;
     return i;
 }
 
@@ -1105,7 +1109,8 @@ static void account(Channel *s, i64 c)
 static int issue(Channel *s, int cmd, int fb, int slot, i64 c)
 {
     if (s->issue_hook) { /* observation hook (tests trace the command stream through it) */
-        PyObject *req = (slot >= 0 && s->reqs[slot].obj) ? s->reqs[slot].obj : Py_None;
+        int hs = (slot >= 0 && s->reqs[slot].grp >= 0) ? s->reqs[slot].grp : slot;
+        PyObject *req = (hs >= 0 && s->reqs[hs].obj) ? s->reqs[hs].obj : Py_None;
         PyObject *r = PyObject_CallFunction(s->issue_hook, "iiOL", cmd, fb, req, (long long)c);
         if (!r)
             return -1;
@@ -1264,6 +1269,17 @@ static int tick(Channel *s, i64 c, int *busy_out, int *emitted_out)
                 s->n_writes += 1;
             }
             PyObject *obj = r->obj;
+            int gslot = r->grp;
+            if (gslot >= 0) { /* a burst of a multi-burst request: the request completes with its last */
+                Req *gr = &s->reqs[gslot];
+                obj = --gr->left == 0 ? gr->obj : NULL;
+                if (!obj) {
+                    req_unref(s, gslot);
+                    req_unref(s, slot);
+                    returned = 1;
+                    continue;
+                }
+            }
             if (obj) {
                 PyObject *t = PyLong_FromLongLong(now);
                 if (!t)
@@ -1292,6 +1308,8 @@ static int tick(Channel *s, i64 c, int *busy_out, int *emitted_out)
                     emitted = 1;
                 }
             }
+            if (gslot >= 0)
+                req_unref(s, gslot);
             req_unref(s, slot);
             returned = 1;
         }
@@ -1799,6 +1817,7 @@ static PyObject *Channel_setup(Channel *s, PyObject *args)
     GETI("drain_low", s->drain_low);
     GETI("dual", s->dual);
     GETI("merge_reads", s->merge_reads);
+    GETI("access_bytes", s->access_bytes);
     GETI("ranks", s->ranks);
     GETI("bankgroups", s->bgs);
     GETI("banks_per_group", s->bpg);
@@ -1994,6 +2013,50 @@ static int set_attr_i64(PyObject *obj, PyObject *name, i64 v)
 }
 
 /* ChannelController.submit(req): req carries its decoded fields (_fb, _row, _col, _cmd) */
+/* A request of several bursts (an NMP instruction's row): one queue entry per burst, at consecutive
+ * addresses, all accepted at cycle c; the request object completes when its last burst returns. */
+static PyObject *submit_bursts(Channel *s, PyObject *req, u64 addr, int is_write, int cmd, i64 nburst, i64 c)
+{
+    int g = req_alloc(s);
+    if (g < 0)
+        return NULL;
+    Py_INCREF(req);
+    s->reqs[g].obj = req;
+    s->reqs[g].refs = 1;
+    s->reqs[g].left = (int)nburst;
+    s->reqs[g].index = -1;
+    s->reqs[g].addr = addr;
+    s->reqs[g].is_write = is_write;
+    for (i64 b = 0; b < nburst; b++) {
+        int slot = req_alloc(s);
+        if (slot < 0)
+            return NULL;
+        Req *r = &s->reqs[slot];
+        u64 a = addr + (u64)(b * s->access_bytes);
+        int ch, fb, row, col;
+        decode(s, a, &ch, &fb, &row, &col);
+        r->addr = a;
+        r->is_write = is_write;
+        r->fb = fb;
+        r->row = row;
+        r->col = col;
+        r->cmd = cmd;
+        r->added = c;
+        r->index = -1;
+        r->grp = g;
+        r->refs = 1;
+        s->reqs[g].refs++; /* each burst holds its request */
+        int rc = enqueue(s, slot, c);
+        req_unref(s, slot);
+        if (rc < 0)
+            return NULL;
+    }
+    req_unref(s, g); /* now held by the bursts only */
+    if (wake(s, c) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *Channel_submit(Channel *s, PyObject *req)
 {
     CHECK_READY(s);
@@ -2028,8 +2091,32 @@ static PyObject *Channel_submit(Channel *s, PyObject *req)
     }
     if (set_attr_i64(req, s_added_cycle, c) < 0 || set_attr_i64(req, s_t_accept, c * s->tck) < 0)
         return NULL;
+    i64 size = s->access_bytes;
+    PyObject *sz = PyObject_GetAttr(req, s_size);
+    if (!sz)
+        return NULL;
+    size = PyLong_AsLongLong(sz);
+    Py_DECREF(sz);
+    if (size == -1 && PyErr_Occurred())
+        return NULL;
+    i64 nburst = size > s->access_bytes ? (size + s->access_bytes - 1) / s->access_bytes : 1;
+    if (nburst > 1) { /* every burst must stay in this channel */
+        int ch0, ch1, f, ro, co;
+        decode(s, addr, &ch0, &f, &ro, &co);
+        for (i64 b = 1; b < nburst; b++) {
+            decode(s, addr + (u64)(b * s->access_bytes), &ch1, &f, &ro, &co);
+            if (ch1 != ch0 || f < 0 || f >= s->nbanks) {
+                PyErr_SetString(PyExc_ValueError, "a multi-burst request must stay in one channel");
+                return NULL;
+            }
+        }
+    }
+    if (set_attr_i64(req, s_added_cycle, c) < 0 || set_attr_i64(req, s_t_accept, c * s->tck) < 0)
+        return NULL;
     if (s->wake_cycle >= NEVER && s->next_ref < c && catch_up(s, c) < 0)
         return NULL;
+    if (nburst > 1)
+        return submit_bursts(s, req, addr, is_write, cmd, nburst, c);
     int slot = req_alloc(s);
     if (slot < 0)
         return NULL;
@@ -2696,6 +2783,7 @@ PyMODINIT_FUNC PyInit__cchannel(void)
     INTERN(s_t_accept, "t_accept");
     INTERN(s_added_cycle, "added_cycle");
     INTERN(s_addr, "addr");
+    INTERN(s_size, "size");
     INTERN(s_is_write, "is_write");
     INTERN(s_ch, "_ch");
     INTERN(s_fb, "_fb");

@@ -214,9 +214,10 @@ class ChannelController:
 
     def _tick(self, c: int) -> tuple[bool, bool]:
         """Process cycle ``c``; returns (something happened, an event outside this channel was triggered)."""
-        emitted = False
+        emitted = returned = False
         ret = self.ret
         if ret and ret[0][0] <= c:
+            returned = True
             now_ps = c * self.tck
             env = self.env
             while ret and ret[0][0] <= c:
@@ -228,9 +229,16 @@ class ChannelController:
                     self.n_reads += 1
                 else:
                     self.n_writes += 1
+                grp = req._grp
+                if grp is not None:  # a burst of a multi-burst request: it completes with its last burst
+                    grp._left -= 1
+                    if grp._left:
+                        continue
+                    req = grp
+                    req.t_done = now_ps
                 if req.done is not None:
                     complete_at(env, req.done, req, now_ps)
-            emitted = True
+                emitted = True
         if c >= self.next_ref:
             r = self.ref_rank_next
             if self.ref_staggered:
@@ -269,7 +277,7 @@ class ChannelController:
         elif issued and self.space_waiters:
             self._notify_space(c)
             emitted = True
-        return issued or moved or emitted, emitted
+        return issued or moved or returned or emitted, emitted
 
     def _notify_space(self, c: int) -> None:
         waiters, self.space_waiters = self.space_waiters, []
@@ -663,6 +671,7 @@ if _cchannel is not None:
                 "closed_page": ref.closed_page, "rd_cmd": ref.rd_cmd, "wr_cmd": ref.wr_cmd,
                 "hit_cap": ref.hit_cap, "drain_high": ref.drain_high, "drain_low": ref.drain_low,
                 "dual": ref.dual, "merge_reads": ref.merge_reads, "ranks": ref.ranks,
+                "access_bytes": ref.bytes,
                 "bankgroups": st.bgs, "banks_per_group": st.bpg,
                 "ref_interval": ref.ref_interval, "ref_staggered": ref.ref_staggered, "next_ref": ref.next_ref,
                 "active_cap": ref.active_cap,

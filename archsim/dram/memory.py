@@ -23,8 +23,11 @@ from archsim.dram.standard import ACT, COMMANDS, REF
 class DRAMSystem(Component):
     """The memory behind a host: channels of ranks of banks, each channel with its own controller."""
 
-    def __init__(self, sim: Simulator, spec: DRAMSpec, name: str = "dram") -> None:
+    def __init__(self, sim: Simulator, spec: DRAMSpec, name: str = "dram", book_standby: bool = True) -> None:
+        """``book_standby=False``: another model of the same devices (near-memory units' view of the ranks)
+        books their background and refresh energy; this one books only its own commands' energy."""
         super().__init__(sim, name)
+        self.book_standby = book_standby
         self.spec = spec
         self.mapper = AddressMapper(spec.org, spec.mapping)
         self.tck = spec.timing.tCK_ps
@@ -37,6 +40,7 @@ class DRAMSystem(Component):
         m = self.mapper
         self._ch_s, self._ch_m = m.ch_s, m.ch_m
         self._finalized = False
+        self._burst = spec.org.access_bytes
         # the compiled engine decodes in C (same mapping in every channel); addresses of 2**64 and above
         # take the Python path
         first = self.channels[0]
@@ -44,6 +48,11 @@ class DRAMSystem(Component):
         self._cdecode = first.decode_request if compiled else None
         # the compiled channels share one wake-up event and cycle loop (same results as one per channel)
         self._loop = share_loop(self.channels) if compiled else None
+
+    @property
+    def burst_bytes(self) -> int:
+        """Bytes of one column access; a request larger than this is served as consecutive bursts."""
+        return self._burst
 
     # ----------------------------------------------------------------------------------------- face
     def _route(self, req: MemRequest) -> ChannelController:
@@ -106,8 +115,29 @@ class DRAMSystem(Component):
         if req.done is None:
             req.done = self.env.event()
         req.t_submit = self.env.now
-        ctl.submit(req)
+        if req.size > self._burst and self._cdecode is None:
+            self._submit_bursts(ctl, req)
+        else:
+            ctl.submit(req)
         return req.done
+
+    def _submit_bursts(self, ctl: ChannelController, req: MemRequest) -> None:
+        """A request larger than one burst (an NMP instruction's row) in the Python engine: one queue entry
+        per burst at consecutive addresses, the request completing with its last burst (the compiled
+        engine splits it in C the same way)."""
+        b = self._burst
+        n = -(-req.size // b)
+        parts = [MemRequest(req.addr + i * b, req.is_write, b) for i in range(n)]
+        for part in parts:  # all checked before any enters the channel
+            self._decode(part)
+            if part._ch != req._ch:
+                raise ValueError("a multi-burst request must stay in one channel")
+        req._left = n
+        for part in parts:
+            part._grp = req
+            ctl.submit(part)
+        req.added_cycle = part.added_cycle
+        req.t_accept = part.t_accept
 
     # ----------------------------------------------------------------------------------------- results
     def finalize(self, end_ps: int | None = None) -> None:
@@ -143,11 +173,12 @@ class DRAMSystem(Component):
             book(comp, "act", e.act * ch.n_cmd[ACT])
             book(comp, "read", e.read * n_col_rd)
             book(comp, "write", e.write * n_col_wr)
-            book(comp, "refresh", e.refresh * ch.n_cmd[REF])
             if e.io:
                 book(comp, "io", e.io * (n_col_rd + n_col_wr))
-            book(comp, "background",
-                 e.act_standby * sum(ch.rank_active) + e.pre_standby * sum(ch.rank_idle))
+            if self.book_standby:
+                book(comp, "refresh", e.refresh * ch.n_cmd[REF])
+                book(comp, "background",
+                     e.act_standby * sum(ch.rank_active) + e.pre_standby * sum(ch.rank_idle))
         for k, v in tot_counts.items():
             tot.set(k, v)
         tot.hists["read_latency_ps"] = self.latency

@@ -39,10 +39,13 @@ class CommandEnergy:
         dev = spec.org.devices_per_rank
         scale = 1.0 if p.energy_time_basis == "cycle" else spec.timing.tCK_ps / 1000.0
         v = p.VDD * dev * scale
+        bits = spec.org.access_bytes * 8
+        col = p.column_energy_pJ_per_bit
         return cls(
-            act=v * (p.IDD0 * t["nRC"] - (p.IDD3N * t["nRAS"] + p.IDD2N * t["nRP"])),
-            read=v * (p.IDD4R - p.IDD3N) * t["nBL"],
-            write=v * (p.IDD4W - p.IDD3N) * t["nBL"],
+            act=p.act_energy_pJ if p.act_energy_pJ is not None
+            else v * (p.IDD0 * t["nRC"] - (p.IDD3N * t["nRAS"] + p.IDD2N * t["nRP"])),
+            read=col * bits if col is not None else v * (p.IDD4R - p.IDD3N) * t["nBL"],
+            write=col * bits if col is not None else v * (p.IDD4W - p.IDD3N) * t["nBL"],
             refresh=v * (p.IDD5AB - p.IDD3N) * t["nRFC"],
             act_standby=v * p.IDD3N,
             pre_standby=v * p.IDD2N,

@@ -165,6 +165,12 @@ class Power(_Strict):
     io_energy_pJ_per_bit: float = Field(
         0.0, ge=0, description="energy per data bit moved over the channel between controller and DRAM "
                                "(I/O drivers and termination; not in IDD currents). 0: not booked")
+    act_energy_pJ: float | None = Field(
+        None, gt=0, description="energy of one ACT-PRE pair in pJ, replacing the IDD0-based value (e.g. a "
+                                "paper's CACTI-3DD figure: RecNMP Table I, 2.1 nJ); absent: from the IDDs")
+    column_energy_pJ_per_bit: float | None = Field(
+        None, gt=0, description="energy per data bit of a RD or WR burst in the array, replacing the "
+                                "IDD4R/IDD4W-based value (RecNMP Table I: 14 pJ/bit); absent: from the IDDs")
 
     @model_validator(mode="after")
     def _currents(self) -> Power:

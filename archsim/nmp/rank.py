@@ -71,7 +71,7 @@ def rank_local_spec(spec: DRAMSpec, level: str = "rank") -> DRAMSpec:
 class _Part:
     """One unit's share of one bag (a rank's, or a bank group's or bank's below it)."""
 
-    __slots__ = ("bag", "left", "ch", "unit", "elems", "up")
+    __slots__ = ("bag", "left", "ch", "unit", "elems", "up", "pool_ps")
 
     def __init__(self, bag: _Bag, left: int, ch: int, unit: RankUnit, elems: int,
                  up: _RankPart | None = None) -> None:
@@ -81,6 +81,7 @@ class _Part:
         self.unit = unit
         self.elems = elems
         self.up = up
+        self.pool_ps = unit.owner.pool_ps(elems)  # one line's pooling time
 
 
 class _RankPart:
@@ -126,52 +127,96 @@ class RankUnit:
         self.pending: dict[int, list[_Part]] = {}  # lines being read, with the instructions waiting for them
         self.merged = 0
 
-    def read(self, lines: list[int], part: _Part) -> None:
-        """An instruction arrived: read the lines (local addresses) of one embedding row from this rank."""
+    def read(self, lines: list[int], part: _Part, cacheable: bool = True) -> None:
+        """An instruction arrived: read the lines (local addresses) of one embedding row from this rank.
+
+        The lines a unit must read from DRAM go as one request per run of consecutive lines (the
+        instruction's row: one queue entry, one column burst per line, completing with its last burst)."""
         cache = self.cache
-        send = self.port.send
+        if cache is None or not cacheable:  # not cached: read around the rank cache
+            self._send_runs(lines, part, self._on_data_uncached if cache is not None else self._on_data)
+            return
         hits = 0
         pending = self.pending
+        miss = []
         for a in lines:
-            if cache is not None:
-                if cache.lookup(a >> 6):
-                    hits += 1
-                    continue
-                waiting = pending.get(a)
-                if waiting is not None:  # the line is being read for an earlier instruction: wait for it
-                    waiting.append(part)
-                    self.merged += 1
-                    continue
-                pending[a] = []
-            self.lines += 1
-            send(MemRequest(a, False, 64, tag=part), self._on_data)
+            if cache.lookup(a >> 6):
+                hits += 1
+                continue
+            waiting = pending.get(a)
+            if waiting is not None:  # the line is being read for an earlier instruction: wait for it
+                waiting.append(part)
+                self.merged += 1
+                continue
+            pending[a] = []
+            miss.append(a)
+        if miss:
+            self._send_runs(miss, part, self._on_data)
         if hits:  # the row's cached lines are pooled together after one hit latency
             call_at(self.owner.env, self.owner.env.now + self.hit_ps, self._pool, (part, hits))
 
+    def _send_runs(self, lines: list[int], part: _Part, on_data) -> None:
+        send = self.port.send
+        start = lines[0]
+        n = 1
+        for a in lines[1:]:
+            if a == start + 64 * n:
+                n += 1
+                continue
+            send(MemRequest(start, False, 64 * n, tag=part), on_data)
+            start = a
+            n = 1
+        send(MemRequest(start, False, 64 * n, tag=part), on_data)
+        self.lines += len(lines)
+
+    def _on_data_uncached(self, ev: simpy.Event) -> None:
+        req = ev.value
+        self._pool_part(req.tag, self._arrival(req.size >> 6), req.size >> 6, True)
+
     def _on_data(self, ev: simpy.Event) -> None:
-        merged = ()
+        req = ev.value
+        n = req.size >> 6
+        arrive = self._arrival(n)
+        self._pool_part(req.tag, arrive, n, True)
         if self.cache is not None:
-            a = ev.value.addr
-            self.cache.fill(a >> 6)
-            merged = self.pending.pop(a)
+            fill = self.cache.fill
+            pending = self.pending
+            for k in range(n):
+                a = req.addr + 64 * k
+                fill(a >> 6)
+                for part in pending.pop(a):
+                    self._pool_part(part, arrive, 1)
+
+    def _arrival(self, n: int) -> int:
+        """When the last of ``n`` lines read now reaches the unit."""
         owner = self.owner
         arrive = owner.env.now
         if owner.cross and self.sub < 0:
-            # cross-level: a rank-level read comes out of a bank and crosses the rank's internal bus
+            # cross-level: a rank-level read comes out of a bank and crosses the rank's internal bus, one
+            # burst per line, the last line at the earliest when it left the bank
             i = self.ch * owner.ranks + self.rank
-            arrive = max(arrive, owner.rank_bus_free[i]) + owner.burst_ps
+            b = owner.burst_ps
+            arrive = max(owner.rank_bus_free[i] + n * b, arrive + b)
             owner.rank_bus_free[i] = arrive
-        self._pool_part(ev.value.tag, arrive)
-        for part in merged:
-            self._pool_part(part, arrive)
+        return arrive
 
     def _pool(self, ev: simpy.Event) -> None:
         part, n = ev.value
         self._pool_part(part, self.owner.env.now, n)
 
-    def _pool_part(self, part: _Part, now: int, n: int = 1) -> None:
+    def _pool_part(self, part: _Part, now: int, n: int = 1, streamed: bool = False) -> None:
+        """Pool ``n`` lines of ``part`` on the unit's serial datapath. ``streamed``: the lines are the bursts
+        of one request whose last arrived at ``now``, the earlier ones (at least) a burst time apart, so
+        the datapath pooled them while the rest arrived; otherwise all ``n`` are there at ``now``."""
         owner = self.owner
-        t = (self.busy_until if self.busy_until > now else now) + n * owner.pool_ps(part.elems)
+        p = part.pool_ps
+        if streamed and n > 1:
+            gap = p - owner.burst_ps
+            t = now + p + (n - 1) * (gap if gap > 0 else 0)
+            t2 = self.busy_until + n * p
+            t = t if t > t2 else t2
+        else:
+            t = (self.busy_until if self.busy_until > now else now) + n * p
         self.busy_until = t
         self.adds += n * part.elems
         part.left -= n
@@ -199,8 +244,9 @@ class RankNMP(Component):
         self.level = spec.level
         self.cross = spec.level == "cross"
         self.hot = hot_rows  # per table: sorted hot row indices (cross level)
-        if self.cross and hot_rows is None:
-            raise ValueError("nmp.level cross needs the profiled hot rows of each table")
+        self.admit_hot = spec.rank_cache_admit == "hot"
+        if (self.cross or self.admit_hot) and hot_rows is None:
+            raise ValueError("nmp.level cross and rank_cache_admit hot need the profiled hot rows of each table")
         nsub = {"rank": 0, "bankgroup": org.bankgroups, "bank": org.banks, "cross": org.banks}[spec.level]
         self.unit_of: dict[tuple[int, int, int], RankUnit] = {}
         for c in range(self.nch):
@@ -229,6 +275,10 @@ class RankNMP(Component):
         self.ca_free = [0] * self.nch
         self.ca_q: list[deque] = [deque() for _ in range(self.nch)]  # instructions on each C/A bus
         self.bus_free = [0] * self.nch
+        self.packet_size = spec.poolings_per_packet
+        self.waiting: deque[GatherReduce] = deque()  # bags waiting for their packet
+        self.in_packet = 0  # bags of the packet in flight not yet done
+        self.packets = 0
         self.instructions = 0
         self.partials = 0
         self.result_bytes = 0
@@ -242,11 +292,31 @@ class RankNMP(Component):
 
     def submit(self, gr: GatherReduce) -> simpy.Event:
         env = self.env
-        now = env.now
-        gr.t_submit = now
+        gr.t_submit = env.now
         if gr.done is None:
             gr.done = env.event()
         self.bags += 1
+        if self.packet_size:
+            self.waiting.append(gr)
+            if not self.in_packet:
+                self._next_packet()
+        else:
+            self._dispatch(gr)
+        return gr.done
+
+    def _next_packet(self) -> None:
+        """Send the next packet of waiting bags (RecNMP: the next packet goes once the last one is done)."""
+        w = self.waiting
+        n = min(self.packet_size, len(w))
+        self.in_packet = n
+        self.packets += n > 0
+        for _ in range(n):
+            self._dispatch(w.popleft())
+
+    def _dispatch(self, gr: GatherReduce) -> None:
+        """Send the instructions of bag ``gr`` now."""
+        env = self.env
+        now = env.now
         addrs, _counts = self.layout.line_addresses(gr.table, np.asarray(gr.rows, dtype=np.int64))
         elems = max(1, min(gr.row_bytes, 64) // DTYPE_BYTES[gr.dtype])
         # one instruction per embedding row and unit holding (part of) it; the unit reads the row's lines
@@ -254,6 +324,14 @@ class RankNMP(Component):
         lpr = self.layout.tables[gr.table].lines_per_row
         ch, ra, bg, ba, ro, co = self.mapper.decode_array(addrs)
         local = self.local_mapper.encode_array(ch * self.ranks + ra, 0 * ch, bg, ba, ro, co)
+        hot = None
+        if self.hot is not None:  # profiled hot rows (cross level's rank-level rows, rank-cache admission)
+            hot_rows = self.hot[gr.table]
+            rows_arr = np.asarray(gr.rows, dtype=np.int64)
+            pos = np.searchsorted(hot_rows, rows_arr)
+            hot = (pos < len(hot_rows)) & (hot_rows[np.minimum(pos, max(len(hot_rows) - 1, 0))] == rows_arr) \
+                if len(hot_rows) else np.zeros(len(rows_arr), dtype=bool)
+            hot = np.repeat(hot, _counts if _counts is not None else lpr)
         if level == "rank":
             sub = np.full(len(addrs), -1, dtype=np.int64)
         elif level == "bankgroup":
@@ -261,12 +339,6 @@ class RankNMP(Component):
         else:
             sub = bg * self.bpg + ba
             if self.cross:
-                hot_rows = self.hot[gr.table]
-                rows_arr = np.asarray(gr.rows, dtype=np.int64)
-                pos = np.searchsorted(hot_rows, rows_arr)
-                hot = (pos < len(hot_rows)) & (hot_rows[np.minimum(pos, max(len(hot_rows) - 1, 0))] == rows_arr) \
-                    if len(hot_rows) else np.zeros(len(rows_arr), dtype=bool)
-                hot = np.repeat(hot, _counts if _counts is not None else lpr)
                 sub = np.where(hot, -1, sub)
         # segments: runs of lines of one row in one unit (row ids from the per-row line counts); one
         # instruction each. Units are numbered (channel * ranks + rank) * (subs + 1) + sub + 1.
@@ -296,16 +368,17 @@ class RankNMP(Component):
         local_l = local.tolist()
         self.instructions += len(starts)
         ca_q = self.ca_q
-        for i, s0, s1 in zip(inv.tolist(), starts.tolist(), (starts + seg_len).tolist()):
+        # may the unit's rank cache keep the row (all rows, or the profiled hot ones: RecNMP's LocalityBit)
+        cacheable = hot[starts].tolist() if self.admit_hot else [True] * len(starts)
+        for i, s0, s1, cab in zip(inv.tolist(), starts.tolist(), (starts + seg_len).tolist(), cacheable):
             part = parts[i]
             c = part.ch
             t = (t0 if t0 > ca_free[c] else ca_free[c]) + inst_ps
             ca_free[c] = t
             q = ca_q[c]
-            q.append((-int(-t // 1), part, local_l[s0:s1]))  # delivered at the next whole ps
+            q.append((-int(-t // 1), part, local_l[s0:s1], cab))  # delivered at the next whole ps
             if len(q) == 1:
                 call_at(env, q[0][0], self._deliver, c)
-        return gr.done
 
     def _deliver(self, ev: simpy.Event) -> None:
         """The instructions of channel ``ev.value`` due now reach their units (one pending event per
@@ -314,8 +387,8 @@ class RankNMP(Component):
         q = self.ca_q[c]
         now = self.env.now
         while q and q[0][0] <= now:
-            _t, part, lines = q.popleft()
-            part.unit.read(lines, part)
+            _t, part, lines, cab = q.popleft()
+            part.unit.read(lines, part, cab)
         if q:
             call_at(self.env, q[0][0], self._deliver, c)
 
@@ -359,11 +432,16 @@ class RankNMP(Component):
         gr = ev.value.gr
         gr.t_done = self.env.now
         gr.done.succeed(gr)
+        if self.packet_size:
+            self.in_packet -= 1
+            if self.in_packet == 0 and self.waiting:
+                self._next_packet()
 
     def finalize(self, end_ps: int) -> None:
         s = self.stats
         units = self.units
-        for k, v in (("bags", self.bags), ("instructions", self.instructions), ("partials", self.partials),
+        for k, v in (("bags", self.bags), ("packets", self.packets), ("instructions", self.instructions),
+                     ("partials", self.partials),
                      ("result_bytes", self.result_bytes), ("lines", sum(u.lines for u in units)),
                      ("adds", sum(u.adds for u in units))):
             s.set(k, v)

@@ -21,12 +21,14 @@ class NMPSpec(BaseModel):
                             "RecNMP), bankgroup or bank (inside the DRAM die), cross (ReCross: hot rows at "
                             "rank level, cold rows at bank level)")
     hot_fraction: float = Field(
-        0.01, ge=0, le=1, description="cross level: the most frequently accessed fraction of each table's "
-                                      "rows, by profiled frequency, is processed at rank level")
+        0.01, ge=0, le=1, description="the most frequently accessed fraction of each table's rows, by "
+                                      "profiled frequency: processed at rank level (cross), cached (admit hot)")
     hot_min_count: int = Field(
-        2, ge=1, description="cross level: a row is hot only if the profile counted it at least this often")
+        2, ge=1, description="cross level, rank_cache_admit hot: a row is hot only if the profile counted it "
+                             "at least this often")
     profile_batches: int = Field(
-        4, ge=1, description="cross level: batches of the workload profiled (counted) to find hot rows")
+        4, ge=1, description="cross level, rank_cache_admit hot: batches of the workload profiled (counted) to "
+                             "find hot rows")
     clock_mhz: float = Field(1600.0, gt=0, description="clock of the units' pooling datapath")
     lanes: int = Field(16, gt=0, description="fp32 adds per unit clock (pooling throughput)")
     inst_bits: int = Field(79, gt=0, description="bits of one NMP instruction (one embedding-row read) "
@@ -36,10 +38,18 @@ class NMPSpec(BaseModel):
                               "and DQ as in RecNMP: 2 x 79 bits per clock); fractions of a clock accumulate")
     rank_cache_kib: int = Field(0, ge=0, description="per-unit cache of embedding lines (RecNMP's RankCache); "
                                                      "0: none")
+    rank_cache_admit: Literal["all", "hot"] = Field(
+        "all", description="which rows the rank cache keeps: all it reads, or only the profiled hot rows "
+                           "(hot_fraction, hot_min_count, profile_batches; RecNMP's LocalityBit from hot-entry "
+                           "profiling), the others read around it")
     rank_cache_ways: int = Field(8, gt=0, description="associativity of the rank cache (LRU)")
     rank_cache_hit_ns: float = Field(2.5, ge=0, description="rank-cache hit latency")
     rank_cache_energy_pJ: float = Field(
         50.0, ge=0, description="energy of one rank-cache line access (lookup or fill), pJ")
+    poolings_per_packet: int = Field(
+        0, ge=0, le=16, description="RecNMP packets: the host sends bags in packets of this many poolings "
+                                    "(at most 16: the 4-bit PsumTag) and the next packet only when the last "
+                                    "one's slowest rank is done; 0: no packets, every bag is sent at once")
     to_memory_ns: float = Field(25.0, ge=0, description="host to the memory controller, one way "
                                                         "(the bag's instructions leave after it)")
     from_memory_ns: float = Field(25.0, ge=0, description="memory controller to the host core, one way")

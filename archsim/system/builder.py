@@ -62,7 +62,9 @@ def build_host_system(sim: Simulator, cfg: SystemConfig, tables: list, layout: T
     """The graph of ``cfg`` for ``tables``; ``hot_rows`` (per table, cross-level NMP) from
     :func:`archsim.nmp.placement.profile_hot_rows`."""
     host = cfg.host or HostSpec()
-    dram = DRAMSystem(sim, cfg.dram)
+    # with near-memory units the units' model of the ranks books the DIMMs' background and refresh energy
+    # (the units drive the ranks; counting both models' standby would count the DIMMs twice)
+    dram = DRAMSystem(sim, cfg.dram, book_standby=cfg.nmp is None)
     port = MemoryPort(dram)
     to_ps = round(host.to_memory_ns * 1000)
     from_ps = round(host.from_memory_ns * 1000)
@@ -92,7 +94,7 @@ def run_embedding(cfg: SystemConfig, tables: list, batches, seed: int = 0,
         raise ValueError(f"tables need {layout.bytes_needed} B, memory holds {layout.capacity} B")
     sim = Simulator(seed)
     hot = None
-    if cfg.nmp is not None and cfg.nmp.level == "cross":
+    if cfg.nmp is not None and (cfg.nmp.level == "cross" or cfg.nmp.rank_cache_admit == "hot"):
         from archsim.nmp.placement import profile_hot_rows
 
         hot = profile_hot_rows(profile or (), tables, cfg.nmp.hot_fraction, cfg.nmp.profile_batches,

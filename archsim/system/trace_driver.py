@@ -28,7 +28,8 @@ class TraceDriver:
     """
 
     def __init__(self, env: simpy.Environment, mem: Component, trace: Iterable[tuple[int, bool, int]],
-                 window: int = 0, cycle_ps: int = 1000, size: int = 64, *, direct: bool | None = None,
+                 window: int = 0, cycle_ps: int = 1000, size: int | None = None, *,
+                 direct: bool | None = None,
                  record: bool = False) -> None:
         if window < 0:
             raise ValueError("window must be >= 0")
@@ -37,7 +38,8 @@ class TraceDriver:
         self.trace = trace
         self.window = window
         self.cycle_ps = cycle_ps
-        self.size = size
+        # a trace line is one access of the memory (one burst, as in DRAMsim3 and Ramulator 2)
+        self.size = size if size is not None else getattr(mem, "burst_bytes", 64)
         self._outstanding = 0
         self._offered = 0
         self._completed = 0

@@ -36,7 +36,7 @@ bench: $(EXT)
 	$(BIN)/archsim bench --out results/bench.json
 
 validate: $(EXT)
-	$(BIN)/archsim validate
+	$(BIN)/archsim validate --papers
 
 clean:
 	rm -rf $(VENV) build *.egg-info

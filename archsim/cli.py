@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="compare with the reference simulators (DRAMsim3, Ramulator 2)")
     v.add_argument("--only", action="append", default=[], help="substring of case names to run (repeatable)")
     v.add_argument("--markdown", help="also write the table as markdown to this file")
+    v.add_argument("--papers", action="store_true",
+                   help="also run the papers' set-ups (RecNMP, ReCross; about a minute) against their figures")
 
     pl = sub.add_parser("plot", help="figures for papers from sweep or run results (PDF and PNG)")
     pl.add_argument("results", nargs="+", help="a sweep directory, a results CSV/Parquet file, or run "
@@ -221,6 +223,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             from archsim.validation import model_checks
 
             checks += list(model_checks())
+    if args.papers:
+        with con.status("the papers' set-ups (RecNMP, ReCross)"):
+            from archsim.validation_papers import paper_checks
+
+            checks += list(paper_checks())
     for c in checks:
         table.add_row(c.case, c.metric, f"{c.reference:.6g}", f"{c.archsim:.6g}", c.error_text(), c.tol_text(),
                       "yes" if c.ok else "[red]no[/red]")

@@ -16,9 +16,11 @@ import numpy as np
 
 
 def profile_hot_rows(batches: Iterable, tables: list, hot_fraction: float, max_batches: int,
-                     min_count: int = 2) -> list[np.ndarray]:
+                     min_count: int = 2, access_share: float | None = None) -> list[np.ndarray]:
     """Per table: the sorted row indices of its hottest ``hot_fraction`` of rows over ``max_batches``, among
-    the rows accessed at least ``min_count`` times (a row seen once is not hot, whatever the budget)."""
+    the rows accessed at least ``min_count`` times (a row seen once is not hot, whatever the budget).
+    ``access_share``: instead of a row budget, the hottest rows whose counts stay within this share of the
+    table's profiled accesses (a bandwidth split between levels, as ReCross's partitioning balances them)."""
     counts: list[dict[int, int]] = [{} for _ in tables]
     for i, batch in enumerate(batches):
         if i >= max_batches:
@@ -32,13 +34,16 @@ def profile_hot_rows(batches: Iterable, tables: list, hot_fraction: float, max_b
     for t, info in enumerate(tables):
         k = int(round(hot_fraction * info.rows))
         c = counts[t]
-        if k <= 0 or not c:
+        if (k <= 0 and access_share is None) or not c:
             hot.append(np.empty(0, dtype=np.int64))
             continue
         rows = np.fromiter(c.keys(), dtype=np.int64, count=len(c))
         n = np.fromiter(c.values(), dtype=np.int64, count=len(c))
+        total = int(n.sum())
         keep = n >= min_count
         rows, n = rows[keep], n[keep]
-        order = np.lexsort((rows, -n))[:k]
-        hot.append(np.sort(rows[order]))
+        order = np.lexsort((rows, -n))
+        if access_share is not None:
+            k = int(np.searchsorted(np.cumsum(n[order]), access_share * total, side="right"))
+        hot.append(np.sort(rows[order[:k]]))
     return hot

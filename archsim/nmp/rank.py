@@ -85,15 +85,20 @@ class _Part:
 
 
 class _RankPart:
-    """A rank's share of a bag when bank-group or bank units pool it: their partial sums gather here."""
+    """Where partial sums of a bag gather below the host: a rank's buffer chip (``bg`` < 0) when bank-group
+    or bank units pool the rank's share, or a bank group's adder (``bg`` >= 0, ``up`` its rank's node)
+    when bank units do."""
 
-    __slots__ = ("bag", "left", "ch", "rank", "t_ready")
+    __slots__ = ("bag", "left", "ch", "rank", "bg", "up", "t_ready")
 
-    def __init__(self, bag: _Bag, left: int, ch: int, rank: int) -> None:
+    def __init__(self, bag: _Bag, left: int, ch: int, rank: int, bg: int = -1,
+                 up: _RankPart | None = None) -> None:
         self.bag = bag
         self.left = left
         self.ch = ch
         self.rank = rank
+        self.bg = bg
+        self.up = up
         self.t_ready = 0
 
 
@@ -261,12 +266,17 @@ class RankNMP(Component):
             self.unit_list[(c * org.ranks + r) * self.nsub1 + sub + 1] = unit
         self.bpg = org.banks_per_group
         self.rank_bus_free = [0] * (self.nch * org.ranks)
+        self.bgs = org.bankgroups
+        self.bg_adders = spec.bankgroup_adders and spec.level in ("bank", "cross")
+        self.bg_bus_free = [0] * (self.nch * org.ranks * org.bankgroups)
         tck = dram.timing.tCK_ps
         names = dram.timing.resolved(org.burst_length)
         # an instruction occupies inst_bits / ca_bits_per_cycle clocks of its channel's pins (a fraction when
         # several fit in one clock, as RecNMP's two per clock over C/A and DQ); the bus keeps fractional time
         self.inst_ps = spec.inst_bits * tck / spec.ca_bits_per_cycle
         self.burst_ps = names["nBL"] * tck
+        # a bank group's internal bus moves one burst per nCCD_L (the same-group column spacing)
+        self.bg_burst_ps = max(names["nCCD_L"], names["nBL"]) * tck
         self.access_bytes = org.access_bytes
         self.to_ps = round(spec.to_memory_ns * 1000)
         self.from_ps = round(spec.from_memory_ns * 1000)
@@ -358,10 +368,24 @@ class RankNMP(Component):
             parts = [_Part(bag, nl, unit_list[u].ch, unit_list[u], elems) for u, nl in zip(units.tolist(), nlines)]
         else:  # units below the rank: partial sums gather in the rank's buffer chip
             nsub1 = self.nsub1
-            ups = {r: _RankPart(bag, k, r // self.ranks, r % self.ranks)
-                   for r, k in zip(ranks.tolist(), per_rank.tolist())}
-            parts = [_Part(bag, nl, unit_list[u].ch, unit_list[u], elems, ups[u // nsub1])
-                     for u, nl in zip(units.tolist(), nlines)]
+            R = self.ranks
+            ups = {r: _RankPart(bag, 0, r // R, r % R) for r in ranks.tolist()}
+            parts = []
+            groups: dict[tuple[int, int], _RankPart] = {}
+            for u, nl in zip(units.tolist(), nlines):
+                r, sub = divmod(u, nsub1)
+                up = ups[r]
+                if self.bg_adders and sub > 0:  # a bank unit: its bank group's adder first
+                    bg = (sub - 1) // self.bpg
+                    g = groups.get((r, bg))
+                    if g is None:
+                        g = groups[(r, bg)] = _RankPart(bag, 0, r // R, r % R, bg, up)
+                        up.left += 1
+                    g.left += 1
+                    up = g
+                else:
+                    up.left += 1
+                parts.append(_Part(bag, nl, unit_list[u].ch, unit_list[u], elems, up))
         t0 = now + self.to_ps
         ca_free = self.ca_free
         inst_ps = self.inst_ps
@@ -393,20 +417,29 @@ class RankNMP(Component):
             call_at(self.env, q[0][0], self._deliver, c)
 
     def partial_ready(self, part: _Part | _RankPart, t_ready: int) -> None:
-        """A unit finished its share of a bag at ``t_ready``. Below rank level the partial sum crosses the
-        rank's internal bus to the rank's buffer chip, which adds it; a rank's partial sum crosses the
-        channel bus to the host."""
+        """A unit (or an adder) finished its share of a bag at ``t_ready``. A bank unit's partial sum crosses
+        its bank group's bus to the group's adder (``bankgroup_adders``), a bank group's (unit's or adder's)
+        or, without adders, a bank unit's crosses the rank's internal bus to the rank's buffer chip; each
+        adds it in ``dim / lanes`` clocks. A rank's partial sum crosses the channel bus to the host."""
         gr = part.bag.gr
-        up = getattr(part, "up", None)
+        up = part.up
         if up is not None:
             t = t_ready
-            if part.unit.sub >= 0:  # a bank (group) unit's partial sum crosses the rank's internal bus
+            if isinstance(part, _Part) and part.unit.sub < 0:
+                pass  # the rank unit's own share (cross level): already in the buffer chip
+            elif up.bg >= 0:  # a bank unit's partial sum to its bank group's adder
+                bursts = -(-(gr.dim * 4) // self.access_bytes)
+                i = (up.ch * self.ranks + up.rank) * self.bgs + up.bg
+                t = max(t_ready, self.bg_bus_free[i]) + bursts * self.bg_burst_ps
+                self.bg_bus_free[i] = t
+                self.partials += 1
+            else:  # a bank group's or bank's partial sum crosses the rank's internal bus
                 bursts = -(-(gr.dim * 4) // self.access_bytes)
                 i = up.ch * self.ranks + up.rank
                 t = max(t_ready, self.rank_bus_free[i]) + bursts * self.burst_ps
                 self.rank_bus_free[i] = t
                 self.partials += 1
-            t += self.pool_ps(gr.dim)  # the rank's buffer chip adds it into the rank's partial sum
+            t += self.pool_ps(gr.dim)  # the adder above adds it into its partial sum
             if t > up.t_ready:
                 up.t_ready = t
             up.left -= 1

@@ -23,12 +23,20 @@ class NMPSpec(BaseModel):
     hot_fraction: float = Field(
         0.01, ge=0, le=1, description="the most frequently accessed fraction of each table's rows, by "
                                       "profiled frequency: processed at rank level (cross), cached (admit hot)")
+    hot_access_share: float | None = Field(
+        None, ge=0, le=1, description="instead of hot_fraction: the hottest rows whose profiled accesses stay "
+                                      "within this share of each table's accesses (the split of work between "
+                                      "the levels, as ReCross's bandwidth-aware partitioning balances it)")
     hot_min_count: int = Field(
         2, ge=1, description="cross level, rank_cache_admit hot: a row is hot only if the profile counted it "
                              "at least this often")
     profile_batches: int = Field(
         4, ge=1, description="cross level, rank_cache_admit hot: batches of the workload profiled (counted) to "
                              "find hot rows")
+    bankgroup_adders: bool = Field(
+        True, description="bank and cross levels: bank units' partial sums are added per bank group (over the "
+                          "group's bus, one burst per nCCD_L) before one per group crosses the rank's bus "
+                          "(the reduction tree of TRiM and ReCross); false: every bank's crosses the rank bus")
     clock_mhz: float = Field(1600.0, gt=0, description="clock of the units' pooling datapath")
     lanes: int = Field(16, gt=0, description="fp32 adds per unit clock (pooling throughput)")
     inst_bits: int = Field(79, gt=0, description="bits of one NMP instruction (one embedding-row read) "

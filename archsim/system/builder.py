@@ -98,7 +98,7 @@ def run_embedding(cfg: SystemConfig, tables: list, batches, seed: int = 0,
         from archsim.nmp.placement import profile_hot_rows
 
         hot = profile_hot_rows(profile or (), tables, cfg.nmp.hot_fraction, cfg.nmp.profile_batches,
-                               cfg.nmp.hot_min_count)
+                               cfg.nmp.hot_min_count, cfg.nmp.hot_access_share)
     system = build_host_system(sim, cfg, tables, layout, hot)
     proc = sim.env.process(system.operator.run(batches, progress))
     sim.env.run(until=proc)

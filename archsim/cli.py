@@ -267,22 +267,24 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         out["traces"][name] = {"requests": res.summary["requests"], "wall_s": round(wall, 3),
                                "walls_s": [round(w, 3) for w in walls], "requests_per_s": round(rate)}
         print(f"{name:24s} {res.summary['requests']:>8d} requests {wall:7.2f} s {rate:>10,.0f} req/s")
-    # the CPU baseline on a skewed embedding workload: lookups per wall second (host, LLC and 8 channels)
-    cpu = str(REPO_ROOT / "hwconfigs" / "cpu_ddr4.yaml")
+    # embedding workloads: lookups per wall second of the CPU baseline (host, LLC and 8 channels) and of
+    # cross-level NMP (rank and bank units of 16 ranks) on a skewed Criteo-like workload
     wl = str(REPO_ROOT / "workloads" / "criteo_zipf.yaml")
     wl_sets = ["num_batches=4"]
-    walls = []
-    for _ in range(args.repeat):
-        t0 = time.perf_counter()
-        res = run(cpu, workload=wl, workload_overrides=wl_sets)
-        walls.append(time.perf_counter() - t0)
-    wall = statistics.median(walls)
-    rate = res.summary["lookups"] / wall
-    out["workloads"] = {"cpu_ddr4/criteo_zipf": {
-        "workload_overrides": wl_sets, "lookups": res.summary["lookups"], "wall_s": round(wall, 3),
-        "walls_s": [round(w, 3) for w in walls], "lookups_per_s": round(rate)}}
-    print(f"{'cpu_ddr4 criteo_zipf':24s} {res.summary['lookups']:>8d} lookups  {wall:7.2f} s "
-          f"{rate:>10,.0f} lookups/s")
+    out["workloads"] = {}
+    for hw in ("cpu_ddr4", "recross"):
+        walls = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            res = run(str(REPO_ROOT / "hwconfigs" / f"{hw}.yaml"), workload=wl, workload_overrides=wl_sets)
+            walls.append(time.perf_counter() - t0)
+        wall = statistics.median(walls)
+        rate = res.summary["lookups"] / wall
+        out["workloads"][f"{hw}/criteo_zipf"] = {
+            "workload_overrides": wl_sets, "lookups": res.summary["lookups"], "wall_s": round(wall, 3),
+            "walls_s": [round(w, 3) for w in walls], "lookups_per_s": round(rate)}
+        print(f"{hw + ' criteo_zipf':24s} {res.summary['lookups']:>8d} lookups  {wall:7.2f} s "
+              f"{rate:>10,.0f} lookups/s")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     print(f"written {args.out}")

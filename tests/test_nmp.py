@@ -171,3 +171,30 @@ def test_engines_agree_on_nmp_runs(monkeypatch, tmp_path, name) -> None:
         system, end_ps = run_embedding(cfg, wl.table_list(), iter_batches(wl), profile=iter_batches(wl))
         out[eng] = (end_ps, system.sim.stats.to_dict(raw=True), system.sim.energy.to_dict())
     assert out["python"] == out["c"]
+
+
+@pytest.mark.parametrize("hot_level", ["rank", "bank"])
+def test_cross_level_mapping_policy(tmp_path, hot_level) -> None:
+    """cross_hot_level decides where the profiled hot rows are read: every line of a hot row by the rank units
+    (rank) or by the bank units (bank), every other line by the other level (no rank cache: all read DRAM)."""
+    import numpy as np
+
+    from archsim.workload.batches import iter_batches
+    from archsim.workload.spec import load_workload
+
+    wl_file = tmp_path / "w.yaml"
+    wl_file.write_text("seed: 2\nbatch_size: 16\nnum_batches: 2\ntables:\n  - rows: 50000\n    dim: 64\n"
+                       "    pooling: 20\n    index: {dist: zipf, s: 1.1}\n")
+    wl = load_workload(wl_file)
+    cfg, _ = load_system(str(REPO_ROOT / "hwconfigs" / "recross.yaml"),
+                         ["dram.org.channels=2", "nmp.rank_cache_kib=0", f"nmp.cross_hot_level={hot_level}"])
+    system, _ = run_embedding(cfg, wl.table_list(), iter_batches(wl), profile=iter_batches(wl))
+    nmp = system.nmp
+    hot = nmp.hot[0]
+    assert len(hot) > 0
+    rows = np.concatenate([b.indices[0] for b in iter_batches(wl)])
+    hot_lines = int(np.isin(rows, hot).sum()) * 4  # 256 B rows: 4 lines each
+    rank_lines = sum(u.lines for u in nmp.units if u.sub < 0)
+    bank_lines = sum(u.lines for u in nmp.units if u.sub >= 0)
+    assert rank_lines + bank_lines == len(rows) * 4
+    assert (rank_lines if hot_level == "rank" else bank_lines) == hot_lines

@@ -250,6 +250,7 @@ class RankNMP(Component):
         self.cross = spec.level == "cross"
         self.hot = hot_rows  # per table: sorted hot row indices (cross level)
         self.admit_hot = spec.rank_cache_admit == "hot"
+        self.hot_at_rank = spec.cross_hot_level == "rank"
         if (self.cross or self.admit_hot) and hot_rows is None:
             raise ValueError("nmp.level cross and rank_cache_admit hot need the profiled hot rows of each table")
         nsub = {"rank": 0, "bankgroup": org.bankgroups, "bank": org.banks, "cross": org.banks}[spec.level]
@@ -348,8 +349,8 @@ class RankNMP(Component):
             sub = bg
         else:
             sub = bg * self.bpg + ba
-            if self.cross:
-                sub = np.where(hot, -1, sub)
+            if self.cross:  # hot rows to the rank unit, cold to their banks' units (or the other way round)
+                sub = np.where(hot, -1, sub) if self.hot_at_rank else np.where(hot, sub, -1)
         # segments: runs of lines of one row in one unit (row ids from the per-row line counts); one
         # instruction each. Units are numbered (channel * ranks + rank) * (subs + 1) + sub + 1.
         n = len(addrs)

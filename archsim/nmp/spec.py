@@ -20,6 +20,9 @@ class NMPSpec(BaseModel):
         "rank", description="where the units that read and pool sit: rank (one per rank, DIMM buffer, "
                             "RecNMP), bankgroup or bank (inside the DRAM die), cross (ReCross: hot rows at "
                             "rank level, cold rows at bank level)")
+    cross_hot_level: Literal["rank", "bank"] = Field(
+        "rank", description="cross level: where the hot rows go (rank: hot rows at the rank unit and its "
+                            "cache, cold rows at bank units; bank: the other way round)")
     hot_fraction: float = Field(
         0.01, ge=0, le=1, description="the most frequently accessed fraction of each table's rows, by "
                                       "profiled frequency: processed at rank level (cross), cached (admit hot)")

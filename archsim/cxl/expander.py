@@ -1,0 +1,87 @@
+"""A CXL Type-3 memory expander: a device controller in front of a DRAM system.
+
+The expander owns the host physical address range ``[base, base + capacity)``. A request (a host physical
+address) pays ``controller_latency_ns`` (CXL.mem decode, HDM decoder, memory-controller front end; charged once,
+on the way in: for an idle access the sum is what matters, and the controller is modelled as a pure pipeline
+delay without occupancy), has ``base`` subtracted, and goes to the DRAM system (:class:`archsim.dram.DRAMSystem`,
+built from the expander's ``dram:`` spec), whose address mapping decodes the device address. The response returns
+as soon as the DRAM completes. So an idle read costs ``controller_latency + the DRAM's idle read latency`` here,
+plus the link in front of the expander (:class:`archsim.cxl.link.Link`).
+
+The expander itself never refuses a request: the link's credits bound what reaches it, and requests the DRAM
+channels cannot take yet wait in the expander's port to the DRAM, per channel.
+
+Abstracted away: the device's own caches or prefetchers, DRAM ECC and scrubbing, multi-logical-device (MLD)
+partitioning and QoS telemetry (DevLoad), media other than DRAM, interleaving across expanders (each expander
+owns one contiguous range).
+"""
+
+from __future__ import annotations
+
+import simpy
+
+from archsim.core.component import Component
+from archsim.core.port import MemoryPort, call_at
+from archsim.core.request import MemRequest
+from archsim.core.sim import Simulator
+from archsim.cxl.spec import ExpanderSpec, ns_to_ps
+from archsim.dram.memory import DRAMSystem
+
+__all__ = ["Expander"]
+
+
+class Expander(Component):
+    """A Type-3 memory expander: ``submit(req)`` with a host physical address in ``[base, base + size)``."""
+
+    def __init__(self, sim: Simulator, name: str, spec: ExpanderSpec) -> None:
+        super().__init__(sim, name)
+        self.spec = spec
+        self.base = spec.base
+        self.size = spec.size
+        self.end = spec.end
+        self.controller_ps = ns_to_ps(spec.controller_latency_ns)
+        self.dram = DRAMSystem(sim, spec.dram, name=f"{name}.dram")
+        self.port = MemoryPort(self.dram)
+        self.reads = 0
+        self.writes = 0
+        self.bytes = 0
+        self._finalized = False
+
+    def submit(self, req: MemRequest) -> simpy.Event:
+        """Accept ``req``; the returned event fires when the DRAM has served it."""
+        addr = req.addr
+        if not self.base <= addr < self.end:
+            raise ValueError(f"{self.name}: address 0x{addr:x} is outside [0x{self.base:x}, 0x{self.end:x})")
+        env = self.env
+        req.t_submit = env.now
+        if req.done is None:
+            req.done = env.event()
+        if req.is_write:
+            self.writes += 1
+        else:
+            self.reads += 1
+        self.bytes += req.size
+        inner = MemRequest(addr - self.base, req.is_write, req.size, tag=req)
+        if self.controller_ps:
+            call_at(env, env.now + self.controller_ps, self._to_dram, inner)
+        else:
+            self.port.send(inner, self._back)
+        return req.done
+
+    def _to_dram(self, ev: simpy.Event) -> None:
+        self.port.send(ev.value, self._back)
+
+    def _back(self, ev: simpy.Event) -> None:
+        req: MemRequest = ev.value.tag
+        req.t_done = self.env.now
+        req.done.succeed(req)
+
+    def finalize(self) -> None:
+        """Flush counters into stats and finalize the DRAM (its energy goes to the ledger)."""
+        if self._finalized:
+            return
+        self._finalized = True
+        self.stats.set("reads", self.reads)
+        self.stats.set("writes", self.writes)
+        self.stats.set("bytes", self.bytes)
+        self.dram.finalize()

@@ -131,12 +131,14 @@ class SyntheticBatch:
     offsets: list
 
 
-def uniform_batches(rows: int, bags: int, pooling: int, n: int, seed: int = 1):
+def uniform_batches(rows: int, bags: int, pooling: int, n: int, seed: int = 1, tables: int = 1):
+    """``n`` batches of ``bags`` bags per table, ``pooling`` uniform row indices each, over ``tables`` tables."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     for i in range(n):
-        yield SyntheticBatch(i, bags, [rng.integers(0, rows, size=bags * pooling)], [np.arange(bags + 1) * pooling])
+        yield SyntheticBatch(i, bags, [rng.integers(0, rows, size=bags * pooling) for _ in range(tables)],
+                             [np.arange(bags + 1) * pooling for _ in range(tables)])
 
 
 def _rel(case: str, metric: str, ref: float, got: float, tol: float) -> Check:

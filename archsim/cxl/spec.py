@@ -228,6 +228,31 @@ class CXLSpec(_Strict):
 
     expanders: list[ExpanderSpec] = Field(default_factory=list, description="Type-3 memory expanders")
     switches: list[SwitchSpec] = Field(default_factory=list, description="switches, cascading allowed")
+    attach: str | None = Field(
+        None, description="where the host's CXL root port attaches: a switch's free upstream port "
+                          "(<switch>.port<j>) or a directly attached expander's name; default: the first of them")
+
+    def host_port_names(self) -> list[str]:
+        """The attachment points a host can use, in build order (as :func:`archsim.cxl.build_fabric` names
+        them): free upstream ports of switches, then expanders no switch leads to."""
+        taken: dict[str, int] = {}
+        targeted: set[str] = set()
+        for sw in self.switches:
+            for p in sw.ports:
+                if p.role == "downstream" and p.target is not None:
+                    targeted.add(p.target)
+                    taken[p.target] = taken.get(p.target, 0) + 1
+        out = []
+        for sw in self.switches:
+            ups = [j for j, p in enumerate(sw.ports) if p.role == "upstream"]
+            out += [f"{sw.name}.port{j}" for j in ups[taken.get(sw.name, 0):]]
+        out += [e.name for e in self.expanders if e.name not in targeted]
+        return out
+
+    def attach_point(self) -> str:
+        """The host's attachment point (``attach`` or the first free one)."""
+        names = self.host_port_names()
+        return self.attach if self.attach is not None else names[0]
 
     # ------------------------------------------------------------------ cross-references
     def port_ranges(self) -> dict[tuple[int, int], list[tuple[int, int]]]:
@@ -341,6 +366,14 @@ class CXLSpec(_Strict):
                 if lo1 < hi0:
                     errs.append((w1, f"address range [0x{lo1:x}, 0x{hi1:x}) overlaps [0x{lo0:x}, 0x{hi0:x}) of "
                                      f"{format_key_path(('cxl', *w0))}"))
+        if errs:
+            return errs
+        names = self.host_port_names()
+        if (self.expanders or self.switches) and not names:
+            errs.append((("switches",), "no free upstream port or directly attached expander for the host"))
+        elif self.attach is not None and self.attach not in names:
+            errs.append((("attach",), f"not a free host attachment point: {self.attach!r} (free: "
+                                      f"{', '.join(names) or 'none'})"))
         return errs
 
 

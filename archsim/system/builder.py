@@ -17,6 +17,7 @@ from archsim.cache.component import Cache
 from archsim.core.component import Component
 from archsim.core.port import MemoryPort
 from archsim.core.sim import Simulator
+from archsim.cxl import Fabric, build_fabric
 from archsim.dram.memory import DRAMSystem
 from archsim.system.config import SystemConfig
 from archsim.system.embedding import EmbeddingOperator
@@ -36,6 +37,7 @@ class HostSystem:
     operator: EmbeddingOperator
     layout: TableLayout
     nmp: Component | None = None
+    fabric: Fabric | None = None
 
     def finalize(self, end_ps: int) -> None:
         self.operator.finalize()
@@ -43,6 +45,8 @@ class HostSystem:
             self.nmp.finalize(end_ps)
         if self.llc is not None:
             self.llc.finalize()
+        if self.fabric is not None:
+            self.fabric.finalize()
         self.dram.finalize(end_ps)
 
 
@@ -53,8 +57,11 @@ def build_layout(cfg: SystemConfig, tables: list) -> TableLayout:
     org = cfg.dram.org
     mapper = AddressMapper(org, cfg.dram.mapping)
     line = cfg.host.llc.line_bytes if cfg.host and cfg.host.llc else 64
+    regions = None
+    if cfg.layout.memory == "cxl":
+        regions = [(e.base, e.end) for e in cfg.cxl.expanders]
     return TableLayout(cfg.layout, [t.row_bytes for t in tables], [t.rows for t in tables], line, mapper,
-                       org.logical_channels, org.capacity_bytes)
+                       org.logical_channels, org.capacity_bytes, regions)
 
 
 def build_host_system(sim: Simulator, cfg: SystemConfig, tables: list, layout: TableLayout,
@@ -65,7 +72,16 @@ def build_host_system(sim: Simulator, cfg: SystemConfig, tables: list, layout: T
     # with near-memory units the units' model of the ranks books the DIMMs' background and refresh energy
     # (the units drive the ranks; counting both models' standby would count the DIMMs twice)
     dram = DRAMSystem(sim, cfg.dram, book_standby=cfg.nmp is None)
-    port = MemoryPort(dram)
+    fabric = None
+    mem: Component = dram
+    if cfg.cxl is not None:  # local DRAM below, the CXL windows above it, one physical address space
+        from archsim.system.memory_map import AddressRouter
+
+        fabric = build_fabric(sim, cfg.cxl)
+        link = fabric.host_ports[cfg.cxl.attach_point()]
+        mem = AddressRouter(sim, "memory", [(0, cfg.dram.org.capacity_bytes, dram), (cfg.dram.org.capacity_bytes,
+                                                                                     1 << 64, link)])
+    port = MemoryPort(mem)
     to_ps = round(host.to_memory_ns * 1000)
     from_ps = round(host.from_memory_ns * 1000)
     llc = None
@@ -80,7 +96,7 @@ def build_host_system(sim: Simulator, cfg: SystemConfig, tables: list, layout: T
 
         nmp = RankNMP(sim, cfg.dram, cfg.nmp, layout, tables, hot_rows=hot_rows)
     op = EmbeddingOperator(sim, host, path, layout, tables, near_data=nmp)
-    return HostSystem(sim, dram, port, path, llc, op, layout, nmp)
+    return HostSystem(sim, dram, port, path, llc, op, layout, nmp, fabric)
 
 
 def run_embedding(cfg: SystemConfig, tables: list, batches, seed: int = 0,

@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from archsim.config import ConfigError, LoadedConfig, format_key_path, load_config, validate
+from archsim.cxl.spec import CXLSpec
 from archsim.dram.spec import DRAMSpec
 from archsim.nmp.spec import NMPSpec
 from archsim.system.host import HostSpec
@@ -33,14 +34,37 @@ class SystemConfig(BaseModel):
     layout: LayoutSpec = Field(default_factory=LayoutSpec, description="where embedding tables live")
     nmp: NMPSpec | None = Field(None, description="near-memory processing units in the DRAM (absent: none; "
                                                   "the host gathers and pools every bag)")
+    cxl: CXLSpec | None = Field(None, description="CXL memory behind the host: expanders, switches, links "
+                                                  "(absent: none)")
+
+    def semantic_errors(self) -> list[tuple[tuple, str]]:
+        """Cross-section problems as (key path, message)."""
+        errs: list[tuple[tuple, str]] = [(("dram", *rel), msg) for rel, msg in self.dram.semantic_errors()]
+        if errs:
+            return errs
+        if self.cxl is not None:
+            errs += [(("cxl", *rel), msg) for rel, msg in self.cxl.semantic_errors()]
+            if errs:
+                return errs
+            local = self.dram.org.capacity_bytes
+            for i, e in enumerate(self.cxl.expanders):
+                if e.base < local:
+                    errs.append((("cxl", "expanders", i, "base"),
+                                 f"overlaps the host's local DRAM [0, 0x{local:x}); place expanders at or "
+                                 f"above 0x{local:x}, got 0x{e.base:x}"))
+        if self.layout.memory == "cxl" and (self.cxl is None or not self.cxl.expanders):
+            errs.append((("layout", "memory"), "cxl needs a cxl: section with at least one expander"))
+        if self.nmp is not None and self.layout.memory == "cxl":
+            errs.append((("nmp",), "near-memory units in the host's DIMMs cannot reach tables on CXL memory "
+                                   "(layout.memory cxl)"))
+        return errs
 
 
 def load_system(source: str | Path, overrides: Sequence[str] = ()) -> tuple[SystemConfig, LoadedConfig]:
     """Load, resolve (``extends:``, ``--set``) and validate a system config; raises ConfigError on bad input."""
     loaded = load_config(source, overrides=tuple(overrides))
     cfg = validate(loaded, SystemConfig)
-    for rel, msg in cfg.dram.semantic_errors():
-        path = ("dram", *rel)
+    for path, msg in cfg.semantic_errors():
         file, line = loaded.sources.where(path)
         raise ConfigError(msg, file=file, line=line, path=format_key_path(path))
     return cfg, loaded

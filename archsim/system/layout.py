@@ -28,9 +28,14 @@ class LayoutSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    policy: Literal["contiguous", "channel_per_table"] = Field(
-        "contiguous", description="contiguous: one address space interleaved by the mapping; "
-                                  "channel_per_table: table t only in channel t mod channels")
+    memory: Literal["local", "cxl"] = Field(
+        "local", description="where the tables live: local (the host's DRAM) or cxl (the CXL expanders' windows, "
+                             "reached through the fabric)")
+    policy: Literal["contiguous", "channel_per_table", "device_per_table"] = Field(
+        "contiguous", description="contiguous: one address space interleaved by the mapping (with memory cxl: "
+                                  "the expanders' windows filled in address order); channel_per_table: table t "
+                                  "only in channel t mod channels (local); device_per_table: table t on expander "
+                                  "t mod expanders (cxl)")
     row_alignment: int = Field(64, gt=0, description="row stride is the row size rounded up to this (bytes)")
     table_alignment: int = Field(4096, gt=0, description="each table starts at a multiple of this (bytes)")
     base_address: int = Field(0, ge=0, description="first byte address used for tables")
@@ -55,12 +60,18 @@ class TableLayout:
     """Addresses of embedding rows for the tables of a workload in a memory of ``capacity`` bytes."""
 
     def __init__(self, spec: LayoutSpec, row_bytes: list[int], rows: list[int], line_bytes: int,
-                 mapper: AddressMapper | None, channels: int, capacity: int) -> None:
+                 mapper: AddressMapper | None, channels: int, capacity: int,
+                 regions: list[tuple[int, int]] | None = None) -> None:
         self.spec = spec
         self.line_bytes = line_bytes
         self.line_shift = line_bytes.bit_length() - 1
         self.mapper = mapper
         self.tables: list[TablePlacement] = []
+        if regions is not None:
+            self._place_in_regions(spec, row_bytes, rows, regions)
+            return
+        if spec.policy == "device_per_table":
+            raise ValueError("layout.policy device_per_table needs layout.memory cxl (tables on expanders)")
         part = spec.policy == "channel_per_table"
         if part and mapper is None:
             raise ValueError("layout.policy channel_per_table needs a DRAM memory with an address mapping")
@@ -76,6 +87,35 @@ class TableLayout:
         self.bytes_needed = max(nxt)
         self.capacity = limit
         self.fits = self.bytes_needed <= limit
+
+    def _place_in_regions(self, spec: LayoutSpec, row_bytes: list[int], rows: list[int],
+                          regions: list[tuple[int, int]]) -> None:
+        """Tables in address windows (CXL expanders, in address order): filled one after another
+        (contiguous; a table that does not fit the rest of a window starts the next) or table t in window
+        t mod windows (device_per_table)."""
+        if spec.policy == "channel_per_table":
+            raise ValueError("layout.policy channel_per_table places tables in local DRAM channels; with "
+                             "layout.memory cxl use contiguous or device_per_table")
+        wins = sorted(regions)
+        nxt = [max(lo, spec.base_address) for lo, _hi in wins]
+        self.fits = True
+        self.bytes_needed = 0
+        w = 0
+        for t, (rb, nrows) in enumerate(zip(row_bytes, rows)):
+            stride = _round_up(rb, max(spec.row_alignment, 1))
+            size = stride * nrows
+            if spec.policy == "device_per_table":
+                w = t % len(wins)
+            else:
+                while w < len(wins) - 1 and _round_up(nxt[w], spec.table_alignment) + size > wins[w][1]:
+                    w += 1
+            base = _round_up(nxt[w], spec.table_alignment)
+            nxt[w] = base + size
+            if nxt[w] > wins[w][1]:
+                self.fits = False
+            self.bytes_needed += size
+            self.tables.append(TablePlacement(base, stride, -(-rb // self.line_bytes), rb, -1))
+        self.capacity = sum(hi - lo for lo, hi in wins)
 
     def line_addresses(self, table: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Byte addresses of the cache lines covering ``rows`` of ``table``, in row order, and the number of

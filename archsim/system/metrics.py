@@ -48,6 +48,15 @@ def workload_summary(system, end_ps: int, sim: Simulator) -> dict[str, Any]:
     for ch in system.dram.channels:
         b = (ch.n_reads + ch.n_writes) * nbytes
         out[f"dram_ch{ch.index}_bandwidth_GBps"] = b / (end_ps * 1e-3) if end_ps else 0.0
+    fab = getattr(system, "fabric", None)
+    if fab is not None:  # payload bandwidth of each CXL link per direction, bytes served by each expander
+        per_ns = end_ps * 1e-3 if end_ps else 0.0
+        for link in fab.links:
+            short = link.name.split(".", 1)[1].replace(".", "_")
+            out[f"cxl_{short}_down_GBps"] = link.m2s.payload_bytes / per_ns if per_ns else 0.0
+            out[f"cxl_{short}_up_GBps"] = link.s2m.payload_bytes / per_ns if per_ns else 0.0
+        for name, e in fab.expanders.items():
+            out[f"cxl_{name}_bandwidth_GBps"] = e.bytes / per_ns if per_ns else 0.0
     n = op.lookups or 1
     led = sim.energy
     out["energy_total_nJ"] = pj_to_nj(led.total_pj())

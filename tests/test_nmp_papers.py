@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from archsim.validation_papers import paper_checks, recross_bound
+from archsim.validation_papers import recnmp_checks, recross_bound, recross_checks
 
 # entries that differ from the paper by more than 30% at the validation's batch size, for reasons
 # docs/validation.md gives, with the direction of the difference: the 4-lane units cap RecNMP-opt at ranks x
@@ -15,7 +15,7 @@ KNOWN_OUTSIDE = {"+ hot-entry profile": -1, "RecNMP-opt 8 ranks vs baseline, per
 
 @pytest.fixture(scope="module")
 def checks():
-    return list(paper_checks(recnmp_bags=64, recross_bags=32))
+    return list(recnmp_checks(64)) + list(recross_checks(32))
 
 
 def _by(checks, prefix: str):

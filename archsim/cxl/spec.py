@@ -220,6 +220,36 @@ class ExpanderSpec(_Strict):
         return self.base + self.size
 
 
+class PIFSSpec(_Strict):
+    """PIFS-Rec processing units in a switch, one per downstream port (archsim/cxl/pifs.py)."""
+
+    switch: str | None = Field(None, description="the switch that holds the units (default: the first)")
+    location: Literal["switch", "expander"] = Field(
+        "switch", description="switch: PIFS-Rec, units next to the switch's downstream ports read through the "
+                              "ports' links and the switch combines their partial sums; expander: near-data "
+                              "processing inside each expander (BEACON-like), units read their DRAM directly "
+                              "and every partial sum travels to the host, which adds them")
+    clock_mhz: float = Field(1000.0, gt=0, description="clock of the units' pooling datapaths")
+    lanes: int = Field(16, gt=0, description="fp32 adds per unit clock in each port unit")
+    combine_lanes: int = Field(16, gt=0, description="fp32 adds per unit clock in the switch's combiner of "
+                                                     "the ports' partial sums")
+    index_bytes: int = Field(4, gt=0, description="bytes per row index in the command the host sends")
+    command_header_bytes: int = Field(16, ge=0, description="bytes of a bag command besides its indices")
+    buffer_kib: int = Field(0, ge=0, description="on-switch buffer of embedding lines (LRU, shared by the "
+                                                 "units); 0: none")
+    buffer_ways: int = Field(16, gt=0, description="associativity of the on-switch buffer")
+    buffer_hit_ns: float = Field(2.0, ge=0, description="latency of a buffer hit")
+    buffer_energy_pJ: float = Field(50.0, ge=0, description="energy per buffer access (lookup or fill), pJ")
+    buffer_admit: Literal["all", "hot"] = Field(
+        "all", description="lines the buffer keeps: all read, or only profiled hot rows (hot_fraction, "
+                           "profile_batches)")
+    hot_fraction: float = Field(0.01, ge=0, le=1, description="buffer_admit hot: the most accessed fraction "
+                                                              "of each table's rows")
+    profile_batches: int = Field(4, ge=1, description="buffer_admit hot: batches profiled for hot rows")
+    compute_energy_pJ: float = Field(0.9, ge=0, description="energy of one fp32 add, pJ (Horowitz, ISSCC "
+                                                            "2014: 0.9 pJ at 45 nm)")
+
+
 Path = tuple[Any, ...]
 
 
@@ -228,6 +258,7 @@ class CXLSpec(_Strict):
 
     expanders: list[ExpanderSpec] = Field(default_factory=list, description="Type-3 memory expanders")
     switches: list[SwitchSpec] = Field(default_factory=list, description="switches, cascading allowed")
+    pifs: PIFSSpec | None = Field(None, description="PIFS-Rec processing units in a switch (absent: none)")
     attach: str | None = Field(
         None, description="where the host's CXL root port attaches: a switch's free upstream port "
                           "(<switch>.port<j>) or a directly attached expander's name; default: the first of them")
@@ -368,6 +399,12 @@ class CXLSpec(_Strict):
                                      f"{format_key_path(('cxl', *w0))}"))
         if errs:
             return errs
+        if self.pifs is not None:
+            sw = self.pifs.switch
+            if not self.switches:
+                errs.append((("pifs",), "PIFS units sit in a switch; this fabric has none"))
+            elif sw is not None and sw not in [s.name for s in self.switches]:
+                errs.append((("pifs", "switch"), f"no switch named {sw!r}"))
         names = self.host_port_names()
         if (self.expanders or self.switches) and not names:
             errs.append((("switches",), "no free upstream port or directly attached expander for the host"))

@@ -38,11 +38,14 @@ class HostSystem:
     layout: TableLayout
     nmp: Component | None = None
     fabric: Fabric | None = None
+    pifs: Component | None = None
 
     def finalize(self, end_ps: int) -> None:
         self.operator.finalize()
         if self.nmp is not None:
             self.nmp.finalize(end_ps)
+        if self.pifs is not None:
+            self.pifs.finalize(end_ps)
         if self.llc is not None:
             self.llc.finalize()
         if self.fabric is not None:
@@ -95,8 +98,17 @@ def build_host_system(sim: Simulator, cfg: SystemConfig, tables: list, layout: T
         from archsim.nmp.rank import RankNMP
 
         nmp = RankNMP(sim, cfg.dram, cfg.nmp, layout, tables, hot_rows=hot_rows)
-    op = EmbeddingOperator(sim, host, path, layout, tables, near_data=nmp)
-    return HostSystem(sim, dram, port, path, llc, op, layout, nmp, fabric)
+    pifs = None
+    if cfg.cxl is not None and cfg.cxl.pifs is not None:
+        from archsim.cxl.pifs import PIFS
+
+        spec = cfg.cxl.pifs
+        sw_name = spec.switch or cfg.cxl.switches[0].name
+        switch = fabric.switches[sw_name]
+        pifs = PIFS(sim, spec, switch, link, [o.target for o in switch._outputs], layout, tables, to_ps, from_ps,
+                    hot_rows=hot_rows)
+    op = EmbeddingOperator(sim, host, path, layout, tables, near_data=nmp or pifs)
+    return HostSystem(sim, dram, port, path, llc, op, layout, nmp, fabric, pifs)
 
 
 def run_embedding(cfg: SystemConfig, tables: list, batches, seed: int = 0,
@@ -110,11 +122,14 @@ def run_embedding(cfg: SystemConfig, tables: list, batches, seed: int = 0,
         raise ValueError(f"tables need {layout.bytes_needed} B, memory holds {layout.capacity} B")
     sim = Simulator(seed)
     hot = None
-    if cfg.nmp is not None and (cfg.nmp.level == "cross" or cfg.nmp.rank_cache_admit == "hot"):
-        from archsim.nmp.placement import profile_hot_rows
+    from archsim.nmp.placement import profile_hot_rows
 
+    if cfg.nmp is not None and (cfg.nmp.level == "cross" or cfg.nmp.rank_cache_admit == "hot"):
         hot = profile_hot_rows(profile or (), tables, cfg.nmp.hot_fraction, cfg.nmp.profile_batches,
                                cfg.nmp.hot_min_count, cfg.nmp.hot_access_share)
+    pifs = cfg.cxl.pifs if cfg.cxl is not None else None
+    if pifs is not None and pifs.buffer_admit == "hot":
+        hot = profile_hot_rows(profile or (), tables, pifs.hot_fraction, pifs.profile_batches)
     system = build_host_system(sim, cfg, tables, layout, hot)
     proc = sim.env.process(system.operator.run(batches, progress))
     sim.env.run(until=proc)

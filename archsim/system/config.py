@@ -52,6 +52,12 @@ class SystemConfig(BaseModel):
                     errs.append((("cxl", "expanders", i, "base"),
                                  f"overlaps the host's local DRAM [0, 0x{local:x}); place expanders at or "
                                  f"above 0x{local:x}, got 0x{e.base:x}"))
+            pifs = self.cxl.pifs
+            if pifs is not None and self.cxl.switches:
+                sw = pifs.switch or self.cxl.switches[0].name
+                if not self.cxl.attach_point().startswith(f"{sw}.port"):
+                    errs.append((("cxl", "pifs", "switch"), f"the host attaches at {self.cxl.attach_point()!r}; "
+                                                            f"PIFS units must sit in that switch ({sw!r} is not)"))
         if self.layout.memory == "cxl" and (self.cxl is None or not self.cxl.expanders):
             errs.append((("layout", "memory"), "cxl needs a cxl: section with at least one expander"))
         if self.nmp is not None and self.layout.memory == "cxl":

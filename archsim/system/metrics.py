@@ -44,6 +44,8 @@ def workload_summary(system, end_ps: int, sim: Simulator) -> dict[str, Any]:
     out["dram_row_hit_rate"] = dram["row_hit_rate"]
     if getattr(system, "nmp", None) is not None:
         out.update(system.nmp.summary(end_ps))
+    if getattr(system, "pifs", None) is not None:
+        out.update(system.pifs.summary(end_ps))
     nbytes = system.dram.spec.org.access_bytes
     for ch in system.dram.channels:
         b = (ch.n_reads + ch.n_writes) * nbytes

@@ -1,0 +1,320 @@
+"""PIFS-Rec: processing units inside a CXL switch, next to its downstream ports, that gather and pool embeddings.
+
+Path of a bag (a :class:`~archsim.core.request.GatherReduce`) whose table lives behind the switch::
+
+    host --command (row indices) over the host link, M2S--> switch pipeline --> per downstream port: a unit
+    reads its rows over the port's link from the expander(s) behind it, one 64 B read per line (the port's
+    on-switch buffer may hold hot lines), and pools them --> the switch's combiner adds the ports' partial sums
+    --> pooled vector over the host link, S2M --> host
+
+- **Command.** The bag's indices (``index_bytes`` each, plus ``command_header_bytes``) travel to the switch as
+  64 B write-data messages (M2S RwD) on the host link's downstream wire, then the port logic, PHY and the
+  switch's forwarding pipeline. The host's on-chip path to its root port (``host.to_memory_ns``) comes first.
+- **Port units.** One per downstream port, reading the rows routed to that port (the switch's address ranges)
+  through the port's link: the link's credits, flits and the expander's DRAM set the pace, exactly as for host
+  reads. A serial pooling datapath per unit: ``ceil(elements / lanes)`` unit clocks per 64 B line.
+- **On-switch buffer** (``buffer_kib``; PIFS-Rec's buffer for hot embeddings): an LRU cache of 64 B lines per
+  switch shared by its units; a hit is pooled ``buffer_hit_ns`` after the command reaches the unit and reads
+  nothing downstream. ``buffer_admit: hot`` keeps only profiled hot rows (PIFS-Rec's hotness detection).
+- **Combine.** When a unit has pooled its share of a bag, its partial sum goes to the switch's combiner, which
+  adds partial sums one after another (``dim / combine_lanes`` unit clocks each).
+- **Result.** The pooled vector (``dim`` fp32) returns over the host link's upstream wire as data responses
+  (S2M DRS), then ``host.from_memory_ns`` to the core.
+
+Abstracted away: the processing core's instruction stream and its programming interface, coherence with host
+caches of the tables (read-only inference), the switch's management CPU, page migration by the hotness
+detector (hot rows are profiled before the run), congestion between PIFS reads and other hosts' traffic beyond
+sharing the same links (they share credits and wires).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import simpy
+
+from archsim.cache.set_assoc import SetAssocCache
+from archsim.core.component import Component
+from archsim.core.port import MemoryPort, call_at
+from archsim.core.request import GatherReduce, MemRequest
+from archsim.core.sim import Simulator
+from archsim.cxl.flit import M2S_RWD, S2M_DRS
+from archsim.cxl.link import Link
+from archsim.cxl.spec import PIFSSpec, ns_to_ps
+from archsim.cxl.switch import Switch
+from archsim.workload.spec import DTYPE_BYTES
+
+__all__ = ["PIFS"]
+
+
+class _Bag:
+    __slots__ = ("gr", "parts_left", "t_ready")
+
+    def __init__(self, gr: GatherReduce, parts: int) -> None:
+        self.gr = gr
+        self.parts_left = parts
+        self.t_ready = 0
+
+
+class _Part:
+    """One port unit's share of a bag: ``left`` lines still to pool, each ``elems`` adds in ``pool_ps``."""
+
+    __slots__ = ("bag", "left", "unit", "pool_ps", "elems")
+
+    def __init__(self, bag: _Bag, left: int, unit: _PortUnit, pool_ps: int, elems: int) -> None:
+        self.bag = bag
+        self.left = left
+        self.unit = unit
+        self.pool_ps = pool_ps
+        self.elems = elems
+
+
+class _PortUnit:
+    """The processing unit of one downstream port: reads through the port's link, pools serially."""
+
+    def __init__(self, owner: PIFS, index: int, link: Link, in_device: bool) -> None:
+        self.owner = owner
+        self.index = index
+        self.link = link
+        # in the switch: reads cross the port's link; in the device (NDP in the expander): straight to it
+        self.port = link.port if in_device else MemoryPort(link)
+        self.busy_until = 0
+        self.lines = 0
+        self.adds = 0
+
+    def read(self, lines: list[int], part: _Part, cacheable: list[bool]) -> None:
+        owner = self.owner
+        buf = owner.buffer
+        hits = 0
+        for a, cab in zip(lines, cacheable):
+            if buf is not None and cab:
+                if buf.lookup(a >> 6):
+                    hits += 1
+                    continue
+                waiting = owner.pending.get(a)
+                if waiting is not None:  # being read for an earlier bag: share that read
+                    waiting.append(part)
+                    owner.merged += 1
+                    continue
+                owner.pending[a] = []
+                self.lines += 1
+                self.port.send(MemRequest(a, False, 64, tag=part), self._on_fill)
+                continue
+            self.lines += 1
+            self.port.send(MemRequest(a, False, 64, tag=part), self._on_data)
+        if hits:
+            call_at(owner.env, owner.env.now + owner.hit_ps, self._on_hits, (part, hits))
+
+    def _on_data(self, ev: simpy.Event) -> None:
+        self.pool(ev.value.tag, self.owner.env.now, 1)
+
+    def _on_fill(self, ev: simpy.Event) -> None:
+        owner = self.owner
+        a = ev.value.addr
+        owner.buffer.fill(a >> 6)
+        now = owner.env.now
+        self.pool(ev.value.tag, now, 1)
+        for part in owner.pending.pop(a):
+            part.unit.pool(part, now, 1)
+
+    def _on_hits(self, ev: simpy.Event) -> None:
+        part, n = ev.value
+        self.pool(part, self.owner.env.now, n)
+
+    def pool(self, part: _Part, now: int, n: int) -> None:
+        t = (self.busy_until if self.busy_until > now else now) + n * part.pool_ps
+        self.busy_until = t
+        self.adds += n * part.elems
+        part.left -= n
+        if part.left == 0:
+            self.owner.partial_ready(part.bag, t, self)
+
+
+class PIFS(Component):
+    """PIFS-Rec units in ``switch``: accept ``GatherReduce`` for tables behind it (see the module docstring)."""
+
+    def __init__(self, sim: Simulator, spec: PIFSSpec, switch: Switch, host_link: Link,
+                 down_links: Sequence[Link], layout, tables: list, to_host_ps: int, from_host_ps: int,
+                 hot_rows: list[np.ndarray] | None = None, name: str = "pifs") -> None:
+        super().__init__(sim, name)
+        self.spec = spec
+        self.switch = switch
+        self.host_link = host_link
+        self.layout = layout
+        self.tables = tables
+        self.in_device = spec.location == "expander"
+        self.units = [_PortUnit(self, i, lk, self.in_device) for i, lk in enumerate(down_links)]
+        self.to_ps = to_host_ps
+        self.from_ps = from_host_ps
+        self.cyc_ps = 1e6 / spec.clock_mhz
+        self.hit_ps = ns_to_ps(spec.buffer_hit_ns)
+        self.buffer = (SetAssocCache(spec.buffer_kib * 1024, spec.buffer_ways, 64, "xor")
+                       if spec.buffer_kib else None)
+        self.admit_hot = spec.buffer_admit == "hot"
+        self.hot = hot_rows
+        if self.admit_hot and hot_rows is None:
+            raise ValueError("pifs.buffer_admit hot needs the profiled hot rows of each table")
+        self.pending: dict[int, list[_Part]] = {}
+        self.merged = 0
+        self.combine_free = 0
+        self.bags = 0
+        self.partials = 0
+        self.result_bytes = 0
+        self.command_bytes = 0
+        # which tables the units can reach: every row of the table routes to one of the switch's ports
+        self._reach = []
+        for t, place in enumerate(layout.tables):
+            end = place.base + place.stride * tables[t].rows - 1
+            try:
+                switch._route_out(place.base)
+                switch._route_out(end)
+                self._reach.append(True)
+            except ValueError:
+                self._reach.append(False)
+
+    def accepts_table(self, t: int) -> bool:
+        return self._reach[t]
+
+    def elems_per_line(self, gr: GatherReduce) -> int:
+        return max(1, min(gr.row_bytes, 64) // DTYPE_BYTES[gr.dtype])
+
+    def _pool_ps(self, elems: int, lanes: int) -> int:
+        return round(-(-elems // lanes) * self.cyc_ps)
+
+    # ------------------------------------------------------------------ face
+    def submit(self, gr: GatherReduce) -> simpy.Event:
+        env = self.env
+        gr.t_submit = env.now
+        if gr.done is None:
+            gr.done = env.event()
+        self.bags += 1
+        call_at(env, env.now + self.to_ps, self._command, gr)
+        return gr.done
+
+    def _command(self, ev: simpy.Event) -> None:
+        """The bag's command leaves the host's root port: down the host link, through the switch pipeline."""
+        gr = ev.value
+        lk = self.host_link
+        nbytes = self.spec.command_header_bytes + len(gr.rows) * self.spec.index_bytes
+        self.command_bytes += nbytes
+        at = lk.m2s.send(self.env.now + lk.port_ps, M2S_RWD, -(-nbytes // 64), nbytes)
+        call_at(self.env, at + lk.phy_ps + lk.port_ps + self.switch.fwd_ps, self._dispatch, gr)
+
+    def _dispatch(self, ev: simpy.Event) -> None:
+        gr: GatherReduce = ev.value
+        rows = np.asarray(gr.rows, dtype=np.int64)
+        addrs, counts = self.layout.line_addresses(gr.table, rows)
+        lpr = self.layout.tables[gr.table].lines_per_row
+        per_row = counts if counts is not None else np.full(len(rows), lpr)
+        cab = np.ones(len(addrs), dtype=bool)
+        if self.admit_hot:
+            hot = self.hot[gr.table]
+            pos = np.searchsorted(hot, rows)
+            is_hot = (pos < len(hot)) & (hot[np.minimum(pos, max(len(hot) - 1, 0))] == rows) \
+                if len(hot) else np.zeros(len(rows), dtype=bool)
+            cab = np.repeat(is_hot, per_row)
+        out = np.fromiter((self.switch._route_out(a) for a in addrs[np.cumsum(per_row) - per_row].tolist()),
+                          dtype=np.int64, count=len(rows))
+        out_line = np.repeat(out, per_row)
+        ports = np.unique(out)
+        bag = _Bag(gr, len(ports))
+        elems = self.elems_per_line(gr)
+        pool_ps = self._pool_ps(elems, self.spec.lanes)
+        addr_l = addrs.tolist()
+        cab_l = cab.tolist()
+        for o in ports.tolist():
+            sel = np.flatnonzero(out_line == o).tolist()
+            unit = self.units[o]
+            part = _Part(bag, len(sel), unit, pool_ps, elems)
+            lines, cab_o = [addr_l[i] for i in sel], [cab_l[i] for i in sel]
+            if self.in_device:  # the port's share of the command crosses its link to the device's unit
+                lk = unit.link
+                nbytes = self.spec.command_header_bytes + int((out == o).sum()) * self.spec.index_bytes
+                at = lk.m2s.send(self.env.now + lk.port_ps, M2S_RWD, -(-nbytes // 64), nbytes)
+                call_at(self.env, at + lk.phy_ps + lk.port_ps, self._unit_read, (unit, lines, part, cab_o))
+            else:
+                unit.read(lines, part, cab_o)
+
+    def _unit_read(self, ev: simpy.Event) -> None:
+        unit, lines, part, cab = ev.value
+        unit.read(lines, part, cab)
+
+    def partial_ready(self, bag: _Bag, t_ready: int, unit: _PortUnit | None = None) -> None:
+        """A unit finished its share of ``bag`` at ``t_ready``: the combiner adds it (in the switch), or (units
+        in the devices) the partial sum travels up its link, the switch and the host link to the host."""
+        if self.in_device:
+            call_at(self.env, t_ready, self._partial_up, (bag, unit))
+            return
+        gr = bag.gr
+        t = max(t_ready, self.combine_free) + self._pool_ps(gr.dim, self.spec.combine_lanes)
+        self.combine_free = t
+        self.partials += 1
+        if t > bag.t_ready:
+            bag.t_ready = t
+        bag.parts_left -= 1
+        if bag.parts_left == 0:
+            call_at(self.env, bag.t_ready + self.switch.fwd_ps, self._result, bag)
+
+    def _partial_up(self, ev: simpy.Event) -> None:
+        bag, unit = ev.value
+        lk = unit.link
+        nbytes = bag.gr.dim * 4
+        self.partials += 1
+        at = lk.s2m.send(self.env.now + lk.port_ps, S2M_DRS, -(-nbytes // 64), nbytes)
+        call_at(self.env, at + lk.phy_ps + lk.port_ps + self.switch.fwd_ps, self._partial_host, bag)
+
+    def _partial_host(self, ev: simpy.Event) -> None:
+        """A device's partial sum crosses the host link; the host adds the partial sums as they arrive."""
+        bag = ev.value
+        lk = self.host_link
+        nbytes = bag.gr.dim * 4
+        self.result_bytes += nbytes
+        at = lk.s2m.send(self.env.now + lk.port_ps, S2M_DRS, -(-nbytes // 64), nbytes)
+        t = at + lk.phy_ps + lk.port_ps + self.from_ps
+        if t > bag.t_ready:
+            bag.t_ready = t
+        bag.parts_left -= 1
+        if bag.parts_left == 0:
+            call_at(self.env, bag.t_ready, self._done, bag.gr)
+
+    def _result(self, ev: simpy.Event) -> None:
+        """The pooled vector goes up the host link (data responses) to the host."""
+        bag = ev.value
+        gr = bag.gr
+        lk = self.host_link
+        nbytes = gr.dim * 4  # pooled in fp32
+        self.result_bytes += nbytes
+        at = lk.s2m.send(self.env.now + lk.port_ps, S2M_DRS, -(-nbytes // 64), nbytes)
+        call_at(self.env, at + lk.phy_ps + lk.port_ps + self.from_ps, self._done, gr)
+
+    def _done(self, ev: simpy.Event) -> None:
+        gr = ev.value
+        gr.t_done = self.env.now
+        gr.done.succeed(gr)
+
+    # ------------------------------------------------------------------ results
+    def finalize(self, end_ps: int) -> None:
+        s = self.stats
+        adds = sum(u.adds for u in self.units)
+        for k, v in (("bags", self.bags), ("partials", self.partials), ("lines", sum(u.lines for u in self.units)),
+                     ("adds", adds), ("command_bytes", self.command_bytes), ("result_bytes", self.result_bytes)):
+            s.set(k, v)
+        book = self.sim.energy.book
+        book(s.full_name, "compute", self.spec.compute_energy_pJ * adds)
+        if self.buffer is not None:
+            b = self.buffer
+            s.set("buffer_hits", b.hits)
+            s.set("buffer_misses", b.misses)
+            s.set("buffer_merged", self.merged)
+            book(s.full_name, "sram", self.spec.buffer_energy_pJ * (b.hits + 2 * b.misses))
+
+    def summary(self, end_ps: int) -> dict[str, float]:
+        out = {}
+        if self.buffer is not None:
+            b = self.buffer
+            acc = b.hits + b.misses
+            out["pifs_buffer_hit_rate"] = (b.hits + self.merged) / acc if acc else 0.0
+        lines = sum(u.lines for u in self.units)
+        out["pifs_read_GBps"] = lines * 64 / (end_ps * 1e-3) if end_ps else 0.0
+        return out

@@ -121,8 +121,9 @@ def _run_workload(cfg: SystemConfig, workload: str | Path, workload_overrides: S
     if progress is not None:
         def cb(done: int, now: int) -> None:
             progress(done, total, now)
+    more = [iter_batches(wl, seed=seed + i) for i in range(1, cfg.hosts)]  # each host its own stream
     system, end_ps = run_embedding(cfg, tables, iter_batches(wl, seed=seed), seed, cb,
-                                   profile=iter_batches(wl, seed=seed))
+                                   profile=iter_batches(wl, seed=seed), more_batches=more)
     sim = system.sim
     summary = workload_summary(system, end_ps, sim)
     summary["_sim_time_ps"] = end_ps

@@ -79,3 +79,34 @@ def test_bad_fabric_is_refused_with_file_line_and_key(tmp_path, yaml_tail, key, 
     # the file and line of the offending value (this file's, or cxl_pool.yaml's where the value comes from)
     assert re.match(r"^\S+\.yaml:\d+: ", msg), msg
     assert key in msg and words in msg and "\n" not in msg
+
+
+def test_two_hosts_pooling_contend_in_the_fabric() -> None:
+    """hwconfigs/cxl_pool_2hosts.yaml: each host runs its own stream on its own upstream port; sharing the
+    switch's downstream ports and the expanders, each host's batches take longer than one host's alone, the
+    pool as a whole serves more lookups per second than one host, and both hosts' counts add up."""
+    tables = [SyntheticTable(f"t{i}", ROWS, 64) for i in range(4)]
+    out = {}
+    for name in ("cxl_pool", "cxl_pool_2hosts"):
+        cfg, _ = load_system(str(REPO_ROOT / "hwconfigs" / f"{name}.yaml"), ["host.llc=null"])
+        more = [uniform_batches(ROWS, 32, 20, 2, seed=1 + i, tables=4) for i in range(1, cfg.hosts)]
+        system, end_ps = run_embedding(cfg, tables, uniform_batches(ROWS, 32, 20, 2, seed=1, tables=4),
+                                       more_batches=more)
+        out[name] = (system, end_ps)
+    one, t1 = out["cxl_pool"]
+    two, t2 = out["cxl_pool_2hosts"]
+    assert len(two.operators) == 2 and two.operators[1].lookups == one.operator.lookups
+    for op in two.operators:
+        assert op.batch_latency.mean() > 1.1 * one.operator.batch_latency.mean()
+    assert 2 * one.operator.lookups / t2 > 1.2 * one.operator.lookups / t1  # the pool serves more in all
+    fab = two.fabric
+    assert fab.host_ports["sw0.port0"].s2m.payload_bytes > 0 and fab.host_ports["sw0.port1"].s2m.payload_bytes > 0
+    assert two.sim.stats["host1.lines"] > 0  # host 1's own stats group
+
+
+@pytest.mark.parametrize("sets, words", [(["cxl=null", "layout.memory=local"], "no cxl: section"),
+                                         (["hosts=3"], "free host ports")])
+def test_hosts_need_a_fabric_with_their_ports(sets, words) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_system(str(REPO_ROOT / "hwconfigs" / "cxl_pool_2hosts.yaml"), sets)
+    assert "hosts" in str(exc.value) and words in str(exc.value)

@@ -285,6 +285,11 @@ class CXLSpec(_Strict):
         names = self.host_port_names()
         return self.attach if self.attach is not None else names[0]
 
+    def attach_points(self, hosts: int) -> list[str]:
+        """Where ``hosts`` hosts attach: host 0 at :meth:`attach_point`, the others at the next free points."""
+        first = self.attach_point()
+        return [first] + [n for n in self.host_port_names() if n != first][:hosts - 1]
+
     # ------------------------------------------------------------------ cross-references
     def port_ranges(self) -> dict[tuple[int, int], list[tuple[int, int]]]:
         """``(switch index, port index) -> [(base, end), ...]`` for every downstream port (derived where not

@@ -36,6 +36,9 @@ class SystemConfig(BaseModel):
                                                   "the host gathers and pools every bag)")
     cxl: CXLSpec | None = Field(None, description="CXL memory behind the host: expanders, switches, links "
                                                   "(absent: none)")
+    hosts: int = Field(1, ge=1, description="identical hosts pooling the CXL memory, each with its own local "
+                                            "DRAM, LLC and batch stream, attached at the fabric's free host "
+                                            "ports in order (more than 1 needs cxl:)")
 
     def semantic_errors(self) -> list[tuple[tuple, str]]:
         """Cross-section problems as (key path, message)."""
@@ -58,6 +61,14 @@ class SystemConfig(BaseModel):
                 if not self.cxl.attach_point().startswith(f"{sw}.port"):
                     errs.append((("cxl", "pifs", "switch"), f"the host attaches at {self.cxl.attach_point()!r}; "
                                                             f"PIFS units must sit in that switch ({sw!r} is not)"))
+        if self.hosts > 1:
+            if self.cxl is None:
+                errs.append((("hosts",), "several hosts pool CXL memory; this config has no cxl: section"))
+            elif len(self.cxl.host_port_names()) < self.hosts:
+                errs.append((("hosts",), f"{self.hosts} hosts need {self.hosts} free host ports in the fabric, it "
+                                         f"has {len(self.cxl.host_port_names())}"))
+            elif self.cxl.pifs is not None or self.nmp is not None:
+                errs.append((("hosts",), "several hosts with near-data units (nmp, cxl.pifs) are not modelled"))
         if self.layout.memory == "cxl" and (self.cxl is None or not self.cxl.expanders):
             errs.append((("layout", "memory"), "cxl needs a cxl: section with at least one expander"))
         if self.nmp is not None and self.layout.memory == "cxl":

@@ -16,15 +16,22 @@ def _pct(h, p: float, scale: float) -> float:
 def workload_summary(system, end_ps: int, sim: Simulator) -> dict[str, Any]:
     """Throughput, batch and bag latency, DRAM bandwidth per channel, energy per lookup by component and kind."""
     op = system.operator
+    ops = getattr(system, "operators", [op])
     secs = end_ps * 1e-12
-    bl = op.batch_latency
-    gl = op.bag_latency
+    bl, gl = op.batch_latency, op.bag_latency
+    if len(ops) > 1:  # hosts pooling CXL memory: totals, and latencies over every host's batches and bags
+        bl, gl = bl.copy(), gl.copy()
+        for other in ops[1:]:
+            bl.merge(other.batch_latency)
+            gl.merge(other.bag_latency)
+    lookups = sum(o.lookups for o in ops)
+    bags = sum(o.bags for o in ops)
     out: dict[str, Any] = {
-        "lookups": op.lookups,
-        "bags": op.bags,
-        "batches": op.batches,
-        "lookups_per_s": op.lookups / secs if secs else 0.0,
-        "bags_per_s": op.bags / secs if secs else 0.0,
+        "lookups": lookups,
+        "bags": bags,
+        "batches": sum(o.batches for o in ops),
+        "lookups_per_s": lookups / secs if secs else 0.0,
+        "bags_per_s": bags / secs if secs else 0.0,
         "batch_latency_mean_us": bl.mean() / 1e6 if bl.count else float("nan"),
         "batch_latency_p50_us": _pct(bl, 50, 1e6),
         "batch_latency_p95_us": _pct(bl, 95, 1e6),
@@ -34,6 +41,11 @@ def workload_summary(system, end_ps: int, sim: Simulator) -> dict[str, Any]:
         "bag_latency_p95_ns": _pct(gl, 95, 1e3),
         "bag_latency_p99_ns": _pct(gl, 99, 1e3),
     }
+    if len(ops) > 1:
+        for i, o in enumerate(ops):
+            out[f"host{i}_batch_latency_mean_us"] = o.batch_latency.mean() / 1e6 if o.batch_latency.count \
+                else float("nan")
+            out[f"host{i}_batch_latency_p99_us"] = _pct(o.batch_latency, 99, 1e6)
     ll = op.line_latency
     out["load_latency_mean_ns"] = ll.mean() / 1e3 if ll.count else float("nan")
     if system.llc is not None:
@@ -59,7 +71,7 @@ def workload_summary(system, end_ps: int, sim: Simulator) -> dict[str, Any]:
             out[f"cxl_{short}_up_GBps"] = link.s2m.payload_bytes / per_ns if per_ns else 0.0
         for name, e in fab.expanders.items():
             out[f"cxl_{name}_bandwidth_GBps"] = e.bytes / per_ns if per_ns else 0.0
-    n = op.lookups or 1
+    n = lookups or 1
     led = sim.energy
     out["energy_total_nJ"] = pj_to_nj(led.total_pj())
     out["energy_per_lookup_nJ"] = pj_to_nj(led.total_pj()) / n

@@ -43,6 +43,7 @@ from archsim.cxl.flit import M2S_RWD, S2M_DRS
 from archsim.cxl.link import Link
 from archsim.cxl.spec import PIFSSpec, ns_to_ps
 from archsim.cxl.switch import Switch
+from archsim.nmp.placement import is_hot
 from archsim.workload.spec import DTYPE_BYTES
 
 __all__ = ["PIFS"]
@@ -209,11 +210,7 @@ class PIFS(Component):
         per_row = counts if counts is not None else np.full(len(rows), lpr)
         cab = np.ones(len(addrs), dtype=bool)
         if self.admit_hot:
-            hot = self.hot[gr.table]
-            pos = np.searchsorted(hot, rows)
-            is_hot = (pos < len(hot)) & (hot[np.minimum(pos, max(len(hot) - 1, 0))] == rows) \
-                if len(hot) else np.zeros(len(rows), dtype=bool)
-            cab = np.repeat(is_hot, per_row)
+            cab = np.repeat(is_hot(self.hot[gr.table], rows), per_row)
         out = np.fromiter((self.switch._route_out(a) for a in addrs[np.cumsum(per_row) - per_row].tolist()),
                           dtype=np.int64, count=len(rows))
         out_line = np.repeat(out, per_row)

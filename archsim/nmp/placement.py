@@ -47,3 +47,11 @@ def profile_hot_rows(batches: Iterable, tables: list, hot_fraction: float, max_b
             k = int(np.searchsorted(np.cumsum(n[order]), access_share * total, side="right"))
         hot.append(np.sort(rows[order[:k]]))
     return hot
+
+
+def is_hot(hot_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Which of ``rows`` are in ``hot_rows`` (sorted, as :func:`profile_hot_rows` returns them): a bool array."""
+    if not len(hot_rows):
+        return np.zeros(len(rows), dtype=bool)
+    pos = np.searchsorted(hot_rows, rows)
+    return (pos < len(hot_rows)) & (hot_rows[np.minimum(pos, len(hot_rows) - 1)] == rows)

@@ -30,6 +30,7 @@ from archsim.core.sim import Simulator
 from archsim.dram.mapping import AddressMapper
 from archsim.dram.memory import DRAMSystem
 from archsim.dram.spec import DRAMSpec
+from archsim.nmp.placement import is_hot
 from archsim.nmp.spec import NMPSpec
 from archsim.system.layout import TableLayout
 from archsim.workload.spec import DTYPE_BYTES
@@ -337,12 +338,8 @@ class RankNMP(Component):
         local = self.local_mapper.encode_array(ch * self.ranks + ra, 0 * ch, bg, ba, ro, co)
         hot = None
         if self.hot is not None:  # profiled hot rows (cross level's rank-level rows, rank-cache admission)
-            hot_rows = self.hot[gr.table]
-            rows_arr = np.asarray(gr.rows, dtype=np.int64)
-            pos = np.searchsorted(hot_rows, rows_arr)
-            hot = (pos < len(hot_rows)) & (hot_rows[np.minimum(pos, max(len(hot_rows) - 1, 0))] == rows_arr) \
-                if len(hot_rows) else np.zeros(len(rows_arr), dtype=bool)
-            hot = np.repeat(hot, _counts if _counts is not None else lpr)
+            hot = np.repeat(is_hot(self.hot[gr.table], np.asarray(gr.rows, dtype=np.int64)),
+                            _counts if _counts is not None else lpr)
         if level == "rank":
             sub = np.full(len(addrs), -1, dtype=np.int64)
         elif level == "bankgroup":

@@ -110,3 +110,29 @@ def test_hosts_need_a_fabric_with_their_ports(sets, words) -> None:
     with pytest.raises(ConfigError) as exc:
         load_system(str(REPO_ROOT / "hwconfigs" / "cxl_pool_2hosts.yaml"), sets)
     assert "hosts" in str(exc.value) and words in str(exc.value)
+
+
+def test_interleaved_expanders_spread_a_table(tmp_path) -> None:
+    """cxl.interleave_bytes: the expanders form one window interleaved at 4 KiB; a single table's rows spread
+    over all four expanders evenly, and the host and PIFS units both find every line (same bytes read)."""
+    tables = [SyntheticTable("t0", ROWS, 64)]
+    per_exp = {}
+    for path in (POOL, str(REPO_ROOT / "hwconfigs" / "pifs_rec.yaml")):
+        cfg, _ = load_system(path, ["cxl.interleave_bytes=4096", "layout.policy=contiguous", "host.llc=null",
+                                    "cxl.pifs.buffer_kib=0"] if "pifs" in path else
+                             ["cxl.interleave_bytes=4096", "layout.policy=contiguous", "host.llc=null"])
+        assert cfg.cxl.windows() == [(256 << 30, 320 << 30)]
+        system, _ = run_embedding(cfg, tables, uniform_batches(ROWS, 64, 40, 1))
+        got = [system.fabric.expanders[f"exp{i}"].bytes for i in range(4)]
+        per_exp[path] = got
+        assert sum(got) == 64 * 40 * 256
+        assert min(got) > 0.8 * max(got)  # 16 MiB table over 4 KiB granules: even spread
+    a, b = per_exp.values()
+    assert a == b  # the same rows read from the same expanders, by the host or by the switch's units
+
+
+def test_interleave_needs_adjacent_equal_expanders(tmp_path) -> None:
+    f = tmp_path / "bad.yaml"
+    f.write_text(f"extends: {POOL}\ncxl:\n  interleave_bytes: 3000\n")
+    with pytest.raises(ConfigError, match="cxl.interleave_bytes.*power of two"):
+        load_system(f)

@@ -137,7 +137,7 @@ class PIFS(Component):
 
     def __init__(self, sim: Simulator, spec: PIFSSpec, switch: Switch, host_link: Link,
                  down_links: Sequence[Link], layout, tables: list, to_host_ps: int, from_host_ps: int,
-                 hot_rows: list[np.ndarray] | None = None, name: str = "pifs") -> None:
+                 hot_rows: list[np.ndarray] | None = None, name: str = "pifs", translate=None) -> None:
         super().__init__(sim, name)
         self.spec = spec
         self.switch = switch
@@ -156,6 +156,7 @@ class PIFS(Component):
         self.hot = hot_rows
         if self.admit_hot and hot_rows is None:
             raise ValueError("pifs.buffer_admit hot needs the profiled hot rows of each table")
+        self.translate = translate  # host address -> expander window address (interleaved CXL memory)
         self.pending: dict[int, list[_Part]] = {}
         self.merged = 0
         self.combine_free = 0
@@ -165,11 +166,12 @@ class PIFS(Component):
         self.command_bytes = 0
         # which tables the units can reach: every row of the table routes to one of the switch's ports
         self._reach = []
+        tr = translate or (lambda a: a)
         for t, place in enumerate(layout.tables):
             end = place.base + place.stride * tables[t].rows - 1
             try:
-                switch._route_out(place.base)
-                switch._route_out(end)
+                switch._route_out(int(tr(place.base)))
+                switch._route_out(int(tr(end)))
                 self._reach.append(True)
             except ValueError:
                 self._reach.append(False)
@@ -206,15 +208,16 @@ class PIFS(Component):
         gr: GatherReduce = ev.value
         rows = np.asarray(gr.rows, dtype=np.int64)
         addrs, counts = self.layout.line_addresses(gr.table, rows)
+        if self.translate is not None:
+            addrs = self.translate(addrs)
         lpr = self.layout.tables[gr.table].lines_per_row
         per_row = counts if counts is not None else np.full(len(rows), lpr)
         cab = np.ones(len(addrs), dtype=bool)
         if self.admit_hot:
             cab = np.repeat(is_hot(self.hot[gr.table], rows), per_row)
-        out = np.fromiter((self.switch._route_out(a) for a in addrs[np.cumsum(per_row) - per_row].tolist()),
-                          dtype=np.int64, count=len(rows))
-        out_line = np.repeat(out, per_row)
-        ports = np.unique(out)
+        route = self.switch._route_out
+        out_line = np.fromiter((route(a) for a in addrs.tolist()), dtype=np.int64, count=len(addrs))
+        ports = np.unique(out_line)
         bag = _Bag(gr, len(ports))
         elems = self.elems_per_line(gr)
         pool_ps = self._pool_ps(elems, self.spec.lanes)
@@ -227,7 +230,8 @@ class PIFS(Component):
             lines, cab_o = [addr_l[i] for i in sel], [cab_l[i] for i in sel]
             if self.in_device:  # the port's share of the command crosses its link to the device's unit
                 lk = unit.link
-                nbytes = self.spec.command_header_bytes + int((out == o).sum()) * self.spec.index_bytes
+                n_rows = len(np.unique(np.repeat(np.arange(len(rows)), per_row)[out_line == o]))
+                nbytes = self.spec.command_header_bytes + n_rows * self.spec.index_bytes
                 at = lk.m2s.send(self.env.now + lk.port_ps, M2S_RWD, -(-nbytes // 64), nbytes)
                 call_at(self.env, at + lk.phy_ps + lk.port_ps, self._unit_read, (unit, lines, part, cab_o))
             else:

@@ -259,9 +259,33 @@ class CXLSpec(_Strict):
     expanders: list[ExpanderSpec] = Field(default_factory=list, description="Type-3 memory expanders")
     switches: list[SwitchSpec] = Field(default_factory=list, description="switches, cascading allowed")
     pifs: PIFSSpec | None = Field(None, description="PIFS-Rec processing units in a switch (absent: none)")
+    interleave_bytes: int | None = Field(
+        None, gt=0, description="interleave the expanders' memory at this granularity (bytes, a power of two, "
+                                "256 B to 16 KiB as CXL HDM decoders allow): the host sees one window from the "
+                                "lowest expander base, N x the capacity, line g of granularity on expander g mod "
+                                "N; the expanders must have equal capacities and adjacent windows. Absent: "
+                                "each expander is its own window")
     attach: str | None = Field(
         None, description="where the host's CXL root port attaches: a switch's free upstream port "
                           "(<switch>.port<j>) or a directly attached expander's name; default: the first of them")
+
+    def windows(self) -> list[tuple[int, int]]:
+        """The host's view of the expanders: one interleaved window, or each expander's own, in address order."""
+        spans = sorted((e.base, e.end) for e in self.expanders)
+        if self.interleave_bytes is None or not spans:
+            return spans
+        return [(spans[0][0], spans[-1][1])]
+
+    def deinterleave(self, addr):
+        """Host address (int or numpy array) in the interleaved window -> the address in the owning expander's
+        own window (what the switch routes and the expander decodes); identity without interleaving."""
+        if self.interleave_bytes is None:
+            return addr
+        exps = sorted(self.expanders, key=lambda e: e.base)
+        base, g, n, size = exps[0].base, self.interleave_bytes, len(exps), exps[0].size
+        off = addr - base
+        chunk = off // g
+        return base + (chunk % n) * size + (chunk // n) * g + off % g
 
     def host_port_names(self) -> list[str]:
         """The attachment points a host can use, in build order (as :func:`archsim.cxl.build_fabric` names
@@ -404,6 +428,16 @@ class CXLSpec(_Strict):
                                      f"{format_key_path(('cxl', *w0))}"))
         if errs:
             return errs
+        if self.interleave_bytes is not None:
+            g = self.interleave_bytes
+            if g & (g - 1) or not 256 <= g <= 16384:
+                errs.append((("interleave_bytes",), f"must be a power of two from 256 to 16384, got {g}"))
+            exps = sorted(self.expanders, key=lambda e: e.base)
+            for a, b in zip(exps, exps[1:]):
+                if b.size != exps[0].size or b.base != a.end:
+                    errs.append((("interleave_bytes",), "interleaved expanders need equal capacities and "
+                                                        f"adjacent windows ({b.name!r} is not)"))
+                    break
         if self.pifs is not None:
             sw = self.pifs.switch
             if not self.switches:

@@ -70,7 +70,7 @@ def build_layout(cfg: SystemConfig, tables: list) -> TableLayout:
     line = cfg.host.llc.line_bytes if cfg.host and cfg.host.llc else 64
     regions = None
     if cfg.layout.memory == "cxl":
-        regions = [(e.base, e.end) for e in cfg.cxl.expanders]
+        regions = cfg.cxl.windows()
     return TableLayout(cfg.layout, [t.row_bytes for t in tables], [t.rows for t in tables], line, mapper,
                        org.logical_channels, org.capacity_bytes, regions)
 
@@ -92,8 +92,13 @@ def build_host_system(sim: Simulator, cfg: SystemConfig, tables: list, layout: T
         if fabric is None:
             fabric = build_fabric(sim, cfg.cxl)
         link = fabric.host_ports[cfg.cxl.attach_points(cfg.hosts)[index]]
+        far: Component = link
+        if cfg.cxl.interleave_bytes is not None:
+            from archsim.system.memory_map import Deinterleave
+
+            far = Deinterleave(sim, f"{pre}hdm", link, cfg.cxl.deinterleave)
         mem = AddressRouter(sim, f"{pre}memory", [(0, cfg.dram.org.capacity_bytes, dram),
-                                                  (cfg.dram.org.capacity_bytes, 1 << 64, link)])
+                                                  (cfg.dram.org.capacity_bytes, 1 << 64, far)])
     port = MemoryPort(mem)
     to_ps = round(host.to_memory_ns * 1000)
     from_ps = round(host.from_memory_ns * 1000)
@@ -116,7 +121,7 @@ def build_host_system(sim: Simulator, cfg: SystemConfig, tables: list, layout: T
         sw_name = spec.switch or cfg.cxl.switches[0].name
         switch = fabric.switches[sw_name]
         pifs = PIFS(sim, spec, switch, link, [o.target for o in switch._outputs], layout, tables, to_ps, from_ps,
-                    hot_rows=hot_rows)
+                    hot_rows=hot_rows, translate=cfg.cxl.deinterleave)
     op = EmbeddingOperator(sim, host, path, layout, tables, near_data=nmp or pifs, name=f"host{index or ''}")
     return HostSystem(sim, dram, port, path, llc, op, layout, nmp, fabric if index == 0 else None, pifs)
 

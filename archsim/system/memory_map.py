@@ -55,3 +55,37 @@ class AddressRouter(Component):
 
     def submit(self, req: MemRequest) -> simpy.Event:
         return self._dest[self._index(req.addr)].submit(req)
+
+
+class Deinterleave(Component):
+    """The host's HDM decoder for interleaved CXL memory: a request's host address becomes the address in the
+    owning expander's own window (``translate``) before it enters the fabric; the completion is the original
+    request's. Abstracted away: the decoder's latency (part of the port latency)."""
+
+    def __init__(self, sim: Simulator, name: str, inner: Component, translate) -> None:
+        super().__init__(sim, name)
+        self.inner = inner
+        self.translate = translate
+
+    def _view(self, req: MemRequest) -> MemRequest:
+        return MemRequest(int(self.translate(req.addr)), req.is_write, req.size, tag=req)
+
+    def can_accept(self, req: MemRequest) -> bool:
+        return self.inner.can_accept(req)
+
+    def space_event(self, req: MemRequest) -> simpy.Event:
+        return self.inner.space_event(req)
+
+    def queue_key(self, req: MemRequest) -> Any:
+        return self.inner.queue_key(req)
+
+    def submit(self, req: MemRequest) -> simpy.Event:
+        if req.done is None:
+            req.done = self.env.event()
+        self.inner.submit(self._view(req)).callbacks.append(self._back)
+        return req.done
+
+    def _back(self, ev: simpy.Event) -> None:
+        req = ev.value.tag
+        req.t_done = self.env.now
+        req.done.succeed(req)

@@ -4,6 +4,8 @@ processing in the switch beats host pooling over the same fabric more as expande
 
 from __future__ import annotations
 
+import pytest
+
 from archsim.system.builder import run_embedding
 from archsim.system.config import load_system
 from archsim.validation import REPO_ROOT, SyntheticTable, uniform_batches
@@ -86,3 +88,25 @@ def test_pifs_paper_figures_within_30_percent() -> None:
     for c in checks:
         assert c.ok, c
         assert c.archsim > 1.0  # PIFS-Rec is faster than both
+
+
+def test_two_hosts_share_the_switch_units() -> None:
+    """hwconfigs/pifs_rec_2hosts.yaml: both hosts' bags go to the same port units; each host's commands and
+    pooled vectors use its own link, and the expanders' DRAM, shared, bounds the pool: two hosts together get
+    about the lookups per second one host gets alone, each at about twice the batch latency."""
+    tables = [SyntheticTable(f"t{i}", ROWS, 64) for i in range(4)]
+    out = {}
+    for name in ("pifs_rec", "pifs_rec_2hosts"):
+        cfg, _ = load_system(str(REPO_ROOT / "hwconfigs" / f"{name}.yaml"), ["cxl.pifs.buffer_kib=0"])
+        more = [uniform_batches(ROWS, 32, 40, 1, seed=1 + i, tables=4) for i in range(1, cfg.hosts)]
+        system, end_ps = run_embedding(cfg, tables, uniform_batches(ROWS, 32, 40, 1, tables=4), more_batches=more)
+        out[name] = (system, end_ps)
+    one, t1 = out["pifs_rec"]
+    two, t2 = out["pifs_rec_2hosts"]
+    bags = 4 * 32
+    assert two.pifs.bags == 2 * bags and one.pifs.bags == bags
+    for j in (0, 1):
+        assert two.fabric.host_ports[f"sw0.port{j}"].s2m.payload_bytes == bags * 256  # its own pooled vectors
+    rate1 = one.operator.lookups / t1
+    rate2 = sum(op.lookups for op in two.operators) / t2
+    assert rate2 == pytest.approx(rate1, rel=0.15)

@@ -46,16 +46,28 @@ from archsim.cxl.switch import Switch
 from archsim.nmp.placement import is_hot
 from archsim.workload.spec import DTYPE_BYTES
 
-__all__ = ["PIFS"]
+__all__ = ["PIFS", "PIFSHostPort", "HostFront"]
+
+
+class HostFront:
+    """A host's side of the units: its link into the switch and its on-chip path to the root port."""
+
+    __slots__ = ("link", "to_ps", "from_ps")
+
+    def __init__(self, link: Link, to_ps: int, from_ps: int) -> None:
+        self.link = link
+        self.to_ps = to_ps
+        self.from_ps = from_ps
 
 
 class _Bag:
-    __slots__ = ("gr", "parts_left", "t_ready")
+    __slots__ = ("gr", "parts_left", "t_ready", "front")
 
-    def __init__(self, gr: GatherReduce, parts: int) -> None:
+    def __init__(self, gr: GatherReduce, parts: int, front: HostFront) -> None:
         self.gr = gr
         self.parts_left = parts
         self.t_ready = 0
+        self.front = front
 
 
 class _Part:
@@ -142,6 +154,7 @@ class PIFS(Component):
         self.spec = spec
         self.switch = switch
         self.host_link = host_link
+        self.front = HostFront(host_link, to_host_ps, from_host_ps)
         self.layout = layout
         self.tables = tables
         self.in_device = spec.location == "expander"
@@ -186,26 +199,28 @@ class PIFS(Component):
         return round(-(-elems // lanes) * self.cyc_ps)
 
     # ------------------------------------------------------------------ face
-    def submit(self, gr: GatherReduce) -> simpy.Event:
+    def submit(self, gr: GatherReduce, front: HostFront | None = None) -> simpy.Event:
+        """Pool bag ``gr`` for the host behind ``front`` (default: the host the units were built with)."""
         env = self.env
         gr.t_submit = env.now
         if gr.done is None:
             gr.done = env.event()
         self.bags += 1
-        call_at(env, env.now + self.to_ps, self._command, gr)
+        front = front or self.front
+        call_at(env, env.now + front.to_ps, self._command, (gr, front))
         return gr.done
 
     def _command(self, ev: simpy.Event) -> None:
         """The bag's command leaves the host's root port: down the host link, through the switch pipeline."""
-        gr = ev.value
-        lk = self.host_link
+        gr, front = ev.value
+        lk = front.link
         nbytes = self.spec.command_header_bytes + len(gr.rows) * self.spec.index_bytes
         self.command_bytes += nbytes
         at = lk.m2s.send(self.env.now + lk.port_ps, M2S_RWD, -(-nbytes // 64), nbytes)
-        call_at(self.env, at + lk.phy_ps + lk.port_ps + self.switch.fwd_ps, self._dispatch, gr)
+        call_at(self.env, at + lk.phy_ps + lk.port_ps + self.switch.fwd_ps, self._dispatch, (gr, front))
 
     def _dispatch(self, ev: simpy.Event) -> None:
-        gr: GatherReduce = ev.value
+        gr, front = ev.value
         rows = np.asarray(gr.rows, dtype=np.int64)
         addrs, counts = self.layout.line_addresses(gr.table, rows)
         if self.translate is not None:
@@ -218,7 +233,7 @@ class PIFS(Component):
         route = self.switch._route_out
         out_line = np.fromiter((route(a) for a in addrs.tolist()), dtype=np.int64, count=len(addrs))
         ports = np.unique(out_line)
-        bag = _Bag(gr, len(ports))
+        bag = _Bag(gr, len(ports), front)
         elems = self.elems_per_line(gr)
         pool_ps = self._pool_ps(elems, self.spec.lanes)
         addr_l = addrs.tolist()
@@ -268,11 +283,11 @@ class PIFS(Component):
     def _partial_host(self, ev: simpy.Event) -> None:
         """A device's partial sum crosses the host link; the host adds the partial sums as they arrive."""
         bag = ev.value
-        lk = self.host_link
+        lk = bag.front.link
         nbytes = bag.gr.dim * 4
         self.result_bytes += nbytes
         at = lk.s2m.send(self.env.now + lk.port_ps, S2M_DRS, -(-nbytes // 64), nbytes)
-        t = at + lk.phy_ps + lk.port_ps + self.from_ps
+        t = at + lk.phy_ps + lk.port_ps + bag.front.from_ps
         if t > bag.t_ready:
             bag.t_ready = t
         bag.parts_left -= 1
@@ -283,11 +298,11 @@ class PIFS(Component):
         """The pooled vector goes up the host link (data responses) to the host."""
         bag = ev.value
         gr = bag.gr
-        lk = self.host_link
+        lk = bag.front.link
         nbytes = gr.dim * 4  # pooled in fp32
         self.result_bytes += nbytes
         at = lk.s2m.send(self.env.now + lk.port_ps, S2M_DRS, -(-nbytes // 64), nbytes)
-        call_at(self.env, at + lk.phy_ps + lk.port_ps + self.from_ps, self._done, gr)
+        call_at(self.env, at + lk.phy_ps + lk.port_ps + bag.front.from_ps, self._done, gr)
 
     def _done(self, ev: simpy.Event) -> None:
         gr = ev.value
@@ -319,3 +334,18 @@ class PIFS(Component):
         lines = sum(u.lines for u in self.units)
         out["pifs_read_GBps"] = lines * 64 / (end_ps * 1e-3) if end_ps else 0.0
         return out
+
+
+class PIFSHostPort:
+    """Another host's door to a switch's PIFS units (hosts pooling the fabric share the units, the buffer and
+    the combiner; each sends commands and gets results over its own link)."""
+
+    def __init__(self, pifs: PIFS, front: HostFront) -> None:
+        self.pifs = pifs
+        self.front = front
+
+    def accepts_table(self, t: int) -> bool:
+        return self.pifs.accepts_table(t)
+
+    def submit(self, gr: GatherReduce) -> simpy.Event:
+        return self.pifs.submit(gr, self.front)

@@ -76,7 +76,8 @@ def build_layout(cfg: SystemConfig, tables: list) -> TableLayout:
 
 
 def build_host_system(sim: Simulator, cfg: SystemConfig, tables: list, layout: TableLayout,
-                      hot_rows: list | None = None, index: int = 0, fabric: Fabric | None = None) -> HostSystem:
+                      hot_rows: list | None = None, index: int = 0, fabric: Fabric | None = None,
+                      shared_pifs: Component | None = None) -> HostSystem:
     """The graph of ``cfg`` for ``tables``; ``hot_rows`` (per table, cross-level NMP) from
     :func:`archsim.nmp.placement.profile_hot_rows`. ``index``: which of ``cfg.hosts`` identical hosts (host i
     > 0 names its parts ``host<i>.*`` and attaches at the i-th free port of ``fabric``, the shared one)."""
@@ -113,16 +114,19 @@ def build_host_system(sim: Simulator, cfg: SystemConfig, tables: list, layout: T
         from archsim.nmp.rank import RankNMP
 
         nmp = RankNMP(sim, cfg.dram, cfg.nmp, layout, tables, hot_rows=hot_rows)
-    pifs = None
+    pifs = near = None
     if cfg.cxl is not None and cfg.cxl.pifs is not None:
-        from archsim.cxl.pifs import PIFS
+        from archsim.cxl.pifs import PIFS, HostFront, PIFSHostPort
 
-        spec = cfg.cxl.pifs
-        sw_name = spec.switch or cfg.cxl.switches[0].name
-        switch = fabric.switches[sw_name]
-        pifs = PIFS(sim, spec, switch, link, [o.target for o in switch._outputs], layout, tables, to_ps, from_ps,
-                    hot_rows=hot_rows, translate=cfg.cxl.deinterleave)
-    op = EmbeddingOperator(sim, host, path, layout, tables, near_data=nmp or pifs, name=f"host{index or ''}")
+        if shared_pifs is not None:  # another host of the pool: the same units, its own link
+            near = PIFSHostPort(shared_pifs, HostFront(link, to_ps, from_ps))
+        else:
+            spec = cfg.cxl.pifs
+            sw_name = spec.switch or cfg.cxl.switches[0].name
+            switch = fabric.switches[sw_name]
+            pifs = near = PIFS(sim, spec, switch, link, [o.target for o in switch._outputs], layout, tables, to_ps,
+                               from_ps, hot_rows=hot_rows, translate=cfg.cxl.deinterleave)
+    op = EmbeddingOperator(sim, host, path, layout, tables, near_data=nmp or near, name=f"host{index or ''}")
     return HostSystem(sim, dram, port, path, llc, op, layout, nmp, fabric if index == 0 else None, pifs)
 
 
@@ -152,7 +156,8 @@ def run_embedding(cfg: SystemConfig, tables: list, batches, seed: int = 0,
     if len(streams) != cfg.hosts - 1:
         raise ValueError(f"{cfg.hosts} hosts need {cfg.hosts - 1} more batch streams, got {len(streams)}")
     for i in range(1, cfg.hosts):
-        system.peers.append(build_host_system(sim, cfg, tables, layout, hot, index=i, fabric=system.fabric))
+        system.peers.append(build_host_system(sim, cfg, tables, layout, hot, index=i, fabric=system.fabric,
+                                              shared_pifs=system.pifs))
     procs = [sim.env.process(system.operator.run(batches, progress))]
     procs += [sim.env.process(p.operator.run(b)) for p, b in zip(system.peers, streams)]
     sim.env.run(until=sim.env.all_of(procs))

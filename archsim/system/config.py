@@ -67,8 +67,14 @@ class SystemConfig(BaseModel):
             elif len(self.cxl.host_port_names()) < self.hosts:
                 errs.append((("hosts",), f"{self.hosts} hosts need {self.hosts} free host ports in the fabric, it "
                                          f"has {len(self.cxl.host_port_names())}"))
-            elif self.cxl.pifs is not None or self.nmp is not None:
-                errs.append((("hosts",), "several hosts with near-data units (nmp, cxl.pifs) are not modelled"))
+            elif self.nmp is not None:
+                errs.append((("hosts",), "several hosts with NMP units in their DIMMs are not modelled"))
+            elif self.cxl.pifs is not None:
+                sw = self.cxl.pifs.switch or (self.cxl.switches[0].name if self.cxl.switches else "")
+                bad = [a for a in self.cxl.attach_points(self.hosts) if not a.startswith(f"{sw}.port")]
+                if bad:
+                    errs.append((("hosts",), f"every host must attach to the PIFS switch {sw!r}; {bad[0]!r} "
+                                             f"does not"))
         if self.layout.memory == "cxl" and (self.cxl is None or not self.cxl.expanders):
             errs.append((("layout", "memory"), "cxl needs a cxl: section with at least one expander"))
         if self.nmp is not None and self.layout.memory == "cxl":

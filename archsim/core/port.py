@@ -25,6 +25,21 @@ def call_at(env: simpy.Environment, when_ps: int, fn: Callable[[simpy.Event], An
     env.schedule(ev, simpy.events.NORMAL, when_ps - env.now)
 
 
+def finish_at(env: simpy.Environment, req: Any, when_ps: int,
+              first: Callable[[simpy.Event], Any] | None = None) -> None:
+    """Complete ``req`` at ``when_ps`` (>= now): its ``done`` event fires then with ``req`` as its value, and
+    ``req.t_done`` is ``when_ps``. ``first(ev)`` runs just before the event's other callbacks (bookkeeping at
+    completion time, such as returning a credit). One scheduled event, instead of a timer whose callback
+    triggers ``done``."""
+    ev = req.done
+    req.t_done = when_ps
+    if first is not None:
+        ev.callbacks.insert(0, first)
+    ev._ok = True
+    ev._value = req
+    env.schedule(ev, simpy.events.NORMAL, when_ps - env.now)
+
+
 class MemoryPort:
     """Sends requests into ``mem``, holding back those it cannot accept until it signals space."""
 

@@ -42,7 +42,7 @@ from fractions import Fraction
 import simpy
 
 from archsim.core.component import Component
-from archsim.core.port import MemoryPort, call_at
+from archsim.core.port import MemoryPort, call_at, finish_at
 from archsim.core.request import MemRequest
 from archsim.core.sim import Simulator
 from archsim.cxl.flit import LINE_BYTES, M2S_REQ, M2S_RWD, MESSAGES, S2M_DRS, S2M_NDR, FlitFormat, flit_format
@@ -183,17 +183,15 @@ class Link(Component):
             at = self.s2m.send(now + self.port_ps, S2M_NDR, n, 0)
         else:
             at = self.s2m.send(now + self.port_ps, S2M_DRS, n, req.size)
-        call_at(self.env, at + self.phy_ps + self.port_ps, self._finish, req)
+        finish_at(self.env, req, at + self.phy_ps + self.port_ps, self._release)
 
-    def _finish(self, ev: simpy.Event) -> None:
-        req: MemRequest = ev.value
+    def _release(self, ev: simpy.Event) -> None:
+        """The response is back: its credit returns (before the requester's own callbacks run)."""
         self.outstanding -= 1
         sp = self._space
         if sp is not None:
             self._space = None
             sp.succeed()
-        req.t_done = self.env.now
-        req.done.succeed(req)
 
     # ------------------------------------------------------------------ results
     def direction_counts(self, wire: Wire) -> dict[str, int | float]:

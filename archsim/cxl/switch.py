@@ -47,7 +47,7 @@ from typing import Literal
 import simpy
 
 from archsim.core.component import Component
-from archsim.core.port import call_at
+from archsim.core.port import call_at, finish_at
 from archsim.core.request import MemRequest
 from archsim.core.sim import Simulator
 from archsim.core.stats import Histogram, Stats
@@ -324,16 +324,11 @@ class Switch(Component):
     # ------------------------------------------------------------------ response path
     def _response(self, ev: simpy.Event) -> None:
         e: _Entry = ev.value.tag
-        call_at(self.env, self.env.now + self.fwd_ps, self._finish, e)
-
-    def _finish(self, ev: simpy.Event) -> None:
-        e: _Entry = ev.value
         req = e.req
         if not req.is_write:
             self._outputs[e.out].bytes_rx += req.size
             self._in_ports[e.src].bytes_tx += req.size
-        req.t_done = self.env.now
-        req.done.succeed(req)
+        finish_at(self.env, req, self.env.now + self.fwd_ps)
 
     # ------------------------------------------------------------------ results
     def finalize(self) -> None:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from archsim.cache.spec import CacheSpec
 from archsim.core.component import Component
-from archsim.core.port import MemoryPort, call_at
+from archsim.core.port import MemoryPort, call_at, finish_at
 from archsim.core.request import MemRequest
 from archsim.core.sim import Simulator
 
@@ -72,9 +72,4 @@ class DelayPath(Component):
         self.port.send(ev.value, self._back)
 
     def _back(self, ev: simpy.Event) -> None:
-        call_at(self.env, self.env.now + self.from_ps, self._finish, ev.value.tag)
-
-    def _finish(self, ev: simpy.Event) -> None:
-        req = ev.value
-        req.t_done = self.env.now
-        req.done.succeed(req)
+        finish_at(self.env, ev.value.tag, self.env.now + self.from_ps)

@@ -46,9 +46,14 @@ class Expander(Component):
         self.writes = 0
         self.bytes = 0
         self._finalized = False
+        # a request that arrives through a link is the link's own copy: the expander rewrites its address to
+        # the device address and hands it to the DRAM itself (no second copy, no extra completion event)
+        self.in_place = True
 
     def submit(self, req: MemRequest) -> simpy.Event:
-        """Accept ``req``; the returned event fires when the DRAM has served it."""
+        """Accept ``req``; the returned event fires when the DRAM has served it. With ``in_place`` (default) the
+        request's address becomes the device address (``addr - base``) and the DRAM completes it directly:
+        callers that keep the host address must submit a copy (a link does)."""
         addr = req.addr
         if not self.base <= addr < self.end:
             raise ValueError(f"{self.name}: address 0x{addr:x} is outside [0x{self.base:x}, 0x{self.end:x})")
@@ -61,12 +66,23 @@ class Expander(Component):
         else:
             self.reads += 1
         self.bytes += req.size
+        if self.in_place:
+            req.addr = addr - self.base
+            req._ch = -1  # decoded again by the DRAM
+            if self.controller_ps:
+                call_at(env, env.now + self.controller_ps, self._to_dram_direct, req)
+            else:
+                self.port.send(req, None)
+            return req.done
         inner = MemRequest(addr - self.base, req.is_write, req.size, tag=req)
         if self.controller_ps:
             call_at(env, env.now + self.controller_ps, self._to_dram, inner)
         else:
             self.port.send(inner, self._back)
         return req.done
+
+    def _to_dram_direct(self, ev: simpy.Event) -> None:
+        self.port.send(ev.value, None)  # the DRAM completes the request's own done event
 
     def _to_dram(self, ev: simpy.Event) -> None:
         self.port.send(ev.value, self._back)

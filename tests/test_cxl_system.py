@@ -136,3 +136,22 @@ def test_interleave_needs_adjacent_equal_expanders(tmp_path) -> None:
     f.write_text(f"extends: {POOL}\ncxl:\n  interleave_bytes: 3000\n")
     with pytest.raises(ConfigError, match="cxl.interleave_bytes.*power of two"):
         load_system(f)
+
+
+@pytest.mark.parametrize("name", ["cxl_pool", "pifs_rec", "cxl_pool_2hosts"])
+def test_engines_agree_with_several_memory_systems(monkeypatch, name) -> None:
+    """A host's DRAM and four expanders' DRAMs in one run: the compiled engine (one cycle loop for every
+    channel of the same clock) gives the Python reference's stats tree, energy and end time."""
+    from archsim.dram import controller
+
+    if controller._cchannel is None:
+        pytest.skip("compiled engine not built")
+    tables = [SyntheticTable(f"t{i}", ROWS, 64) for i in range(4)]
+    out = {}
+    for eng in ("python", "c"):
+        monkeypatch.setenv("ARCHSIM_ENGINE", eng)
+        cfg, _ = load_system(str(REPO_ROOT / "hwconfigs" / f"{name}.yaml"), ["host.llc=null"])
+        more = [uniform_batches(ROWS, 8, 10, 1, seed=1 + i, tables=4) for i in range(1, cfg.hosts)]
+        system, end_ps = run_embedding(cfg, tables, uniform_batches(ROWS, 8, 10, 1, tables=4), more_batches=more)
+        out[eng] = (end_ps, system.sim.stats.to_dict(raw=True), system.sim.energy.to_dict())
+    assert out["python"] == out["c"]

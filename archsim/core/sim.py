@@ -26,6 +26,8 @@ class Simulator:
         self.stats = Stats("system")
         self.energy = EnergyLedger()
         self._seed_seq = np.random.SeedSequence(seed)
+        #: compiled DRAM systems by clock period: their channels share one cycle loop (archsim/dram/memory.py)
+        self.dram_loop_groups: dict[int, list] = {}
 
     def rng_for(self, name: str) -> np.random.Generator:
         """A generator for component ``name``, derived from the run seed and the name only."""

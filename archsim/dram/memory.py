@@ -46,8 +46,16 @@ class DRAMSystem(Component):
         first = self.channels[0]
         compiled = CChannelController is not None and isinstance(first, CChannelController)
         self._cdecode = first.decode_request if compiled else None
-        # the compiled channels share one wake-up event and cycle loop (same results as one per channel)
-        self._loop = share_loop(self.channels) if compiled else None
+        # the compiled channels share one wake-up event and cycle loop (same results as one per channel): all
+        # compiled channels of the run with this clock, across memory systems (a host's DRAM, expanders, NMP
+        # ranks), so events at one picosecond come out in the reference's order whatever system they belong to
+        self._loop = None
+        if compiled:
+            systems = sim.dram_loop_groups.setdefault(self.tck, [])
+            systems.append(self)
+            loop = share_loop([ch for sys_ in systems for ch in sys_.channels])
+            for sys_ in systems:
+                sys_._loop = loop
 
     @property
     def burst_bytes(self) -> int:

@@ -110,3 +110,41 @@ def test_two_hosts_share_the_switch_units() -> None:
     rate1 = one.operator.lookups / t1
     rate2 = sum(op.lookups for op in two.operators) / t2
     assert rate2 == pytest.approx(rate1, rel=0.15)
+
+
+def _skewed(n: int, bags: int = 64, pooling: int = 20, tables: int = 4, seed: int = 5):
+    """Half of the lookups go to 64 hot rows per table, the rest uniform."""
+    import numpy as np
+
+    from archsim.validation import SyntheticBatch
+
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        idx = []
+        for _ in range(tables):
+            k = bags * pooling
+            hot = rng.integers(0, 64, size=k) * 997 % ROWS
+            idx.append(np.where(rng.random(k) < 0.5, hot, rng.integers(0, ROWS, size=k)))
+        yield SyntheticBatch(i, bags, idx, [np.arange(bags + 1) * pooling for _ in range(tables)])
+
+
+def test_hot_row_copies_spread_reads_over_the_ports() -> None:
+    """replicate_hot (embedding spreading, scheduling across ports): with every table on one expander, the hot
+    rows' copies on the other expanders take part of the reads, each to the port with the fewest reads in
+    flight, and the batch finishes sooner; without copies the other expanders stay idle."""
+    tables = [SyntheticTable(f"t{i}", ROWS, 64) for i in range(4)]
+    out = {}
+    for rep in (False, True):
+        cfg, _ = load_system(PIFS, ["cxl.pifs.buffer_kib=0", "layout.policy=contiguous",
+                                    f"cxl.pifs.replicate_hot={str(rep).lower()}", "cxl.pifs.hot_fraction=0.001"])
+        system, end_ps = run_embedding(cfg, tables, _skewed(2), profile=_skewed(2))
+        out[rep] = (system, end_ps)
+    plain, t0 = out[False]
+    spread, t1 = out[True]
+    exps = [plain.fabric.expanders[f"exp{i}"].bytes for i in range(4)]
+    assert exps[0] > 0 and exps[1:] == [0, 0, 0]  # all four tables fit on exp0
+    exps = [spread.fabric.expanders[f"exp{i}"].bytes for i in range(4)]
+    assert all(b > 0 for b in exps[1:])
+    assert spread.pifs.stats["spread_rows"] > 0
+    assert sum(exps) == sum(u.lines for u in spread.pifs.units) * 64  # every line read once, somewhere
+    assert t1 < 0.8 * t0

@@ -95,12 +95,16 @@ class _PortUnit:
         self.busy_until = 0
         self.lines = 0
         self.adds = 0
+        self.inflight = 0  # reads sent and not yet back (the least-loaded port choice looks at it)
 
-    def read(self, lines: list[int], part: _Part, cacheable: list[bool]) -> None:
+    def read(self, lines: list[int], part: _Part, cacheable: list[bool], where: list[int] | None = None) -> None:
+        """Pool ``lines`` (the rows' addresses, the buffer's keys) for ``part``; ``where``: the addresses to
+        read them from when they differ (a hot row's copy on this port's expander)."""
         owner = self.owner
         buf = owner.buffer
         hits = 0
-        for a, cab in zip(lines, cacheable):
+        for k, (a, cab) in enumerate(zip(lines, cacheable)):
+            src = a if where is None else where[k]
             if buf is not None and cab:
                 if buf.lookup(a >> 6):
                     hits += 1
@@ -112,24 +116,28 @@ class _PortUnit:
                     continue
                 owner.pending[a] = []
                 self.lines += 1
-                self.port.send(MemRequest(a, False, 64, tag=part), self._on_fill)
+                self.inflight += 1
+                self.port.send(MemRequest(src, False, 64, tag=(part, a)), self._on_fill)
                 continue
             self.lines += 1
-            self.port.send(MemRequest(a, False, 64, tag=part), self._on_data)
+            self.inflight += 1
+            self.port.send(MemRequest(src, False, 64, tag=part), self._on_data)
         if hits:
             call_at(owner.env, owner.env.now + owner.hit_ps, self._on_hits, (part, hits))
 
     def _on_data(self, ev: simpy.Event) -> None:
+        self.inflight -= 1
         self.pool(ev.value.tag, self.owner.env.now, 1)
 
     def _on_fill(self, ev: simpy.Event) -> None:
+        self.inflight -= 1
         owner = self.owner
-        a = ev.value.addr
+        part, a = ev.value.tag
         owner.buffer.fill(a >> 6)
         now = owner.env.now
-        self.pool(ev.value.tag, now, 1)
-        for part in owner.pending.pop(a):
-            part.unit.pool(part, now, 1)
+        self.pool(part, now, 1)
+        for other in owner.pending.pop(a):
+            other.unit.pool(other, now, 1)
 
     def _on_hits(self, ev: simpy.Event) -> None:
         part, n = ev.value
@@ -167,11 +175,12 @@ class PIFS(Component):
                        if spec.buffer_kib else None)
         self.admit_hot = spec.buffer_admit == "hot"
         self.hot = hot_rows
-        if self.admit_hot and hot_rows is None:
-            raise ValueError("pifs.buffer_admit hot needs the profiled hot rows of each table")
+        if (self.admit_hot or spec.replicate_hot) and hot_rows is None:
+            raise ValueError("pifs.buffer_admit hot and replicate_hot need the profiled hot rows of each table")
         self.translate = translate  # host address -> expander window address (interleaved CXL memory)
         self.pending: dict[int, list[_Part]] = {}
         self.merged = 0
+        self.spread = 0  # hot-row reads sent to a copy
         self.combine_free = 0
         self.bags = 0
         self.partials = 0
@@ -188,6 +197,35 @@ class PIFS(Component):
                 self._reach.append(True)
             except ValueError:
                 self._reach.append(False)
+        self.replicas: list[int] | None = None
+        if spec.replicate_hot:
+            self._place_replicas(switch, layout, tables, translate)
+
+    def _place_replicas(self, switch: Switch, layout, tables: list, translate) -> None:
+        """Copies of each table's hot rows at the top of every port's expander window (embedding spreading):
+        ``replicas[o]`` is the base address of the copies on port o, ``rep_base[t]`` a table's offset in them."""
+        self.rep_base = []
+        total = 0
+        for t, place in enumerate(layout.tables):
+            total = -(-total // 64) * 64
+            self.rep_base.append(total)
+            total += len(self.hot[t]) * place.stride
+        region = -(-total // 4096) * 4096
+        tr = translate or (lambda a: a)
+        used_top = [0] * len(switch._outputs)
+        for t, place in enumerate(layout.tables):
+            for a in (place.base, place.base + place.stride * tables[t].rows - 1):
+                o = switch._route_out(int(tr(a)))
+                used_top[o] = max(used_top[o], int(tr(a)) + 1)
+        self.replicas = []
+        for o, out in enumerate(switch._outputs):
+            hi = max(h for _lo, h in out.ranges)
+            base = hi - region
+            if translate is None and used_top[o] > base:
+                raise ValueError(f"pifs.replicate_hot: no room for {region} bytes of hot-row copies above the "
+                                 f"tables on {switch.name} port {switch._out_port[o]}")
+            self.replicas.append(base)
+        self.replica_bytes = region
 
     def accepts_table(self, t: int) -> bool:
         return self._reach[t]
@@ -232,29 +270,49 @@ class PIFS(Component):
             cab = np.repeat(is_hot(self.hot[gr.table], rows), per_row)
         route = self.switch._route_out
         out_line = np.fromiter((route(a) for a in addrs.tolist()), dtype=np.int64, count=len(addrs))
+        where = None
+        if self.replicas is not None:  # hot rows: read the copy on the port with the fewest reads in flight
+            hot = self.hot[gr.table]
+            hmask = is_hot(hot, rows)
+            if hmask.any():
+                where = addrs.copy()
+                load = [u.inflight for u in self.units]
+                stride = self.layout.tables[gr.table].stride
+                starts = np.cumsum(per_row) - per_row
+                for r in np.flatnonzero(hmask).tolist():
+                    o = min(range(len(load)), key=load.__getitem__)
+                    n = int(per_row[r])
+                    load[o] += n
+                    s0 = int(starts[r])
+                    copy = self.replicas[o] + self.rep_base[gr.table] + int(np.searchsorted(hot, rows[r])) * stride
+                    out_line[s0:s0 + n] = o
+                    where[s0:s0 + n] = copy + np.arange(n) * 64
+                self.spread += int(hmask.sum())
         ports = np.unique(out_line)
         bag = _Bag(gr, len(ports), front)
         elems = self.elems_per_line(gr)
         pool_ps = self._pool_ps(elems, self.spec.lanes)
         addr_l = addrs.tolist()
         cab_l = cab.tolist()
+        where_l = where.tolist() if where is not None else None
         for o in ports.tolist():
             sel = np.flatnonzero(out_line == o).tolist()
             unit = self.units[o]
             part = _Part(bag, len(sel), unit, pool_ps, elems)
             lines, cab_o = [addr_l[i] for i in sel], [cab_l[i] for i in sel]
+            src = [where_l[i] for i in sel] if where_l is not None else None
             if self.in_device:  # the port's share of the command crosses its link to the device's unit
                 lk = unit.link
                 n_rows = len(np.unique(np.repeat(np.arange(len(rows)), per_row)[out_line == o]))
                 nbytes = self.spec.command_header_bytes + n_rows * self.spec.index_bytes
                 at = lk.m2s.send(self.env.now + lk.port_ps, M2S_RWD, -(-nbytes // 64), nbytes)
-                call_at(self.env, at + lk.phy_ps + lk.port_ps, self._unit_read, (unit, lines, part, cab_o))
+                call_at(self.env, at + lk.phy_ps + lk.port_ps, self._unit_read, (unit, lines, part, cab_o, src))
             else:
-                unit.read(lines, part, cab_o)
+                unit.read(lines, part, cab_o, src)
 
     def _unit_read(self, ev: simpy.Event) -> None:
-        unit, lines, part, cab = ev.value
-        unit.read(lines, part, cab)
+        unit, lines, part, cab, src = ev.value
+        unit.read(lines, part, cab, src)
 
     def partial_ready(self, bag: _Bag, t_ready: int, unit: _PortUnit | None = None) -> None:
         """A unit finished its share of ``bag`` at ``t_ready``: the combiner adds it (in the switch), or (units
@@ -314,7 +372,8 @@ class PIFS(Component):
         s = self.stats
         adds = sum(u.adds for u in self.units)
         for k, v in (("bags", self.bags), ("partials", self.partials), ("lines", sum(u.lines for u in self.units)),
-                     ("adds", adds), ("command_bytes", self.command_bytes), ("result_bytes", self.result_bytes)):
+                     ("adds", adds), ("command_bytes", self.command_bytes), ("result_bytes", self.result_bytes),
+                     ("spread_rows", self.spread)):
             s.set(k, v)
         book = self.sim.energy.book
         book(s.full_name, "compute", self.spec.compute_energy_pJ * adds)

@@ -243,9 +243,14 @@ class PIFSSpec(_Strict):
     buffer_admit: Literal["all", "hot"] = Field(
         "all", description="lines the buffer keeps: all read, or only profiled hot rows (hot_fraction, "
                            "profile_batches)")
-    hot_fraction: float = Field(0.01, ge=0, le=1, description="buffer_admit hot: the most accessed fraction "
-                                                              "of each table's rows")
-    profile_batches: int = Field(4, ge=1, description="buffer_admit hot: batches profiled for hot rows")
+    replicate_hot: bool = Field(
+        False, description="embedding spreading: the profiled hot rows (hot_fraction, profile_batches) have a copy "
+                           "at the top of every downstream port's expander, and each read of a hot row goes to "
+                           "the port with the fewest reads in flight (scheduling across ports)")
+    hot_fraction: float = Field(0.01, ge=0, le=1, description="buffer_admit hot, replicate_hot: the most "
+                                                              "accessed fraction of each table's rows")
+    profile_batches: int = Field(4, ge=1, description="buffer_admit hot, replicate_hot: batches profiled for "
+                                                      "hot rows")
     compute_energy_pJ: float = Field(0.9, ge=0, description="energy of one fp32 add, pJ (Horowitz, ISSCC "
                                                             "2014: 0.9 pJ at 45 nm)")
 

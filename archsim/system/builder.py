@@ -149,7 +149,7 @@ def run_embedding(cfg: SystemConfig, tables: list, batches, seed: int = 0,
         hot = profile_hot_rows(profile or (), tables, cfg.nmp.hot_fraction, cfg.nmp.profile_batches,
                                cfg.nmp.hot_min_count, cfg.nmp.hot_access_share)
     pifs = cfg.cxl.pifs if cfg.cxl is not None else None
-    if pifs is not None and pifs.buffer_admit == "hot":
+    if pifs is not None and (pifs.buffer_admit == "hot" or pifs.replicate_hot):
         hot = profile_hot_rows(profile or (), tables, pifs.hot_fraction, pifs.profile_batches)
     system = build_host_system(sim, cfg, tables, layout, hot)
     streams = list(more_batches or ())

@@ -218,13 +218,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         for i, row in enumerate(rows, 1):
             status.update(f"[{i}/{len(rows)}] {case_name(row)}")
             checks += run_case(row)[1]
-    if not args.only or any(s in "host" for s in args.only):
-        with con.status("closed-form checks of the host model"):
+    if not args.only or any(s in "host cxl" for s in args.only):
+        with con.status("closed-form checks of the host and CXL models"):
             from archsim.validation import model_checks
 
             checks += list(model_checks())
     if args.papers:
-        with con.status("the papers' set-ups (RecNMP, ReCross)"):
+        with con.status("the papers' set-ups (RecNMP, ReCross, PIFS-Rec)"):
             from archsim.validation_papers import paper_checks
 
             checks += list(paper_checks())

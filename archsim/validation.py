@@ -215,8 +215,86 @@ def llc_che_check(s: float = 1.2, rows: int = 100_000, lines: int = 1024, tmp_di
                  0.02, "abs")
 
 
+# ------------------------------------------------------------------------------------------------------------
+# CXL (issue #6): link bandwidth from the flit arithmetic, an expander's idle latency against Pond's measurement
+# ------------------------------------------------------------------------------------------------------------
+def _link_stream_GBps(generation: str, n: int = 20_000, skip: int = 2000) -> float:
+    """Steady data bandwidth of ``n`` 64 B reads offered at once through an x16 link to a 1 ns downstream."""
+    from archsim.core.component import Component
+    from archsim.core.port import MemoryPort, finish_at
+    from archsim.core.request import MemRequest
+    from archsim.core.sim import Simulator
+    from archsim.cxl import Link, LinkSpec
+
+    class _Fixed(Component):
+        def submit(self, req):
+            req.done = self.env.event()
+            finish_at(self.env, req, self.env.now + 1000)
+            return req.done
+
+    sim = Simulator(0)
+    link = Link(sim, "link", LinkSpec(generation=generation, lanes=16), _Fixed(sim, "stub"))
+    port = MemoryPort(link)
+    done: list[int] = []
+    for i in range(n):
+        port.send(MemRequest(i * 64), lambda ev: done.append(sim.env.now))
+    sim.env.run()
+    return 64 * (len(done) - 1 - skip) / (done[-1] - done[skip]) * 1000
+
+
+def cxl_link_checks() -> Iterator[Check]:
+    """Long 64 B read streams over x16 links against the bandwidth by hand (tests/test_cxl_link.py derives the
+    flit packing from the CXL 3.2 specification): PCIe 5 with 68B flits, 63.015 GB/s of flits per direction x 64 /
+    76.5 wire bytes per read (9/8 flit: a header slot holds 2 data-response headers, 4 data slots per read);
+    PCIe 6 with 256B flits, 128 GB/s x 64 / (256 x 13/44)."""
+    from fractions import Fraction
+
+    hand5 = float(Fraction(32 * 16 * 128, 130 * 8) * 64 / Fraction(68 * 9, 8))
+    hand6 = float(Fraction(64 * 16, 8) * 64 / (256 * Fraction(13, 44)))
+    for gen, hand in (("pcie5", hand5), ("pcie6", hand6)):
+        yield _rel(f"cxl/{gen}_x16_64B_reads", "bandwidth GB/s vs flit arithmetic", hand, _link_stream_GBps(gen),
+                   0.02)
+
+
+def cxl_expander_latency_check() -> Check:
+    """A directly attached expander (default link and controller, one DDR5-4800 DIMM): an idle read costs
+    more than the same DRAM read locally by the link and controller; held against Pond's 70-90 ns
+    (checked as 80 ns +- 12.5%)."""
+    from archsim.config import load_config
+    from archsim.core.port import call_at
+    from archsim.core.request import MemRequest
+    from archsim.core.sim import Simulator
+    from archsim.cxl import Expander, ExpanderSpec, Link, LinkSpec
+    from archsim.cxl.flit import M2S_REQ
+    from archsim.dram.memory import DRAMSystem
+    from archsim.dram.spec import DRAMSpec
+
+    dram = DRAMSpec.model_validate(load_config("ddr5_4800_16gb_x8").data)
+    base = 64 << 30
+    sim = Simulator(0)
+    exp = Expander(sim, "exp", ExpanderSpec(name="exp", base=base, dram=dram))
+    link = Link(sim, "link", LinkSpec(), exp)
+    req = MemRequest(base)
+    t0 = 100_000
+    call_at(sim.env, t0, lambda ev: link.submit(req))
+    sim.env.run(until=t0 + 10_000_000)
+    total = req.t_done - t0
+    # the same device address read on a bare DRAM, arriving when the expander hands it over
+    arrive = t0 + link.port_ps + link.serialisation_ps(M2S_REQ) + link.phy_ps + link.port_ps + exp.controller_ps
+    sim2 = Simulator(0)
+    bare = DRAMSystem(sim2, dram)
+    r2 = MemRequest(0)
+    call_at(sim2.env, arrive, lambda ev: bare.submit(r2))
+    sim2.env.run(until=arrive + 10_000_000)
+    added = total - (r2.t_done - arrive)
+    return _rel("cxl/expander_direct_ddr5", "idle read added over local DRAM (ps) vs Pond 70-90 ns", 80_000,
+                added, 0.125)
+
+
 def model_checks() -> Iterator[Check]:
     """The closed-form checks of the models above the DRAM, in the order ``archsim validate`` prints them."""
     yield host_random_limit_check()
     yield from host_serial_bag_check()
     yield llc_che_check()
+    yield from cxl_link_checks()
+    yield cxl_expander_latency_check()

@@ -198,3 +198,13 @@ def test_unsupported_flit_size_is_rejected_naming_the_key(tmp_path) -> None:
     assert "\n" not in msg
     assert msg.startswith(f"{path}:7: cxl.expanders[0].link.flit_bytes: ")
     assert "256" in msg
+
+
+def test_validation_rows_of_the_cxl_models() -> None:
+    """archsim validate's CXL rows (archsim.validation.model_checks): link bandwidth within 2% of the flit
+    arithmetic on PCIe 5 and 6, a direct expander's added idle latency inside Pond's 70-90 ns."""
+    from archsim.validation import cxl_expander_latency_check, cxl_link_checks
+
+    checks = [*cxl_link_checks(), cxl_expander_latency_check()]
+    assert len(checks) == 3 and all(c.ok for c in checks), checks
+    assert 70_000 <= checks[2].archsim <= 90_000

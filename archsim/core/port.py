@@ -25,6 +25,45 @@ def call_at(env: simpy.Environment, when_ps: int, fn: Callable[[simpy.Event], An
     env.schedule(ev, simpy.events.NORMAL, when_ps - env.now)
 
 
+class Slots:
+    """``limit`` places (link credits, buffer entries) of which ``used`` are taken, and the one event upstream
+    waits on for a place to free up (:meth:`Component.space_event`)."""
+
+    __slots__ = ("env", "limit", "used", "peak", "_space")
+
+    def __init__(self, env: simpy.Environment, limit: int) -> None:
+        self.env = env
+        self.limit = limit
+        self.used = 0
+        self.peak = 0
+        self._space: simpy.Event | None = None
+
+    def free(self) -> bool:
+        return self.used < self.limit
+
+    def space_event(self) -> simpy.Event:
+        """Fires when a place frees up (at once if one is free now)."""
+        if self.used < self.limit:
+            ev = self.env.event()
+            ev.succeed()
+            return ev
+        if self._space is None:
+            self._space = self.env.event()
+        return self._space
+
+    def take(self) -> None:
+        self.used += 1
+        if self.used > self.peak:
+            self.peak = self.used
+
+    def give(self) -> None:
+        self.used -= 1
+        sp = self._space
+        if sp is not None:
+            self._space = None
+            sp.succeed()
+
+
 def finish_at(env: simpy.Environment, req: Any, when_ps: int,
               first: Callable[[simpy.Event], Any] | None = None) -> None:
     """Complete ``req`` at ``when_ps`` (>= now): its ``done`` event fires then with ``req`` as its value, and

@@ -42,7 +42,7 @@ from fractions import Fraction
 import simpy
 
 from archsim.core.component import Component
-from archsim.core.port import MemoryPort, call_at, finish_at
+from archsim.core.port import MemoryPort, Slots, call_at, finish_at
 from archsim.core.request import MemRequest
 from archsim.core.sim import Simulator
 from archsim.cxl.flit import LINE_BYTES, M2S_REQ, M2S_RWD, MESSAGES, S2M_DRS, S2M_NDR, FlitFormat, flit_format
@@ -117,9 +117,7 @@ class Link(Component):
         self.m2s = Wire(self.fmt, self.flit_ps)
         self.s2m = Wire(self.fmt, self.flit_ps)
         self.credits = spec.credits
-        self.outstanding = 0
-        self.max_outstanding = 0
-        self._space: simpy.Event | None = None
+        self.slots = Slots(self.env, spec.credits)  # requests holding a credit
         self._finalized = False
 
     # ------------------------------------------------------------------ timing helpers (also for tests/docs)
@@ -134,30 +132,31 @@ class Link(Component):
                 + downstream_ps)
 
     # ------------------------------------------------------------------ face
+    @property
+    def outstanding(self) -> int:
+        """Requests holding a credit now."""
+        return self.slots.used
+
+    @property
+    def max_outstanding(self) -> int:
+        return self.slots.peak
+
     def can_accept(self, req: MemRequest) -> bool:
-        return self.outstanding < self.credits
+        return self.slots.free()
 
     def space_event(self, req: MemRequest) -> simpy.Event:
-        if self.outstanding < self.credits:
-            ev = self.env.event()
-            ev.succeed()
-            return ev
-        if self._space is None:
-            self._space = self.env.event()
-        return self._space
+        return self.slots.space_event()
 
     def submit(self, req: MemRequest) -> simpy.Event:
         """Take ``req`` (check :meth:`can_accept` first); the returned event fires when its response is back."""
-        if self.outstanding >= self.credits:
+        if not self.slots.free():
             raise RuntimeError(f"{self.name}: submit without a credit (check can_accept first)")
         env = self.env
         now = env.now
         req.t_submit = now
         if req.done is None:
             req.done = env.event()
-        self.outstanding += 1
-        if self.outstanding > self.max_outstanding:
-            self.max_outstanding = self.outstanding
+        self.slots.take()
         n = -(-req.size // LINE_BYTES) if req.size > 0 else 1
         if req.is_write:
             at = self.m2s.send(now + self.port_ps, M2S_RWD, n, req.size)
@@ -187,11 +186,7 @@ class Link(Component):
 
     def _release(self, ev: simpy.Event) -> None:
         """The response is back: its credit returns (before the requester's own callbacks run)."""
-        self.outstanding -= 1
-        sp = self._space
-        if sp is not None:
-            self._space = None
-            sp.succeed()
+        self.slots.give()
 
     # ------------------------------------------------------------------ results
     def direction_counts(self, wire: Wire) -> dict[str, int | float]:

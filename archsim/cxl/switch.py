@@ -47,7 +47,7 @@ from typing import Literal
 import simpy
 
 from archsim.core.component import Component
-from archsim.core.port import call_at, finish_at
+from archsim.core.port import Slots, call_at, finish_at
 from archsim.core.request import MemRequest
 from archsim.core.sim import Simulator
 from archsim.core.stats import Histogram, Stats
@@ -91,37 +91,30 @@ class UpstreamPort(Component):
         self.switch = switch
         self.index = index
         self.depth = switch.queue_depth
-        self.occupancy = 0
-        self._space: simpy.Event | None = None
+        self.slots = Slots(self.env, switch.queue_depth)  # ingress buffer entries
         self.requests = 0
         self.bytes_rx = 0
         self.bytes_tx = 0
         self.queue_delay = Histogram()
 
+    @property
+    def occupancy(self) -> int:
+        return self.slots.used
+
     def can_accept(self, req: MemRequest) -> bool:
-        return self.occupancy < self.depth
+        return self.slots.free()
 
     def space_event(self, req: MemRequest) -> simpy.Event:
-        if self.occupancy < self.depth:
-            ev = self.env.event()
-            ev.succeed()
-            return ev
-        if self._space is None:
-            self._space = self.env.event()
-        return self._space
+        return self.slots.space_event()
 
     def submit(self, req: MemRequest) -> simpy.Event:
         """Take ``req`` into the ingress buffer (check :meth:`can_accept` first)."""
-        if self.occupancy >= self.depth:
+        if not self.slots.free():
             raise RuntimeError(f"{self.name}: ingress buffer full (check can_accept first)")
         return self.switch._ingress(self, req)
 
     def _release(self) -> None:
-        self.occupancy -= 1
-        sp = self._space
-        if sp is not None:
-            self._space = None
-            sp.succeed()
+        self.slots.give()
 
 
 class _Output:
@@ -247,7 +240,7 @@ class Switch(Component):
         if req.done is None:
             req.done = env.event()
         o = self._outputs[self._route_out(req.addr)]
-        port.occupancy += 1
+        port.slots.take()
         port.requests += 1
         if req.is_write:
             port.bytes_rx += req.size

@@ -31,11 +31,14 @@ class Point:
         return sum(self.energy_nJ.get(k, 0.0) for k in _ENERGY_DYNAMIC)
 
 
-def run_point(config: str, workload: str, sets: list[str], bags: int, batches: int = 1) -> Point:
+def run_point(config: str, workload: str, sets: list[str], bags: int, batches: int = 1,
+              wl_sets: list[str] | tuple = ()) -> Point:
+    """One run of ``config`` (a hwconfigs/ name or a path) on ``workload`` (a workloads/ name) with ``bags`` bags
+    per batch; ``sets`` override the config, ``wl_sets`` the workload."""
     from archsim.api import run
 
     res = run(REPO_ROOT / "hwconfigs" / config, workload=REPO_ROOT / "workloads" / workload, overrides=sets,
-              workload_overrides=[f"batch_size={bags}", f"num_batches={batches}"])
+              workload_overrides=[f"batch_size={bags}", f"num_batches={batches}", *wl_sets])
     return _point(res.summary)
 
 
@@ -102,23 +105,15 @@ def recross_checks(bags: int = 32) -> Iterator[Check]:
     base = None
     for pooling in (80, 20, 160):
         wl = [f"defaults.pooling={pooling}"]
-        rec = _run_wl("recross_paper_recnmp.yaml", wl, bags)
-        rx = _run_wl("recross_paper.yaml", wl, bags)
+        rec = run_point("recross_paper_recnmp.yaml", "recross_criteo.yaml", [], bags, wl_sets=wl)
+        rx = run_point("recross_paper.yaml", "recross_criteo.yaml", [], bags, wl_sets=wl)
         yield _speedup(f"ReCross vs RecNMP, DDR5-4800 2 ranks, pooling {pooling} (derived estimate)",
                        recross_bound(pooling), rec, rx)
         if pooling == 80:
-            base = _run_wl("recross_paper_baseline.yaml", wl, bags)
+            base = run_point("recross_paper_baseline.yaml", "recross_criteo.yaml", [], bags, wl_sets=wl)
             saved = 1.0 - sum(rx.energy_nJ.values()) / sum(base.energy_nJ.values())
             yield Check("ReCross vs CPU baseline, energy per lookup, pooling 80", "energy saved", 0.585, saved,
                         saved / 0.585 - 1.0, TOL, "rel")
-
-
-def _run_wl(config: str, wl_sets: list[str], bags: int) -> Point:
-    from archsim.api import run
-
-    res = run(REPO_ROOT / "hwconfigs" / config, workload=REPO_ROOT / "workloads" / "recross_criteo.yaml",
-              workload_overrides=[f"batch_size={bags}", "num_batches=1", *wl_sets])
-    return _point(res.summary)
 
 
 def cxl_fabric_yaml(directory, n_expanders: int, pifs: bool, name: str | None = None) -> str:
@@ -140,17 +135,10 @@ def cxl_fabric_yaml(directory, n_expanders: int, pifs: bool, name: str | None = 
 def pifs_runs(directory, n_expanders: int, bags: int = 64, batches: int = 1) -> dict[str, float]:
     """Mean batch latency (us) of Pond-style pooling (host gathers), PIFS-Rec (units in the switch, on-switch
     buffer) and BEACON-like NDP in the expanders on criteo_zipf, ``n_expanders`` behind one switch."""
-    from archsim.api import run
-
-    wl = REPO_ROOT / "workloads" / "criteo_zipf.yaml"
-    wls = [f"batch_size={bags}", f"num_batches={batches}"]
-    out = {}
-    for name, pifs, sets in (("pond", False, []), ("pifs", True, []),
-                             ("beacon", True, ["cxl.pifs.location=expander", "cxl.pifs.buffer_kib=0"])):
-        res = run(cxl_fabric_yaml(directory, n_expanders, pifs), workload=wl, overrides=sets,
-                  workload_overrides=wls)
-        out[name] = float(res.summary["batch_latency_mean_us"])
-    return out
+    return {name: run_point(cxl_fabric_yaml(directory, n_expanders, pifs), "criteo_zipf.yaml", sets, bags,
+                            batches).latency_us
+            for name, pifs, sets in (("pond", False, []), ("pifs", True, []),
+                                     ("beacon", True, ["cxl.pifs.location=expander", "cxl.pifs.buffer_kib=0"]))}
 
 
 def pifs_checks(directory=None, bags: int = 64) -> Iterator[Check]:

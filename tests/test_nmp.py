@@ -61,6 +61,60 @@ def test_idle_bag_latency_is_the_sum_of_its_parts() -> None:
     assert system.operator.bag_latency.max == expected
 
 
+@pytest.mark.parametrize("lanes", [4, 1])
+def test_idle_bag_of_one_256B_row_streams_its_pooling(lanes: int) -> None:
+    """One bag of one 256 B row (one instruction, one 4-burst request to one bank) on an idle system: the
+    bursts come out nCCD_L apart and the unit pools each as it arrives, so pooling ends p after the last burst
+    when a line's pooling time p fits the spacing (4 lanes), and (n-1)(p - nCCD_L) later when it does not
+    (1 lane: 16 unit clocks per line, twice the spacing); then the 256 B partial sum (4 bursts) goes back."""
+    cfg, _ = load_system(RECNMP, ["dram.org.channels=2", f"nmp.lanes={lanes}"])
+    system, _ = run_embedding(cfg, [SyntheticTable("t", ROWS, 64)], uniform_batches(ROWS, 1, 1, 1))
+    nmp = system.nmp
+    t = cfg.dram.timing
+    tck = t.tCK_ps
+    names = t.resolved(cfg.dram.org.burst_length)
+    ccd = max(names["nCCD_L"], names["nBL"])
+    c0 = (nmp.to_ps + nmp.inst_ps) // tck + 1
+    last_data = (c0 + 1 + names["nRCD"] + 3 * ccd + names["nCL"] + names["nBL"]) * tck
+    p = nmp.pool_ps(16)
+    pooled = last_data + p + 3 * max(0, p - ccd * tck)
+    expected = pooled + 4 * nmp.burst_ps + nmp.from_ps
+    assert system.operator.bag_latency.max == expected
+    if lanes == 1:  # the same as pooling line by line: arrivals ccd apart, each line p, done after the 4th
+        first = last_data - 3 * ccd * tck
+        by_line = first
+        for k in range(4):
+            by_line = max(by_line, first + k * ccd * tck) + p
+        assert pooled == by_line
+
+
+@pytest.mark.parametrize("adders", [True, False])
+def test_partial_sums_climb_the_levels(adders: bool) -> None:
+    """Bank-level units, one bag of 30 rows at a time: with bank-group adders every bank unit's partial sum
+    crosses its group's bus and one per bank group crosses the rank's bus; without, every bank unit's crosses
+    the rank bus. Counted exactly against the units and bank groups the bag touched."""
+    import numpy as np
+
+    from archsim.validation import SyntheticBatch
+
+    rows_all = next(uniform_batches(ROWS, 4, 30, 1)).indices[0]
+    for bag in range(4):
+        cfg, _ = load_system(RECNMP, ["dram.org.channels=1", "nmp.level=bank", "nmp.rank_cache_kib=0",
+                                      f"nmp.bankgroup_adders={str(adders).lower()}"])
+        rows = rows_all[bag * 30:(bag + 1) * 30]
+        system, _ = run_embedding(cfg, [SyntheticTable("t", ROWS, 64)],
+                                  [SyntheticBatch(0, 1, [rows], [np.array([0, 30])])])
+        nmp = system.nmp
+        bpg = cfg.dram.org.banks_per_group
+        units = {(u.ch, u.rank, u.sub) for u in nmp.units if u.sub >= 0 and u.lines}
+        groups = {(c, r, sub // bpg) for c, r, sub in units}
+        assert len(units) > len(groups) > 1
+        if adders:
+            assert (nmp.bg_bus_partials, nmp.rank_bus_partials) == (len(units), len(groups))
+        else:
+            assert (nmp.bg_bus_partials, nmp.rank_bus_partials) == (0, len(units))
+
+
 def test_rank_cache_serves_a_table_that_fits() -> None:
     """A 512-row table (32 KiB) read 32k times through 128 KiB rank caches: every row is read from DRAM once,
     the rest are hits; without the cache every lookup reads DRAM."""

@@ -4,16 +4,18 @@ The expander owns the host physical address range ``[base, base + capacity)``. A
 address) pays ``controller_latency_ns`` (CXL.mem decode, HDM decoder, memory-controller front end; charged once,
 on the way in: for an idle access the sum is what matters, and the controller is modelled as a pure pipeline
 delay without occupancy), has ``base`` subtracted, and goes to the DRAM system (:class:`archsim.dram.DRAMSystem`,
-built from the expander's ``dram:`` spec), whose address mapping decodes the device address. The response returns
-as soon as the DRAM completes. So an idle read costs ``controller_latency + the DRAM's idle read latency`` here,
+built from the expander's ``dram:`` spec), whose address mapping decodes the device address. The request itself
+is rewritten and handed on (a request reaching an expander is its link's own copy, so no second copy and no
+extra completion event): a caller that submits directly and needs the host address afterwards keeps its own.
+The response returns as soon as the DRAM completes. So an idle read costs ``controller_latency + the DRAM's idle read latency`` here,
 plus the link in front of the expander (:class:`archsim.cxl.link.Link`).
 
 The expander itself never refuses a request: the link's credits bound what reaches it, and requests the DRAM
 channels cannot take yet wait in the expander's port to the DRAM, per channel.
 
 Abstracted away: the device's own caches or prefetchers, DRAM ECC and scrubbing, multi-logical-device (MLD)
-partitioning and QoS telemetry (DevLoad), media other than DRAM, interleaving across expanders (each expander
-owns one contiguous range).
+partitioning and QoS telemetry (DevLoad), media other than DRAM. Each expander owns one contiguous range;
+interleaving across expanders is the host decoder's work (``archsim.system.memory_map.Deinterleave``).
 """
 
 from __future__ import annotations
@@ -46,14 +48,10 @@ class Expander(Component):
         self.writes = 0
         self.bytes = 0
         self._finalized = False
-        # a request that arrives through a link is the link's own copy: the expander rewrites its address to
-        # the device address and hands it to the DRAM itself (no second copy, no extra completion event)
-        self.in_place = True
 
     def submit(self, req: MemRequest) -> simpy.Event:
-        """Accept ``req``; the returned event fires when the DRAM has served it. With ``in_place`` (default) the
-        request's address becomes the device address (``addr - base``) and the DRAM completes it directly:
-        callers that keep the host address must submit a copy (a link does)."""
+        """Accept ``req``; the returned event fires when the DRAM has served it. The request's address becomes
+        the device address (``addr - base``) and the DRAM completes it directly."""
         addr = req.addr
         if not self.base <= addr < self.end:
             raise ValueError(f"{self.name}: address 0x{addr:x} is outside [0x{self.base:x}, 0x{self.end:x})")
@@ -66,31 +64,16 @@ class Expander(Component):
         else:
             self.reads += 1
         self.bytes += req.size
-        if self.in_place:
-            req.addr = addr - self.base
-            req._ch = -1  # decoded again by the DRAM
-            if self.controller_ps:
-                call_at(env, env.now + self.controller_ps, self._to_dram_direct, req)
-            else:
-                self.port.send(req, None)
-            return req.done
-        inner = MemRequest(addr - self.base, req.is_write, req.size, tag=req)
+        req.addr = addr - self.base
+        req._ch = -1  # decoded again by the DRAM
         if self.controller_ps:
-            call_at(env, env.now + self.controller_ps, self._to_dram, inner)
+            call_at(env, env.now + self.controller_ps, self._to_dram, req)
         else:
-            self.port.send(inner, self._back)
+            self.port.send(req, None)
         return req.done
 
-    def _to_dram_direct(self, ev: simpy.Event) -> None:
-        self.port.send(ev.value, None)  # the DRAM completes the request's own done event
-
     def _to_dram(self, ev: simpy.Event) -> None:
-        self.port.send(ev.value, self._back)
-
-    def _back(self, ev: simpy.Event) -> None:
-        req: MemRequest = ev.value.tag
-        req.t_done = self.env.now
-        req.done.succeed(req)
+        self.port.send(ev.value, None)  # the DRAM completes the request's own done event
 
     def finalize(self) -> None:
         """Flush counters into stats and finalize the DRAM (its energy goes to the ledger)."""

@@ -116,7 +116,6 @@ class Link(Component):
         self.phy_ps = ns_to_ps(spec.phy_latency_ns)
         self.m2s = Wire(self.fmt, self.flit_ps)
         self.s2m = Wire(self.fmt, self.flit_ps)
-        self.credits = spec.credits
         self.slots = Slots(self.env, spec.credits)  # requests holding a credit
         self._finalized = False
 

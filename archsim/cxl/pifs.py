@@ -268,8 +268,7 @@ class PIFS(Component):
         cab = np.ones(len(addrs), dtype=bool)
         if self.admit_hot:
             cab = np.repeat(is_hot(self.hot[gr.table], rows), per_row)
-        route = self.switch._route_out
-        out_line = np.fromiter((route(a) for a in addrs.tolist()), dtype=np.int64, count=len(addrs))
+        out_line = self.switch.route_outputs(addrs)
         where = None
         if self.replicas is not None:  # hot rows: read the copy on the port with the fewest reads in flight
             hot = self.hot[gr.table]
@@ -295,6 +294,7 @@ class PIFS(Component):
         addr_l = addrs.tolist()
         cab_l = cab.tolist()
         where_l = where.tolist() if where is not None else None
+        row_of_line = np.repeat(np.arange(len(rows)), per_row) if self.in_device else None
         for o in ports.tolist():
             sel = np.flatnonzero(out_line == o).tolist()
             unit = self.units[o]
@@ -303,7 +303,7 @@ class PIFS(Component):
             src = [where_l[i] for i in sel] if where_l is not None else None
             if self.in_device:  # the port's share of the command crosses its link to the device's unit
                 lk = unit.link
-                n_rows = len(np.unique(np.repeat(np.arange(len(rows)), per_row)[out_line == o]))
+                n_rows = len(np.unique(row_of_line[out_line == o]))
                 nbytes = self.spec.command_header_bytes + n_rows * self.spec.index_bytes
                 at = lk.m2s.send(self.env.now + lk.port_ps, M2S_RWD, -(-nbytes // 64), nbytes)
                 call_at(self.env, at + lk.phy_ps + lk.port_ps, self._unit_read, (unit, lines, part, cab_o, src))

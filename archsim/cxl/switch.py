@@ -44,6 +44,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
 import simpy
 
 from archsim.core.component import Component
@@ -181,6 +182,7 @@ class Switch(Component):
                                  f"overlap")
         self._lo = [s[0] for s in spans]
         self._spans = spans
+        self._span_arrays = tuple(np.asarray([sp[k] for sp in spans], dtype=np.int64) for k in range(3))
         self._seq = 0
         self._finalized = False
 
@@ -222,6 +224,15 @@ class Switch(Component):
             if addr < hi:
                 return o
         raise ValueError(f"{self.name}: address 0x{addr:x} is in no downstream port's range")
+
+    def route_outputs(self, addrs: np.ndarray) -> np.ndarray:
+        """:meth:`_route_out` of an array of addresses (dense output indices); ValueError if one is unrouted."""
+        lo, hi, out = self._span_arrays
+        i = np.searchsorted(lo, addrs, side="right") - 1
+        bad = (i < 0) | (addrs >= hi[np.maximum(i, 0)])
+        if bad.any():
+            raise ValueError(f"{self.name}: address 0x{int(addrs[bad][0]):x} is in no downstream port's range")
+        return out[i]
 
     def submit(self, req: MemRequest) -> simpy.Event:
         """Submit at the first upstream port (a switch with one host)."""

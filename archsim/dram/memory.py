@@ -111,7 +111,8 @@ class DRAMSystem(Component):
         return req._ch
 
     def can_accept(self, req: MemRequest) -> bool:
-        self._decode(req)
+        if req._ch < 0:  # decoded once: a waiting request is asked again on every freed slot
+            self._decode(req)
         return self.channels[req._ch].can_accept(req.is_write)
 
     def space_event(self, req: MemRequest) -> simpy.Event:

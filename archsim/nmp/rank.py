@@ -212,12 +212,13 @@ class RankUnit:
 
     def _pool_part(self, part: _Part, now: int, n: int = 1, streamed: bool = False) -> None:
         """Pool ``n`` lines of ``part`` on the unit's serial datapath. ``streamed``: the lines are the bursts
-        of one request whose last arrived at ``now``, the earlier ones (at least) a burst time apart, so
-        the datapath pooled them while the rest arrived; otherwise all ``n`` are there at ``now``."""
+        of one request (one row, one bank) whose last arrived at ``now``; the earlier ones came at least a
+        same-bank column spacing (``ccd_l_ps``) apart, exactly that on an idle bank, and the datapath pooled
+        them while the rest arrived; otherwise all ``n`` are there at ``now``."""
         owner = self.owner
         p = part.pool_ps
         if streamed and n > 1:
-            gap = p - owner.burst_ps
+            gap = p - owner.ccd_l_ps
             t = now + p + (n - 1) * (gap if gap > 0 else 0)
             t2 = self.busy_until + n * p
             t = t if t > t2 else t2
@@ -277,8 +278,9 @@ class RankNMP(Component):
         # several fit in one clock, as RecNMP's two per clock over C/A and DQ); the bus keeps fractional time
         self.inst_ps = spec.inst_bits * tck / spec.ca_bits_per_cycle
         self.burst_ps = names["nBL"] * tck
-        # a bank group's internal bus moves one burst per nCCD_L (the same-group column spacing)
-        self.bg_burst_ps = max(names["nCCD_L"], names["nBL"]) * tck
+        # the same-bank-group column spacing: a bank group's internal bus moves one burst per nCCD_L, and the
+        # bursts of one row (one bank) come out at least this far apart
+        self.ccd_l_ps = max(names["nCCD_L"], names["nBL"]) * tck
         self.access_bytes = org.access_bytes
         self.to_ps = round(spec.to_memory_ns * 1000)
         self.from_ps = round(spec.from_memory_ns * 1000)
@@ -292,7 +294,9 @@ class RankNMP(Component):
         self.in_packet = 0  # bags of the packet in flight not yet done
         self.packets = 0
         self.instructions = 0
-        self.partials = 0
+        self.partials = 0  # partial sums moved over any bus (bank group, rank, channel)
+        self.bg_bus_partials = 0
+        self.rank_bus_partials = 0
         self.result_bytes = 0
         self.bags = 0
 
@@ -428,15 +432,17 @@ class RankNMP(Component):
             elif up.bg >= 0:  # a bank unit's partial sum to its bank group's adder
                 bursts = -(-(gr.dim * 4) // self.access_bytes)
                 i = (up.ch * self.ranks + up.rank) * self.bgs + up.bg
-                t = max(t_ready, self.bg_bus_free[i]) + bursts * self.bg_burst_ps
+                t = max(t_ready, self.bg_bus_free[i]) + bursts * self.ccd_l_ps
                 self.bg_bus_free[i] = t
                 self.partials += 1
+                self.bg_bus_partials += 1
             else:  # a bank group's or bank's partial sum crosses the rank's internal bus
                 bursts = -(-(gr.dim * 4) // self.access_bytes)
                 i = up.ch * self.ranks + up.rank
                 t = max(t_ready, self.rank_bus_free[i]) + bursts * self.burst_ps
                 self.rank_bus_free[i] = t
                 self.partials += 1
+                self.rank_bus_partials += 1
             t += self.pool_ps(gr.dim)  # the adder above adds it into its partial sum
             if t > up.t_ready:
                 up.t_ready = t
@@ -472,7 +478,8 @@ class RankNMP(Component):
         s = self.stats
         units = self.units
         for k, v in (("bags", self.bags), ("packets", self.packets), ("instructions", self.instructions),
-                     ("partials", self.partials),
+                     ("partials", self.partials), ("bg_bus_partials", self.bg_bus_partials),
+                     ("rank_bus_partials", self.rank_bus_partials),
                      ("result_bytes", self.result_bytes), ("lines", sum(u.lines for u in units)),
                      ("adds", sum(u.adds for u in units))):
             s.set(k, v)

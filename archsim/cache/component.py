@@ -85,7 +85,7 @@ class Cache(Component):
         """Lookups served without a new downstream read (hits and merges onto a fetch in flight)."""
         return (self.tags.hits + self.merged) / self.accesses if self.accesses else 0.0
 
-    def finalize(self) -> None:
+    def finalize(self, end_ps: int | None = None) -> None:
         t = self.tags
         s = self.stats
         for k, v in (("accesses", self.accesses), ("hits", t.hits), ("misses", t.misses - self.merged),

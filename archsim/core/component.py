@@ -41,5 +41,6 @@ class Component:
     def submit(self, req: Any) -> simpy.Event:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def finalize(self) -> None:
-        """Called once at the end of a run: flush counters into stats, book energy that accrues over time."""
+    def finalize(self, end_ps: int | None = None) -> None:
+        """Called once at the end of a run (``end_ps``: its simulated end): flush counters into stats, book
+        energy that accrues over time."""

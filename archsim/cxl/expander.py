@@ -20,6 +20,8 @@ interleaving across expanders is the host decoder's work (``archsim.system.memor
 
 from __future__ import annotations
 
+from typing import Any
+
 import simpy
 
 from archsim.core.component import Component
@@ -35,14 +37,17 @@ __all__ = ["Expander"]
 class Expander(Component):
     """A Type-3 memory expander: ``submit(req)`` with a host physical address in ``[base, base + size)``."""
 
-    def __init__(self, sim: Simulator, name: str, spec: ExpanderSpec) -> None:
+    def __init__(self, sim: Simulator, name: str, spec: ExpanderSpec | Any, media: Component | None = None) -> None:
+        """``media``: the memory behind the controller (a component of the system graph, finalized by its
+        owner); absent: a :class:`DRAMSystem` built here from ``spec.dram`` and finalized with the expander."""
         super().__init__(sim, name)
         self.spec = spec
-        self.base = spec.base
-        self.size = spec.size
-        self.end = spec.end
         self.controller_ps = ns_to_ps(spec.controller_latency_ns)
-        self.dram = DRAMSystem(sim, spec.dram, name=f"{name}.dram")
+        self._owns_media = media is None
+        self.dram = DRAMSystem(sim, spec.dram, name=f"{name}.dram") if media is None else media
+        self.base = spec.base
+        self.size = spec.capacity if spec.capacity is not None else self.dram.spec.org.capacity_bytes
+        self.end = self.base + self.size
         self.port = MemoryPort(self.dram)
         self.reads = 0
         self.writes = 0
@@ -75,12 +80,13 @@ class Expander(Component):
     def _to_dram(self, ev: simpy.Event) -> None:
         self.port.send(ev.value, None)  # the DRAM completes the request's own done event
 
-    def finalize(self) -> None:
-        """Flush counters into stats and finalize the DRAM (its energy goes to the ledger)."""
+    def finalize(self, end_ps: int | None = None) -> None:
+        """Flush counters into stats and finalize the DRAM it built (its energy goes to the ledger)."""
         if self._finalized:
             return
         self._finalized = True
         self.stats.set("reads", self.reads)
         self.stats.set("writes", self.writes)
         self.stats.set("bytes", self.bytes)
-        self.dram.finalize()
+        if self._owns_media:
+            self.dram.finalize()

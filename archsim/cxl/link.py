@@ -202,7 +202,7 @@ class Link(Component):
             out[f"msgs_{m}"] = k
         return out
 
-    def finalize(self) -> None:
+    def finalize(self, end_ps: int | None = None) -> None:
         """Flush counters into stats and book the link energy (kind ``link``)."""
         if self._finalized:
             return

@@ -408,3 +408,6 @@ class PIFSHostPort:
 
     def submit(self, gr: GatherReduce) -> simpy.Event:
         return self.pifs.submit(gr, self.front)
+
+    def finalize(self, end_ps: int | None = None) -> None:
+        """Nothing of its own: the shared units count this host's bags."""

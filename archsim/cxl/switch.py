@@ -209,6 +209,10 @@ class Switch(Component):
         except KeyError:
             raise ValueError(f"{self.name}: port {j} is not an upstream port") from None
 
+    def output_targets(self) -> list[Component]:
+        """The component behind each downstream port (its link), in port order."""
+        return [o.target for o in self._outputs]
+
     @property
     def upstream_ports(self) -> list[int]:
         return list(self._inputs)
@@ -335,7 +339,7 @@ class Switch(Component):
         finish_at(self.env, req, self.env.now + self.fwd_ps)
 
     # ------------------------------------------------------------------ results
-    def finalize(self) -> None:
+    def finalize(self, end_ps: int | None = None) -> None:
         """Flush per-port counters and histograms into stats (``port<j>``)."""
         if self._finalized:
             return

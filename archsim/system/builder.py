@@ -1,64 +1,82 @@
-"""Builds the component graph of a hwconfig: memory, the host's path to it, the embedding operator.
-
-The graph (gem5-style: each part replaceable without touching the others)::
-
-    cores --> LLC (or a fixed on-chip delay) --> MemoryPort --> DRAMSystem (channels, controllers)
-    embedding operator --GatherReduce--> near-data units (``nmp:``: rank-level units, each with its own
-                                          controller over its rank)
-
-CXL fabrics and tiers attach here as they are added.
+"""Runs embedding workloads on a system graph: the table layout, the hot-row profile, the build
+(:mod:`archsim.system.shorthand` expands a hwconfig's sections into the graph of
+:mod:`archsim.system.graph`), the hosts' batch streams, finalization.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from archsim.cache.component import Cache
-from archsim.core.component import Component
-from archsim.core.port import MemoryPort
 from archsim.core.sim import Simulator
-from archsim.cxl import Fabric, build_fabric
+from archsim.cxl import Fabric
 from archsim.dram.memory import DRAMSystem
 from archsim.system.config import SystemConfig
-from archsim.system.embedding import EmbeddingOperator
-from archsim.system.host import DelayPath, HostSpec
+from archsim.system.graph import System
 from archsim.system.layout import TableLayout
 
 
-@dataclass
-class HostSystem:
-    """The built graph of a host with DRAM: what a run drives and finalizes."""
-
-    sim: Simulator
-    dram: DRAMSystem
-    port: MemoryPort
-    path: Component
-    llc: Cache | None
-    operator: EmbeddingOperator
-    layout: TableLayout
-    nmp: Component | None = None
-    fabric: Fabric | None = None
-    pifs: Component | None = None
-    peers: list[HostSystem] = field(default_factory=list)  # the other hosts of a pooled fabric (host 0 holds)
+class HostSystem(System):
+    """A built graph that runs embedding workloads on its hosts. The properties name the components of
+    the shorthand sections (``host``, ``llc``, ``dram``, ``nmp``, ``pifs``, the ``cxl.*`` fabric) for the
+    summary and for tests; a graph without them returns None."""
 
     @property
-    def operators(self) -> list[EmbeddingOperator]:
-        """Every host's embedding operator, host 0 first."""
-        return [self.operator, *(p.operator for p in self.peers)]
+    def operator(self):
+        return self.hosts[0]
 
-    def finalize(self, end_ps: int) -> None:
-        for peer in self.peers:
-            peer.finalize(end_ps)
-        self.operator.finalize()
-        if self.nmp is not None:
-            self.nmp.finalize(end_ps)
-        if self.pifs is not None:
-            self.pifs.finalize(end_ps)
-        if self.llc is not None:
-            self.llc.finalize()
-        if self.fabric is not None:
-            self.fabric.finalize()
-        self.dram.finalize(end_ps)
+    @property
+    def operators(self) -> list:
+        """Every host's embedding operator, host 0 first."""
+        return list(self.hosts)
+
+    @property
+    def llc(self) -> Cache | None:
+        return self.get("llc")
+
+    @property
+    def dram(self) -> DRAMSystem:
+        return self.get("dram")
+
+    @property
+    def nmp(self):
+        return self.get("nmp")
+
+    @property
+    def pifs(self):
+        return self.get("pifs")
+
+    @property
+    def fabric(self) -> Fabric | None:
+        """The ``cxl.*`` components as a :class:`Fabric` (None without a ``cxl:`` section)."""
+        from archsim.cxl import Expander, Link, Switch
+
+        fab = Fabric()
+        for name, comp in self.components.items():
+            if not name.startswith("cxl."):
+                continue
+            short = name[4:]
+            if isinstance(comp, Expander):
+                fab.expanders[short] = comp
+            elif isinstance(comp, Switch):
+                fab.switches[short] = comp
+            elif isinstance(comp, Link):
+                fab.links.append(comp)
+        if not fab.links:
+            return None
+        for node in self.graph.nodes.values():
+            if node.impl == "cxl_link" and self.components[node.name] in fab.links:
+                tgt = node.params.to[4:]
+                if tgt in fab.switches and node.params.port is not None \
+                        and node.name == f"cxl.{tgt}.port{node.params.port}.link":
+                    fab.host_ports[f"{tgt}.port{node.params.port}"] = self.components[node.name]
+                elif tgt in fab.expanders and node.name == f"cxl.{tgt}.link":
+                    fab.host_ports[tgt] = self.components[node.name]
+        fab.links.sort(key=_link_order(self))
+        return fab
+
+
+def _link_order(system: HostSystem):
+    order = {n: i for i, n in enumerate(system.components)}
+    return lambda link: order[link.name]
 
 
 def build_layout(cfg: SystemConfig, tables: list) -> TableLayout:
@@ -76,58 +94,20 @@ def build_layout(cfg: SystemConfig, tables: list) -> TableLayout:
 
 
 def build_host_system(sim: Simulator, cfg: SystemConfig, tables: list, layout: TableLayout,
-                      hot_rows: list | None = None, index: int = 0, fabric: Fabric | None = None,
-                      shared_pifs: Component | None = None) -> HostSystem:
-    """The graph of ``cfg`` for ``tables``; ``hot_rows`` (per table, cross-level NMP) from
-    :func:`archsim.nmp.placement.profile_hot_rows`. ``index``: which of ``cfg.hosts`` identical hosts (host i
-    > 0 names its parts ``host<i>.*`` and attaches at the i-th free port of ``fabric``, the shared one)."""
-    host = cfg.host or HostSpec()
-    pre = f"host{index}." if index else ""
-    # with near-memory units the units' model of the ranks books the DIMMs' background and refresh energy
-    # (the units drive the ranks; counting both models' standby would count the DIMMs twice)
-    dram = DRAMSystem(sim, cfg.dram, name=f"{pre}dram", book_standby=cfg.nmp is None)
-    mem: Component = dram
-    if cfg.cxl is not None:  # local DRAM below, the CXL windows above it, one physical address space
-        from archsim.system.memory_map import AddressRouter
+                      hot_rows: list | None = None) -> HostSystem:
+    """The graph of ``cfg`` (its sections expanded, :mod:`archsim.system.shorthand`) built for ``tables``
+    laid out by ``layout``; ``hot_rows`` (per table, for units that treat hot rows apart) from
+    :func:`archsim.nmp.placement.profile_hot_rows`."""
+    from archsim.system.graph import BuildContext, build
+    from archsim.system.shorthand import expand
 
-        if fabric is None:
-            fabric = build_fabric(sim, cfg.cxl)
-        link = fabric.host_ports[cfg.cxl.attach_points(cfg.hosts)[index]]
-        far: Component = link
-        if cfg.cxl.interleave_bytes is not None:
-            from archsim.system.memory_map import Deinterleave
-
-            far = Deinterleave(sim, f"{pre}hdm", link, cfg.cxl.deinterleave)
-        mem = AddressRouter(sim, f"{pre}memory", [(0, cfg.dram.org.capacity_bytes, dram),
-                                                  (cfg.dram.org.capacity_bytes, 1 << 64, far)])
-    port = MemoryPort(mem)
-    to_ps = round(host.to_memory_ns * 1000)
-    from_ps = round(host.from_memory_ns * 1000)
-    llc = None
-    if host.llc is not None:
-        llc = Cache(sim, f"{pre}llc", host.llc, port, to_ps, from_ps)
-        path: Component = llc
-    else:
-        path = DelayPath(sim, f"{pre}uncore", port, to_ps, from_ps)
-    nmp = None
-    if cfg.nmp is not None:
-        from archsim.nmp.rank import RankNMP
-
-        nmp = RankNMP(sim, cfg.dram, cfg.nmp, layout, tables, hot_rows=hot_rows)
-    pifs = near = None
-    if cfg.cxl is not None and cfg.cxl.pifs is not None:
-        from archsim.cxl.pifs import PIFS, HostFront, PIFSHostPort
-
-        if shared_pifs is not None:  # another host of the pool: the same units, its own link
-            near = PIFSHostPort(shared_pifs, HostFront(link, to_ps, from_ps))
-        else:
-            spec = cfg.cxl.pifs
-            sw_name = spec.switch or cfg.cxl.switches[0].name
-            switch = fabric.switches[sw_name]
-            pifs = near = PIFS(sim, spec, switch, link, [o.target for o in switch._outputs], layout, tables, to_ps,
-                               from_ps, hot_rows=hot_rows, translate=cfg.cxl.deinterleave)
-    op = EmbeddingOperator(sim, host, path, layout, tables, near_data=nmp or near, name=f"host{index or ''}")
-    return HostSystem(sim, dram, port, path, llc, op, layout, nmp, fabric if index == 0 else None, pifs)
+    graph = expand(cfg)
+    errs = graph.errors()
+    if errs:
+        raise ValueError(f"{errs[0][0]}: {errs[0][1]}")
+    system = build(sim, graph, BuildContext(sim, layout, tables, hot_rows))
+    out = HostSystem(sim, graph, system.components, layout)
+    return out
 
 
 def run_embedding(cfg: SystemConfig, tables: list, batches, seed: int = 0,
@@ -151,15 +131,12 @@ def run_embedding(cfg: SystemConfig, tables: list, batches, seed: int = 0,
     pifs = cfg.cxl.pifs if cfg.cxl is not None else None
     if pifs is not None and (pifs.buffer_admit == "hot" or pifs.replicate_hot):
         hot = profile_hot_rows(profile or (), tables, pifs.hot_fraction, pifs.profile_batches)
-    system = build_host_system(sim, cfg, tables, layout, hot)
     streams = list(more_batches or ())
     if len(streams) != cfg.hosts - 1:
         raise ValueError(f"{cfg.hosts} hosts need {cfg.hosts - 1} more batch streams, got {len(streams)}")
-    for i in range(1, cfg.hosts):
-        system.peers.append(build_host_system(sim, cfg, tables, layout, hot, index=i, fabric=system.fabric,
-                                              shared_pifs=system.pifs))
-    procs = [sim.env.process(system.operator.run(batches, progress))]
-    procs += [sim.env.process(p.operator.run(b)) for p, b in zip(system.peers, streams)]
+    system = build_host_system(sim, cfg, tables, layout, hot)
+    procs = [sim.env.process(system.hosts[0].run(batches, progress))]
+    procs += [sim.env.process(h.run(b)) for h, b in zip(system.hosts[1:], streams)]
     sim.env.run(until=sim.env.all_of(procs))
     end_ps = max(op.end_ps for op in system.operators)
     system.finalize(end_ps)

@@ -239,7 +239,7 @@ class EmbeddingOperator:
         self._bag_finished(gr.tag, now)
 
     # ----------------------------------------------------------------------------------------- results
-    def finalize(self) -> None:
+    def finalize(self, end_ps: int | None = None) -> None:
         s = self.stats
         for k, v in (("lookups", self.lookups), ("bags", self.bags), ("batches", self.batches),
                      ("lines", self.lines), ("near_data_bags", self.near_data_bags),

@@ -1,0 +1,179 @@
+"""The hwconfig sections users write (``dram:``, ``host:``, ``nmp:``, ``cxl:``, ``hosts:``) expanded into the
+system graph (:mod:`archsim.system.graph`).
+
+What a section becomes (names are the components' names in stats and energy)::
+
+    dram:            dram                                  (impl dram)
+    cxl.expanders:   cxl.<e>.dram -> cxl.<e>               (dram, cxl_expander with media)
+    cxl.switches:    cxl.<sw>.port<j>.link -> cxl.<sw>     (cxl_link on every port, cxl_switch)
+    cxl:             hdm (interleaving) -> memory          (hdm, router: local DRAM below, CXL windows above)
+    host.llc:        llc (or uncore, a delay path)         (cache | delay) -> memory | dram
+    nmp:             nmp (units in dram's DIMMs)           (nmp)
+    cxl.pifs:        pifs (units in the switch)            (pifs; other hosts: host<i>.pifs, pifs_port)
+    host:            host (cores, the embedding operator)  (host) -> llc, near: nmp | pifs
+    hosts: N         host<i>.dram, host<i>.llc, ...        host i's own parts, attached at the next free port
+
+The nodes are declared in the order the components were built before the graph existed, so results are
+unchanged (tests/test_golden.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from archsim.system.config import SystemConfig
+from archsim.system.graph import Graph
+from archsim.system.host import HostSpec
+
+
+def _construct(schema: type[BaseModel], src: BaseModel | None = None, /, **extra: Any) -> BaseModel:
+    """A node's parameters from an already validated section (no second validation) plus its wiring."""
+    values = {k: getattr(src, k) for k in type(src).model_fields if k in schema.model_fields} \
+        if src is not None else {}
+    values.update(extra)
+    full = {k: f.get_default(call_default_factory=True) for k, f in schema.model_fields.items()
+            if not f.is_required()}
+    full.update(values)
+    return schema.model_construct(**full)
+
+
+def expand(cfg: SystemConfig) -> Graph:
+    """The graph of a hwconfig written in sections."""
+    from archsim.system.registry import kind
+
+    g = Graph()
+    host = cfg.host or HostSpec()
+    fabric_links: dict[str, str] = {}
+    if cfg.cxl is not None:
+        attach = cfg.cxl.attach_points(cfg.hosts)
+    for i in range(cfg.hosts):
+        pre = f"host{i}." if i else ""
+        g.add(f"{pre}dram", "dram", cfg.dram, ("dram",))
+        mem = f"{pre}dram"
+        if cfg.cxl is not None:
+            if i == 0:
+                fabric_links = _expand_fabric(g, cfg)
+            far = fabric_links[attach[i]]
+            link = far
+            if cfg.cxl.interleave_bytes is not None:
+                g.add(f"{pre}hdm", "hdm", _construct(kind("hdm").schema, to=link, **_interleave(cfg)),
+                      ("cxl", "interleave_bytes"))
+                far = f"{pre}hdm"
+            local = cfg.dram.org.capacity_bytes
+            rng = kind("router").schema.model_fields["ranges"].annotation.__args__[0]
+            g.add(f"{pre}memory", "router", _construct(kind("router").schema, ranges=[
+                _construct(rng, base=0, end=local, to=f"{pre}dram"),
+                _construct(rng, base=local, end=1 << 64, to=far)]), ("cxl",))
+            mem = f"{pre}memory"
+        if i == 0:
+            g.memory_root = mem
+        if host.llc is not None:
+            path = f"{pre}llc"
+            g.add(path, "cache", _construct(kind("cache").schema, host.llc, next=mem, to_next_ns=host.to_memory_ns,
+                                            from_next_ns=host.from_memory_ns), ("host", "llc"))
+        else:
+            path = f"{pre}uncore"
+            g.add(path, "delay", _construct(kind("delay").schema, next=mem, to_next_ns=host.to_memory_ns,
+                                            from_next_ns=host.from_memory_ns), ("host",))
+        near = None
+        if cfg.nmp is not None:
+            near = "nmp"
+            g.add(near, "nmp", _construct(kind("nmp").schema, cfg.nmp, dimms="dram"), ("nmp",))
+        if cfg.cxl is not None and cfg.cxl.pifs is not None:
+            spec = cfg.cxl.pifs
+            if i == 0:
+                near = "pifs"
+                sw = spec.switch or cfg.cxl.switches[0].name
+                g.add(near, "pifs", _construct(kind("pifs").schema, spec, switch=f"cxl.{sw}", host_link=link,
+                                               to_host_ns=host.to_memory_ns, from_host_ns=host.from_memory_ns,
+                                               interleave=_interleave_tuple(cfg)), ("cxl", "pifs"))
+            else:
+                near = f"{pre}pifs"
+                g.add(near, "pifs_port", _construct(kind("pifs_port").schema, pifs="pifs", link=link,
+                                                    to_host_ns=host.to_memory_ns, from_host_ns=host.from_memory_ns),
+                      ("hosts",))
+        name = f"host{i or ''}"
+        g.add(name, "host", _construct(kind("host").schema, host, llc=None, memory=path, near=near),
+              ("host",) if cfg.host is not None else ())
+        g.hosts.append(name)
+    return g
+
+
+def _interleave(cfg: SystemConfig) -> dict[str, int]:
+    exps = sorted(cfg.cxl.expanders, key=lambda e: e.base)
+    return {"base": exps[0].base, "granule_bytes": cfg.cxl.interleave_bytes, "ways": len(exps),
+            "way_bytes": exps[0].size}
+
+
+def _interleave_tuple(cfg: SystemConfig) -> tuple[int, int, int, int] | None:
+    if cfg.cxl.interleave_bytes is None:
+        return None
+    d = _interleave(cfg)
+    return d["base"], d["granule_bytes"], d["ways"], d["way_bytes"]
+
+
+def _expand_fabric(g: Graph, cfg: SystemConfig, name: str = "cxl") -> dict[str, str]:
+    """The ``cxl:`` section's expanders, switches and links; returns attachment point -> host link name."""
+    from archsim.system.registry import kind
+
+    spec = cfg.cxl
+    for i, e in enumerate(spec.expanders):
+        g.add(f"{name}.{e.name}.dram", "dram", e.dram, ("cxl", "expanders", i, "dram"))
+        g.add(f"{name}.{e.name}", "cxl_expander",
+              _construct(kind("cxl_expander").schema, media=f"{name}.{e.name}.dram", base=e.base,
+                         capacity=e.capacity, controller_latency_ns=e.controller_latency_ns),
+              ("cxl", "expanders", i))
+    ranges = spec.port_ranges()
+    taken: dict[str, int] = {}
+    targeted: set[str] = set()
+    built: set[str] = set()
+    link_schema = kind("cxl_link").schema
+    port_schema = kind("cxl_switch").schema.model_fields["ports"].annotation.__args__[0]
+
+    def link_node(lname: str, link_spec, to: str, port: int | None, where) -> None:
+        g.add(lname, "cxl_link", _construct(link_schema, link_spec, to=to, port=port), where)
+
+    def build(si: int) -> None:
+        sw = spec.switches[si]
+        if sw.name in built:
+            return
+        built.add(sw.name)
+        ports = []
+        for j, p in enumerate(sw.ports):
+            here = ("cxl", "switches", si, "ports", j)
+            if p.role != "downstream":
+                ports.append(_construct(port_schema, role="upstream"))
+                continue
+            k, idx = spec.lookup(p.target)
+            targeted.add(p.target)
+            lname = f"{name}.{sw.name}.port{j}.link"
+            if k == "expander":
+                link_node(lname, p.link, f"{name}.{p.target}", None, here)
+            else:
+                build(idx)
+                child = spec.switches[idx]
+                ups = [q for q, pp in enumerate(child.ports) if pp.role == "upstream"]
+                n = taken.get(p.target, 0)
+                taken[p.target] = n + 1
+                link_node(lname, p.link, f"{name}.{p.target}", ups[n], here)
+            ports.append(_construct(port_schema, role="downstream", link=lname, ranges=ranges[(si, j)]))
+        g.add(f"{name}.{sw.name}", "cxl_switch",
+              _construct(kind("cxl_switch").schema, sw, ports=ports), ("cxl", "switches", si))
+
+    for si in range(len(spec.switches)):
+        build(si)
+    host_links: dict[str, str] = {}
+    for si, sw in enumerate(spec.switches):
+        ups = [j for j, p in enumerate(sw.ports) if p.role == "upstream"]
+        for j in ups[taken.get(sw.name, 0):]:
+            lname = f"{name}.{sw.name}.port{j}.link"
+            link_node(lname, sw.ports[j].link, f"{name}.{sw.name}", j, ("cxl", "switches", si, "ports", j))
+            host_links[f"{sw.name}.port{j}"] = lname
+    for i, e in enumerate(spec.expanders):
+        if e.name not in targeted:
+            lname = f"{name}.{e.name}.link"
+            link_node(lname, e.link, f"{name}.{e.name}", None, ("cxl", "expanders", i, "link"))
+            host_links[e.name] = lname
+    return host_links

@@ -12,6 +12,7 @@ from typing import Any
 
 from archsim.config import InputError, dump_resolved
 from archsim.core.sim import Simulator, fewer_gc_passes
+from archsim.core.stats import Histogram
 from archsim.dram.memory import DRAMSystem
 from archsim.report.output import write_run_dir
 from archsim.system.config import SystemConfig, load_system
@@ -81,14 +82,32 @@ def run(config: str | Path, trace: str | Path | None = None, window: int = 0,
 
 
 def _run_trace(cfg: SystemConfig, trace: str | Path, window: int, seed: int):
+    """Drive the graph's memory root (the host's memory: its DRAM, or its memory map over local DRAM and CXL
+    windows) with a memory trace; the hosts and the near-data units above the root are not built."""
+    from archsim.system.graph import build
+    from archsim.system.shorthand import expand
+
+    graph = expand(cfg)
+    if graph.memory_root is None:
+        raise InputError(f"{cfg.name or 'this config'} has no memory a trace can drive")
     sim = Simulator(seed)
-    mem = DRAMSystem(sim, cfg.dram)
-    drv = TraceDriver(sim.env, mem, iter_trace(trace), window=window, cycle_ps=cfg.dram.timing.tCK_ps)
+    system = build(sim, graph.below(graph.memory_root))
+    mem = system.memory_root
+    latency = Histogram() if not isinstance(mem, DRAMSystem) else None
+    drv = TraceDriver(sim.env, mem, iter_trace(trace), window=window, cycle_ps=cfg.dram.timing.tCK_ps,
+                      latency=latency)
     sim.env.run(until=drv.finished)
     end_ps = drv.last_done_ps
-    mem.finalize(end_ps)
+    system.finalize(end_ps)
     summary: dict[str, Any] = {"_sim_time_ps": end_ps}
-    summary.update(mem.summary(end_ps))
+    if latency is None:
+        summary.update(mem.summary(end_ps))
+    else:  # a memory map: the trace's own columns, then every memory's
+        summary.update(drv.summary(end_ps))
+        for name, comp in system.components.items():
+            if isinstance(comp, DRAMSystem):
+                key = name.replace(".", "_")
+                summary.update({f"{key}_{k}": v for k, v in comp.summary(end_ps).items()})
     summary.update(sim.energy.summary_nj())
     return summary, None, sim
 

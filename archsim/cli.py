@@ -37,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("presets", help="list the shipped presets")
 
+    sh = sub.add_parser("show", help="print the component graph a hwconfig expands into")
+    sh.add_argument("config", help="hwconfig YAML file or shipped name")
+    sh.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                    help="override a config value (repeatable)")
+    sh.add_argument("--dot", metavar="FILE", help="also write the graph as Graphviz source")
+
     s = sub.add_parser("schema", help="write the JSON Schema of hwconfig files")
     s.add_argument("--out", help="file to write (default: stdout)")
 
@@ -78,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     cmd = {"run": _cmd_run, "presets": _cmd_presets, "schema": _cmd_schema, "validate": _cmd_validate,
-           "bench": _cmd_bench, "trace": _cmd_trace, "plot": _cmd_plot, "sweep": _cmd_sweep}[args.cmd]
+           "bench": _cmd_bench, "trace": _cmd_trace, "plot": _cmd_plot, "sweep": _cmd_sweep, "show": _cmd_show}[args.cmd]
     return run_guarded(cmd, args)
 
 
@@ -188,6 +194,21 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
     for p in list_presets():
         print(f"{p['name']:28s} {p['path']:44s} {p.get('description') or ''}")
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from archsim.system.config import load_system
+    from archsim.system.graph import describe, to_dot
+    from archsim.system.shorthand import expand
+
+    cfg, loaded = load_system(args.config, args.overrides)
+    graph = expand(cfg)
+    print(f"{cfg.name or loaded.name}: {len(graph.nodes)} components, built in this order (wires: key -> name)")
+    print(describe(graph))
+    if args.dot:
+        Path(args.dot).write_text(to_dot(graph))
+        print(f"written {args.dot}")
     return 0
 
 

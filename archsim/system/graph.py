@@ -116,6 +116,19 @@ class Graph:
             visit(n)
         return out
 
+    def below(self, root: str) -> Graph:
+        """The part of the graph ``root`` reaches (root included), in declaration order, with ``root`` as its
+        memory root and no hosts: what a memory trace drives."""
+        keep: set[str] = set()
+        todo = [root]
+        while todo:
+            n = todo.pop()
+            if n in keep:
+                continue
+            keep.add(n)
+            todo += [t for _, t in self.nodes[n].refs()]
+        return Graph({n: node for n, node in self.nodes.items() if n in keep}, [], root)
+
     def edges(self) -> Iterator[tuple[str, str, str]]:
         """(from, to, label) for every wire; label is the key that names the target."""
         for node in self.nodes.values():

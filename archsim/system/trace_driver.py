@@ -19,6 +19,7 @@ import simpy
 
 from archsim.core.component import Component
 from archsim.core.request import MemRequest
+from archsim.core.stats import Histogram
 
 
 class TraceDriver:
@@ -30,7 +31,7 @@ class TraceDriver:
     def __init__(self, env: simpy.Environment, mem: Component, trace: Iterable[tuple[int, bool, int]],
                  window: int = 0, cycle_ps: int = 1000, size: int | None = None, *,
                  direct: bool | None = None,
-                 record: bool = False) -> None:
+                 record: bool = False, latency: Histogram | None = None) -> None:
         if window < 0:
             raise ValueError("window must be >= 0")
         self.env = env
@@ -47,6 +48,11 @@ class TraceDriver:
         self._exhausted = False
         self._slot: simpy.Event | None = None
         self._record: list[MemRequest] | None = [] if record else None
+        self.latency = latency  # submit-to-done of each read (generic path only)
+        self.reads = 0
+        self.writes = 0
+        if latency is not None:
+            direct = False
         self.finished = env.event()
         self._ch = None
         if direct is not False:
@@ -89,7 +95,28 @@ class TraceDriver:
             raise ValueError("request_times() needs TraceDriver(..., record=True)")
         return [(r.t_accept, r.t_done) for r in self._record]
 
+    def summary(self, sim_time_ps: int) -> dict[str, float]:
+        """The trace's columns seen from the driver (needs ``latency``): requests, bandwidth, read latency."""
+        lat = self.latency
+        n = self.reads + self.writes
+        return {
+            "requests": n,
+            "reads": self.reads,
+            "writes": self.writes,
+            "bandwidth_GBps": n * self.size / (sim_time_ps * 1e-3) if sim_time_ps else 0.0,
+            "read_latency_mean_ns": lat.mean() / 1000 if lat.count else float("nan"),
+            "read_latency_p50_ns": (lat.percentile(50) or 0) / 1000,
+            "read_latency_p99_ns": (lat.percentile(99) or 0) / 1000,
+        }
+
     def _on_done(self, ev: simpy.Event) -> None:
+        if self.latency is not None:
+            req = ev.value
+            if req.is_write:
+                self.writes += 1
+            else:
+                self.reads += 1
+                self.latency.record(self.env.now - req.t_submit)
         self._outstanding -= 1
         self._completed += 1
         self._last_done_ps = self.env.now

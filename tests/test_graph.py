@@ -180,3 +180,44 @@ def test_show_prints_the_graph_and_dot(tmp_path):
     text = dot.read_text()
     assert text.startswith("digraph") and all(f'"{n}"' in text for n in g.nodes)
     assert text.count("->") == len(list(g.edges()))
+
+
+# ------------------------------------------------------------------------ components: in a hwconfig
+def _with_components(tmp_path: Path, body: str) -> Path:
+    p = tmp_path / "g.yaml"
+    p.write_text(f"extends: {HW / 'cpu_ddr4.yaml'}\nname: g\ncomponents:\n{body}\n")
+    return p
+
+
+def test_components_add_and_rewire(tmp_path):
+    """A delay hop of 10 ns each way between the LLC and DRAM: every miss pays 20 ns more."""
+    p = _with_components(tmp_path, "  hop: {impl: delay, next: dram, to_next_ns: 10, from_next_ns: 10}\n"
+                                   "  llc: {next: hop}")
+    cfg, _ = load_system(str(p))
+    g = expand(cfg)
+    assert {(a, b) for a, b, _ in g.edges()} == {("hop", "dram"), ("llc", "hop"), ("host", "llc")}
+    sets = ["num_batches=1", "batch_size=8"]
+    wl = str(REPO_ROOT / "workloads" / "criteo_zipf.yaml")
+    hop = run(str(p), workload=wl, workload_overrides=sets).summary
+    base = run(str(HW / "cpu_ddr4.yaml"), workload=wl, workload_overrides=sets).summary
+    assert hop["lookups"] == base["lookups"]
+    assert hop["load_latency_mean_ns"] > base["load_latency_mean_ns"]
+
+
+@pytest.mark.parametrize("body, key, words", [
+    ("  llc: {next: nowhere}", "components.llc.next", "'nowhere' names no component"),
+    ("  llc: {next: host}", "components.llc.next", "'host' is a host, which cannot serve as the memory of a cache"),
+    ("  x: {impl: warp_drive}", "components.x.impl", "unknown impl 'warp_drive'"),
+    ("  x: {impl: delay, next: dram, to_next_ns: -3}", "components.x.to_next_ns", "greater than or equal to 0"),
+    ("  llc: {impl: delay}", "components.llc.impl", "'llc' is a cache; a component keeps its kind"),
+    ("  x: {next: dram}", "components.x", "a new component needs impl:"),
+    ("  x: {impl: router, ranges: [{base: 0, end: 4096, to: dram}, {base: 1024, end: 8192, to: dram}]}",
+     "components.x.ranges[1]", "is claimed twice"),
+    ("  a: {impl: delay, next: b}\n  b: {impl: delay, next: a}", "components.a", "wired in a cycle: a -> b -> a"),
+])
+def test_bad_components_are_one_line_with_file_line_and_key(tmp_path, body, key, words):
+    p = _with_components(tmp_path, body)
+    r = subprocess.run([sys.executable, "-m", "archsim.cli", "show", str(p)], capture_output=True, text=True)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"{p}:4: {key}: " in lines[0] and words in lines[0], lines

@@ -24,4 +24,4 @@ def _build(ctx, node) -> Cache:
                  round(p.from_next_ns * 1000))
 
 
-register("cache", CacheNode, _build, ref_list("next"))
+register("cache", CacheNode, _build, ref_list("next"), roles=("memory",))

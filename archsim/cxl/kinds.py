@@ -49,7 +49,7 @@ def _build_link(ctx, node) -> Link:
     return Link(ctx.sim, node.name, p, down)
 
 
-register("cxl_link", LinkNode, _build_link, ref_list("to"))
+register("cxl_link", LinkNode, _build_link, ref_list("to"), roles=("memory", "link"))
 
 
 class SwitchPortNode(_Strict):
@@ -72,8 +72,25 @@ class SwitchNode(_Strict):
     crossbar_slot_ns: float = Field(0.5, gt=0)
 
 
-def _switch_refs(p: SwitchNode) -> list[tuple[tuple, str]]:
-    return [(("ports", j, "link"), q.link) for j, q in enumerate(p.ports) if q.link is not None]
+def _switch_refs(p: SwitchNode) -> list[tuple[tuple, str, str]]:
+    return [(("ports", j, "link"), q.link, "link") for j, q in enumerate(p.ports) if q.link is not None]
+
+
+def _switch_check(p: SwitchNode) -> list[tuple[tuple, str]]:
+    errs: list[tuple[tuple, str]] = []
+    for j, q in enumerate(p.ports):
+        if q.role == "downstream" and q.link is None:
+            errs.append((("ports", j, "link"), "a downstream port must name the link leaving it"))
+        if q.role == "upstream" and (q.link is not None or q.ranges is not None):
+            errs.append((("ports", j), "an upstream port takes no link or ranges (the link arriving names it)"))
+    if errs:
+        return errs
+    spans = sorted((lo, hi, j) for j, q in enumerate(p.ports) for lo, hi in (q.ranges or ()))
+    for (lo0, hi0, j0), (lo1, hi1, j1) in zip(spans, spans[1:]):
+        if lo1 < hi0:
+            errs.append((("ports", j1, "ranges"), f"[0x{lo1:x}, 0x{hi1:x}) overlaps port {j0}'s "
+                                                  f"[0x{lo0:x}, 0x{hi0:x})"))
+    return errs
 
 
 def _build_switch(ctx, node) -> Switch:
@@ -89,7 +106,7 @@ def _build_switch(ctx, node) -> Switch:
                   forwarding_latency_ns=p.forwarding_latency_ns, crossbar_slot_ns=p.crossbar_slot_ns)
 
 
-register("cxl_switch", SwitchNode, _build_switch, _switch_refs)
+register("cxl_switch", SwitchNode, _build_switch, _switch_refs, roles=("memory", "switch"), check=_switch_check)
 
 
 class ExpanderNode(_Strict):
@@ -105,7 +122,7 @@ def _build_expander(ctx, node) -> Expander:
     return Expander(ctx.sim, node.name, node.params, media=ctx.get(node.params.media))
 
 
-register("cxl_expander", ExpanderNode, _build_expander, ref_list("media"))
+register("cxl_expander", ExpanderNode, _build_expander, ref_list(media="dram"))
 
 
 class PIFSNode(PIFSSpec):
@@ -129,7 +146,8 @@ def _build_pifs(ctx, node) -> PIFS:
                 translate=tr)
 
 
-register("pifs", PIFSNode, _build_pifs, ref_list("switch", "host_link"))
+register("pifs", PIFSNode, _build_pifs, ref_list(switch="switch", host_link="link"),
+         roles=("reducer", "reduce_units"))
 
 
 class PIFSPortNode(_Strict):
@@ -147,4 +165,5 @@ def _build_pifs_port(ctx, node) -> PIFSHostPort:
                                                    round(p.from_host_ns * 1000)))
 
 
-register("pifs_port", PIFSPortNode, _build_pifs_port, ref_list("pifs", "link"))
+register("pifs_port", PIFSPortNode, _build_pifs_port, ref_list(pifs="reduce_units", link="link"),
+         roles=("reducer",))

@@ -15,4 +15,5 @@ def _build(ctx, node) -> DRAMSystem:
     return DRAMSystem(ctx.sim, node.params, name=node.name)
 
 
-register("dram", DRAMSpec, _build, doc="DRAM or HBM: channels, ranks, banks, an FR-FCFS controller per channel")
+register("dram", DRAMSpec, _build, roles=("memory", "dram"),
+         doc="DRAM or HBM: channels, ranks, banks, an FR-FCFS controller per channel")

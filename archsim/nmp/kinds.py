@@ -25,4 +25,4 @@ def _build(ctx, node):
     return RankNMP(ctx.sim, dimms.spec, node.params, ctx.layout, ctx.tables, name=node.name, hot_rows=ctx.hot_rows)
 
 
-register("nmp", NMPNode, _build, ref_list("dimms"))
+register("nmp", NMPNode, _build, ref_list(dimms="dram"), roles=("reducer",))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +37,11 @@ class SystemConfig(BaseModel):
                                                   "the host gathers and pools every bag)")
     cxl: CXLSpec | None = Field(None, description="CXL memory behind the host: expanders, switches, links "
                                                   "(absent: none)")
+    components: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="components of the system graph by name, added to what the sections "
+                                          "above expand into (archsim show prints it): a new name needs impl: "
+                                          "and the kind's keys; an expanded component's name changes its keys "
+                                          "(rewire it). docs/architecture.md")
     hosts: int = Field(1, ge=1, description="identical hosts pooling the CXL memory, each with its own local "
                                             "DRAM, LLC and batch stream, attached at the fabric's free host "
                                             "ports in order (more than 1 needs cxl:)")
@@ -90,4 +96,18 @@ def load_system(source: str | Path, overrides: Sequence[str] = ()) -> tuple[Syst
     for path, msg in cfg.semantic_errors():
         file, line = loaded.sources.where(path)
         raise ConfigError(msg, file=file, line=line, path=format_key_path(path))
+    for path, msg in graph_errors(cfg):
+        file, line = loaded.sources.where(path)
+        raise ConfigError(msg, file=file, line=line, path=format_key_path(path))
     return cfg, loaded
+
+
+def graph_errors(cfg: SystemConfig) -> list[tuple[tuple, str]]:
+    """Problems of the graph ``cfg`` expands into (``components:`` entries, wiring) as (key path, message)."""
+    from archsim.system.shorthand import GraphInputError, expand
+
+    try:
+        graph = expand(cfg)
+    except GraphInputError as e:
+        return [(e.path, e.message)]
+    return graph.errors()

@@ -36,7 +36,7 @@ class Node:
 
     def refs(self) -> list[tuple[Path, str]]:
         """(key path inside the node, name) of every node this one is wired to."""
-        return kind(self.impl).refs(self.params)
+        return [(rel, t) for rel, t, _ in kind(self.impl).refs(self.params)]
 
 
 @dataclass
@@ -56,16 +56,24 @@ class Graph:
         return node
 
     def errors(self) -> list[tuple[Path, str]]:
-        """Wiring problems as (key path, message): a name wired to nothing, a cycle."""
+        """Wiring problems as (key path, message): a name wired to nothing, a component wired to one that
+        cannot take what it sends (a cache's next level that is no memory), a node's own rules (address
+        ranges claimed twice), a cycle."""
         errs: list[tuple[Path, str]] = []
         for node in self.nodes.values():
-            for rel, target in node.refs():
+            k = kind(node.impl)
+            for rel, target, role in k.refs(node.params):
                 if target not in self.nodes:
                     near = [n for n in self.nodes if n.split(".")[-1] == target.split(".")[-1]]
                     hint = f" (did you mean {near[0]!r}?)" if near else ""
                     errs.append(((*node.where, *rel), f"{target!r} names no component{hint}"))
                 elif target == node.name:
                     errs.append(((*node.where, *rel), f"{node.name!r} is wired to itself"))
+                elif role not in kind(self.nodes[target].impl).roles:
+                    other = self.nodes[target].impl
+                    errs.append(((*node.where, *rel), f"{target!r} is a {other}, which cannot serve as the "
+                                                      f"{role} of a {node.impl}"))
+            errs += [((*node.where, *rel), msg) for rel, msg in k.check(node.params)]
         if errs:
             return errs
         cycle = self._cycle()

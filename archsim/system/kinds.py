@@ -30,7 +30,7 @@ def _build_host(ctx, node):
                              name=node.name)
 
 
-register("host", HostNode, _build_host, ref_list("memory", "near"))
+register("host", HostNode, _build_host, ref_list("memory", near="reducer"), roles=("driver",))
 
 
 class DelayNode(BaseModel):
@@ -70,15 +70,26 @@ class RouterNode(BaseModel):
     ranges: list[RangeNode] = Field(..., min_length=1)
 
 
-def _router_refs(p: RouterNode) -> list[tuple[tuple, str]]:
-    return [(("ranges", i, "to"), r.to) for i, r in enumerate(p.ranges)]
+def _router_refs(p: RouterNode) -> list[tuple[tuple, str, str]]:
+    return [(("ranges", i, "to"), r.to, "memory") for i, r in enumerate(p.ranges)]
+
+
+def _router_check(p: RouterNode) -> list[tuple[tuple, str]]:
+    errs = [(("ranges", i, "end"), f"must be above base 0x{r.base:x}, got 0x{r.end:x}")
+            for i, r in enumerate(p.ranges) if r.end <= r.base]
+    spans = sorted((r.base, r.end, i) for i, r in enumerate(p.ranges))
+    for (lo0, hi0, i0), (lo1, hi1, i1) in zip(spans, spans[1:]):
+        if lo1 < hi0:
+            errs.append((("ranges", i1), f"[0x{lo1:x}, 0x{hi1:x}) is claimed twice: range {i0} holds "
+                                         f"[0x{lo0:x}, 0x{hi0:x})"))
+    return errs
 
 
 def _build_router(ctx, node) -> AddressRouter:
     return AddressRouter(ctx.sim, node.name, [(r.base, r.end, ctx.get(r.to)) for r in node.params.ranges])
 
 
-register("router", RouterNode, _build_router, _router_refs)
+register("router", RouterNode, _build_router, _router_refs, check=_router_check)
 
 
 class HDMNode(BaseModel):

@@ -24,8 +24,15 @@ from pydantic import BaseModel
 
 #: build(ctx, node) -> component
 BuildFn = Callable[[Any, Any], Any]
-#: refs(params) -> [(key path inside the node, name of the node it names), ...]
-RefsFn = Callable[[BaseModel], list[tuple[tuple, str]]]
+#: refs(params) -> [(key path inside the node, name of the node it names, role that node must have), ...]
+RefsFn = Callable[[BaseModel], list[tuple[tuple, str, str]]]
+#: check(params) -> [(key path inside the node, message), ...]: the node's own cross-field rules
+CheckFn = Callable[[BaseModel], list[tuple[tuple, str]]]
+
+#: Roles a kind plays for the nodes wired to it: ``memory`` (takes MemRequests: a DRAM, a cache, a link, a
+#: switch, a router), ``reducer`` (takes GatherReduce bags near the data), ``driver`` (runs workloads; nothing
+#: is wired to it), and narrower ones a kind may need (``dram``, ``switch``, ``link``, ``reduce_units``).
+ROLES = ("memory", "reducer", "driver", "dram", "switch", "link", "reduce_units")
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,8 @@ class Kind:
     schema: type[BaseModel]
     build: BuildFn
     refs: RefsFn = field(default=lambda params: [])
+    roles: frozenset[str] = frozenset({"memory"})
+    check: CheckFn = field(default=lambda params: [])
     doc: str = ""
 
 
@@ -44,10 +53,11 @@ _LOADED = False
 
 
 def register(impl: str, schema: type[BaseModel], build: BuildFn, refs: RefsFn | None = None,
-             doc: str = "") -> Kind:
-    """Register kind ``impl`` (a second registration of the same name replaces the first: tests and
-    notebooks may redefine a kind)."""
-    kind = Kind(impl, schema, build, refs or (lambda params: []), doc or (schema.__doc__ or "").strip())
+             roles: tuple[str, ...] = ("memory",), check: CheckFn | None = None, doc: str = "") -> Kind:
+    """Register kind ``impl`` playing ``roles`` (see :data:`ROLES`); a second registration of the same name
+    replaces the first (tests and notebooks may redefine a kind)."""
+    kind = Kind(impl, schema, build, refs or (lambda params: []), frozenset(roles), check or (lambda params: []),
+                doc or (schema.__doc__ or "").strip())
     _KINDS[impl] = kind
     return kind
 
@@ -85,19 +95,21 @@ def kinds() -> Iterator[Kind]:
         yield _KINDS[name]
 
 
-def ref_list(*names: str) -> RefsFn:
-    """A ``refs`` function for kinds whose reference fields are plain names (or lists of names, or None)."""
+def ref_list(*names: str, **roles: str) -> RefsFn:
+    """A ``refs`` function for kinds whose reference fields are plain names (or lists of names, or None).
+    Each field wires to a ``memory`` unless ``roles`` names another role for it (``near="reducer"``)."""
 
-    def refs(params: BaseModel) -> list[tuple[tuple, str]]:
-        out: list[tuple[tuple, str]] = []
-        for n in names:
+    def refs(params: BaseModel) -> list[tuple[tuple, str, str]]:
+        out: list[tuple[tuple, str, str]] = []
+        for n in (*names, *roles):
             v = getattr(params, n)
+            role = roles.get(n, "memory")
             if v is None:
                 continue
             if isinstance(v, str):
-                out.append(((n,), v))
+                out.append(((n,), v, role))
             else:
-                out += [((n, i), x) for i, x in enumerate(v)]
+                out += [((n, i), x, role) for i, x in enumerate(v)]
         return out
 
     return refs

@@ -98,7 +98,59 @@ def expand(cfg: SystemConfig) -> Graph:
         g.add(name, "host", _construct(kind("host").schema, host, llc=None, memory=path, near=near),
               ("host",) if cfg.host is not None else ())
         g.hosts.append(name)
+    apply_components(g, cfg.components)
     return g
+
+
+class GraphInputError(ValueError):
+    """A ``components:`` entry that cannot be a node: ``path`` (key path in the hwconfig) and message."""
+
+    def __init__(self, path: tuple, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+def apply_components(g: Graph, components: dict[str, dict[str, Any]]) -> None:
+    """Add the ``components:`` entries to the expanded graph: an entry with a new name is a new node (``impl``
+    and the kind's parameters); an entry with the name of an expanded node changes its parameters (its
+    wiring, say), keeping its kind. Raises :class:`GraphInputError` for an entry that does not validate."""
+    import pydantic
+
+    from archsim.config.loader import _error_message
+    from archsim.system.registry import kind
+
+    for name, entry in components.items():
+        where = ("components", name)
+        if not isinstance(entry, dict):
+            raise GraphInputError(where, f"must be a mapping with impl: and the kind's keys, got {entry!r}")
+        entry = dict(entry)
+        impl = entry.pop("impl", None)
+        old = g.nodes.get(name)
+        if old is None and impl is None:
+            raise GraphInputError(where, "a new component needs impl: (archsim show lists the kinds in use)")
+        if old is not None and impl is not None and impl != old.impl:
+            raise GraphInputError((*where, "impl"), f"{name!r} is a {old.impl}; a component keeps its kind "
+                                                    f"(give the new one another name), got {impl!r}")
+        impl = impl if old is None else old.impl
+        if not isinstance(impl, str):
+            raise GraphInputError((*where, "impl"), f"must be a kind's name, got {impl!r}")
+        try:
+            k = kind(impl)
+        except KeyError as e:
+            raise GraphInputError((*where, "impl"), e.args[0]) from None
+        base = {f: getattr(old.params, f) for f in type(old.params).model_fields} if old is not None else {}
+        try:
+            params = k.schema.model_validate({**base, **entry})
+        except pydantic.ValidationError as e:
+            first = e.errors(include_url=False)[0]
+            loc = tuple(p for p in first.get("loc", ()) if p != "[key]")
+            raise GraphInputError((*where, *loc), _error_message(first)) from None
+        if old is not None:
+            old.params = params
+            old.where = where
+        else:
+            g.add(name, impl, params, where)
 
 
 def _interleave(cfg: SystemConfig) -> dict[str, int]:

@@ -221,3 +221,16 @@ def test_bad_components_are_one_line_with_file_line_and_key(tmp_path, body, key,
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and f"{p}:4: {key}: " in lines[0] and words in lines[0], lines
+
+
+def test_docs_worked_example_is_under_40_lines_and_runs(tmp_path):
+    """docs/architecture.md's delay line, taken from the page as written: under 40 lines, and a hwconfig
+    using it by name runs."""
+    text = (REPO_ROOT / "docs" / "architecture.md").read_text()
+    code = re.search(r"Nothing else is edited:\n\n```python\n(.*?)```", text, re.S).group(1)
+    assert len(code.splitlines()) < 40
+    exec(compile(code, "kinds_delay_line.py", "exec"), {"__name__": "kinds_delay_line"})
+    p = _with_components(tmp_path, "  wires: {impl: delay_line, next: dram, delay_ns: 12.6}\n  llc: {next: wires}")
+    res = run(str(p), workload=str(REPO_ROOT / "workloads" / "criteo_zipf.yaml"),
+              workload_overrides=["num_batches=1", "batch_size=4"])
+    assert res.summary["lookups"] == 4 * 8 * 80

@@ -154,12 +154,7 @@ def test_hbm3_geometry(tmp_path: Path) -> None:
     assert spec.controller.dual_command_issue
 
 
-@pytest.mark.parametrize("preset", [
-    *sorted(p for p in EXPECTED if p != "ddr5_4800_16gb_x8"),
-    pytest.param("ddr5_4800_16gb_x8", marks=pytest.mark.xfail(strict=True, reason=(
-        "Micron 16Gb DDR5 IDD0 (122 mA) is below the tRAS/tRP-weighted IDD3N/IDD2N (125 mA), so the "
-        "Micron/DRAMPower ACT+PRE equation gives a negative energy; needs a decision on the DDR5 ACT model"))),
-])
+@pytest.mark.parametrize("preset", sorted(EXPECTED))
 def test_command_energies_positive(tmp_path: Path, preset: str) -> None:
     e = CommandEnergy.from_spec(load_preset(tmp_path, preset))
     for name in ("act", "read", "write", "refresh", "act_standby", "pre_standby"):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["EnergyLedger", "pj_to_nj", "ENERGY_KINDS"]
+__all__ = ["EnergyLedger", "NegativeEnergyError", "pj_to_nj", "ENERGY_KINDS"]
 
 #: The kinds in common use (documentation only; any short string is accepted).
 ENERGY_KINDS: tuple[str, ...] = (
@@ -28,6 +28,16 @@ ENERGY_KINDS: tuple[str, ...] = (
     "compute",
     "sram",
 )
+
+
+class NegativeEnergyError(RuntimeError):
+    """A component booked a negative (or NaN) energy: an internal error, never a user's value (configurations
+    whose figures would give one are refused when they are loaded, e.g. :func:`archsim.dram.power.energy_errors`)."""
+
+
+def _refuse(component: str, kind: str, pj: float) -> None:
+    raise NegativeEnergyError(f"internal error: {component} booked {pj!r} pJ of {kind!r} energy "
+                              "(energy is never negative; this is a bug in the model that booked it)")
 
 
 def pj_to_nj(pj: float) -> float:
@@ -52,13 +62,18 @@ class EnergyLedger:
 
     # ------------------------------------------------------------------ booking (hot path)
     def book(self, component: str, kind: str, pj: float) -> None:
-        """Book ``pj`` picojoules to ``component`` under ``kind``."""
+        """Book ``pj`` picojoules to ``component`` under ``kind``; a negative or NaN amount raises
+        :class:`NegativeEnergyError` (a bug in the caller)."""
+        if not pj >= 0.0:
+            _refuse(component, kind, pj)
         key = (component, kind)
         d = self._pj
         d[key] = d.get(key, 0.0) + pj
 
     def book_n(self, component: str, kind: str, pj_each: float, n: int) -> None:
-        """Book ``n`` events of ``pj_each`` picojoules each."""
+        """Book ``n`` events of ``pj_each`` picojoules each (the same guard as :meth:`book`)."""
+        if not pj_each * n >= 0.0:
+            _refuse(component, kind, pj_each * n)
         key = (component, kind)
         d = self._pj
         d[key] = d.get(key, 0.0) + pj_each * n

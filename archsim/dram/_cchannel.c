@@ -335,6 +335,7 @@ typedef struct {
     i64 n_reads, n_writes, n_row_hits, n_col, n_wq_hits, n_dual;
     i64 acct_cycle;
     i64 *rank_active, *rank_idle;
+    i64 *bank_open; /* bank-cycles with a row open (sum over the rank's banks), per rank */
     i64 *lat_counts; /* read latency in cycles -> reads not yet flushed into lat_hist */
     i64 lat_cap;
 
@@ -1096,9 +1097,10 @@ static void account(Channel *s, i64 c)
     i64 n = c - s->acct_cycle;
     if (n > 0) {
         for (int r = 0; r < s->ranks; r++) {
-            if (s->open_in_rank[r])
+            if (s->open_in_rank[r]) {
                 s->rank_active[r] += n;
-            else
+                s->bank_open[r] += (i64)s->open_in_rank[r] * n;
+            } else
                 s->rank_idle[r] += n;
         }
         s->acct_cycle = c;
@@ -1927,8 +1929,10 @@ static PyObject *Channel_setup(Channel *s, PyObject *args)
     s->bwait = calloc_or_raise((size_t)nb, sizeof(i64));
     s->rank_active = calloc_or_raise((size_t)s->ranks, sizeof(i64));
     s->rank_idle = calloc_or_raise((size_t)s->ranks, sizeof(i64));
+    s->bank_open = calloc_or_raise((size_t)s->ranks, sizeof(i64));
     if (!s->bank_t || !s->bg_t || !s->rank_t || !s->open_row || !s->hits || !s->open_in_rank || !s->fb_rank ||
-        !s->fb_bg || !s->win_times || !s->win_n || !s->cmdq || !s->bwait || !s->rank_active || !s->rank_idle)
+        !s->fb_bg || !s->win_times || !s->win_n || !s->cmdq || !s->bwait || !s->rank_active || !s->rank_idle ||
+        !s->bank_open)
         return NULL;
     for (int fb = 0; fb < nb; fb++) {
         s->open_row[fb] = -1;
@@ -2262,6 +2266,7 @@ static PyObject *i64_list(const i64 *a, int n)
 static PyObject *get_n_cmd(Channel *s, void *Py_UNUSED(c)) { return i64_list(s->n_cmd, NCMD); }
 static PyObject *get_rank_active(Channel *s, void *Py_UNUSED(c)) { return i64_list(s->rank_active, s->ranks); }
 static PyObject *get_rank_idle(Channel *s, void *Py_UNUSED(c)) { return i64_list(s->rank_idle, s->ranks); }
+static PyObject *get_bank_open(Channel *s, void *Py_UNUSED(c)) { return i64_list(s->bank_open, s->ranks); }
 
 static PyObject *get_skip_idle(Channel *s, void *Py_UNUSED(c)) { return PyBool_FromLong(s->skip_idle); }
 static int set_skip_idle(Channel *s, PyObject *v, void *Py_UNUSED(c))
@@ -2311,6 +2316,7 @@ static PyGetSetDef Channel_getset[] = {
     {"n_cmd", (getter)get_n_cmd, NULL, "commands issued, by command index", NULL},
     {"rank_active", (getter)get_rank_active, NULL, "cycles with a row open, per rank", NULL},
     {"rank_idle", (getter)get_rank_idle, NULL, "cycles with all banks precharged, per rank", NULL},
+    {"bank_open", (getter)get_bank_open, NULL, "bank-cycles with a row open (sum over banks), per rank", NULL},
     {"skip_idle", (getter)get_skip_idle, (setter)set_skip_idle, "skip idle cycles (False: tick every cycle)",
      NULL},
     {"n_reads", (getter)get_n_reads, NULL, NULL, NULL},
@@ -2427,6 +2433,7 @@ static void Channel_dealloc(Channel *s)
     PyMem_Free(s->bwait);
     PyMem_Free(s->rank_active);
     PyMem_Free(s->rank_idle);
+    PyMem_Free(s->bank_open);
     PyMem_Free(s->lat_counts);
     tp->tp_free((PyObject *)s);
     Py_DECREF(tp);

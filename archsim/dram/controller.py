@@ -109,6 +109,7 @@ class ChannelController:
         self.acct_cycle = 0
         self.rank_active = [0] * ranks
         self.rank_idle = [0] * ranks
+        self.bank_open = [0] * ranks  # bank-cycles with a row open (sum over banks), per rank
 
     # ----------------------------------------------------------------------------------------- intake
     def can_accept(self, is_write: bool) -> bool:
@@ -584,6 +585,7 @@ class ChannelController:
             for r in range(self.ranks):
                 if oir[r]:
                     self.rank_active[r] += n
+                    self.bank_open[r] += oir[r] * n
                 else:
                     self.rank_idle[r] += n
             self.acct_cycle = c

@@ -186,8 +186,10 @@ class DRAMSystem(Component):
                 book(comp, "io", e.io * (n_col_rd + n_col_wr))
             if self.book_standby:
                 book(comp, "refresh", e.refresh * ch.n_cmd[REF])
-                book(comp, "background",
-                     e.act_standby * sum(ch.rank_active) + e.pre_standby * sum(ch.rank_idle))
+                bg = e.act_standby * sum(ch.rank_active) + e.pre_standby * sum(ch.rank_idle)
+                if e.bank_standby:  # bank-wise active standby (power.rho < 1)
+                    bg += e.bank_standby * sum(ch.bank_open)
+                book(comp, "background", bg)
         for k, v in tot_counts.items():
             tot.set(k, v)
         tot.hists["read_latency_ps"] = self.latency

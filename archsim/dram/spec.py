@@ -144,7 +144,16 @@ class Timing(_Strict):
 
 
 class Power(_Strict):
-    """IDD currents (mA, per device) and supply voltage, as in JEDEC/Micron datasheets.
+    """Supply voltages and data-sheet currents (mA per device) of the VDD domain (IDD) and the VPP domain (IPP).
+
+    Per-command energies follow the Micron / DRAMPower method, domain by domain (see
+    :mod:`archsim.dram.power`). The VPP (wordline pump) domain is optional: with ``VPP`` 0 and no IPP currents
+    (the default) only VDD is booked, exactly as before it was modelled.
+
+    ``rho``: DRAMPower's bank-wise power factor. A data sheet gives the active-standby current IDD3N with all
+    banks open; ``rho`` is the fraction of the increment IDD3N - IDD2N drawn as soon as any bank is open, the
+    rest being drawn bank by bank, (IDD3N - IDD2N)(1 - rho)/banks per open bank. 1 (the default): the whole
+    increment is rank-level, the classic model of Micron's technical notes and DRAMsim3.
 
     ``energy_time_basis``: ``ns`` books physical energy (mA x V x ns = pJ). ``cycle`` books mA x V x cycles
     as pJ, which is what DRAMsim3 reports (its energy figures omit the tCK factor); the DRAMsim3 validation
@@ -161,6 +170,18 @@ class Power(_Strict):
     IDD4W: float
     IDD5AB: float
     IDD6x: float = 0.0
+    VPP: float = Field(0.0, ge=0, description="wordline (pump) supply in V: DDR4 2.5, DDR5 1.8; 0: the VPP "
+                                              "domain is not modelled (no IPP currents may be given)")
+    IPP0: float = Field(0.0, ge=0, description="VPP current of the one-bank ACT-PRE loop (as IDD0)")
+    IPP2N: float = Field(0.0, ge=0, description="VPP current in precharge standby (as IDD2N)")
+    IPP3N: float = Field(0.0, ge=0, description="VPP current in active standby (as IDD3N)")
+    IPP4R: float = Field(0.0, ge=0, description="VPP current of continuous reads (as IDD4R)")
+    IPP4W: float = Field(0.0, ge=0, description="VPP current of continuous writes (as IDD4W)")
+    IPP5AB: float = Field(0.0, ge=0, description="VPP current of all-bank refresh (as IDD5AB; IPP5B in DDR5 "
+                                                 "data sheets)")
+    rho: float = Field(1.0, ge=0, le=1, description="DRAMPower bank-wise power factor: the share of IDD3N - "
+                                                    "IDD2N (and IPP3N - IPP2N) drawn once any bank is open; the "
+                                                    "rest is drawn per open bank. 1: rank-level (classic)")
     energy_time_basis: Literal["ns", "cycle"] = "ns"
     io_energy_pJ_per_bit: float = Field(
         0.0, ge=0, description="energy per data bit moved over the channel between controller and DRAM "
@@ -178,6 +199,15 @@ class Power(_Strict):
             if getattr(self, k) <= 0:
                 raise ValueError(f"{k} must be positive, got {getattr(self, k)}")
         return self
+
+    @property
+    def ipp_given(self) -> bool:
+        """Whether any VPP-domain current is non-zero."""
+        return any(getattr(self, k) for k in IPP_NAMES)
+
+
+#: The VPP-domain currents, in the order of their VDD counterparts.
+IPP_NAMES = ("IPP0", "IPP2N", "IPP3N", "IPP4R", "IPP4W", "IPP5AB")
 
 
 class Mapping(_Strict):
@@ -278,6 +308,15 @@ class DRAMSpec(_Strict):
             AddressMapper(self.org, self.mapping)
         except ValueError as e:
             errs.append((("mapping", "order"), str(e)))
+        p = self.power
+        if p.ipp_given and p.VPP <= 0:
+            first = next(k for k in IPP_NAMES if getattr(p, k))
+            errs.append((("power", "VPP"),
+                         f"must be positive when IPP currents are given ({first} {getattr(p, first):g} mA)"))
+        elif names["nRC"] > 0:  # no command may book negative energy (archsim.dram.power)
+            from archsim.dram.power import energy_errors
+
+            errs += [(("power", key), msg) for key, msg in energy_errors(self)]
         return errs
 
     @property

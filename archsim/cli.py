@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--plot", action="store_true", help="also write a read-latency CDF plot (latency_cdf.png)")
     r.add_argument("--quiet", action="store_true", help="print nothing on success")
 
-    sub.add_parser("presets", help="list the shipped presets")
+    sub.add_parser("presets", help="list the shipped hwconfigs and workloads, and the built-in presets")
 
     sh = sub.add_parser("show", help="print the component graph a hwconfig expands into")
     sh.add_argument("config", help="hwconfig YAML file or shipped name")
@@ -190,10 +190,30 @@ def _cmd_trace(args: argparse.Namespace) -> int:
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
-    from archsim.config import list_presets
+    from archsim.config import list_presets, list_shipped
 
-    for p in list_presets():
-        print(f"{p['name']:28s} {p['path']:44s} {p.get('description') or ''}")
+    hwconfigs = list_shipped("hwconfig")
+    shadowed = {p["name"] for p in hwconfigs}
+    presets = [(p["name"], p["path"].rsplit("/", 1)[0] if "/" in p["path"] else "",
+                (p.get("description") or "")
+                + (f" (shadowed by the hwconfig {p['name']}: name it {p['path'].rsplit('.', 1)[0]})"
+                   if p["name"] in shadowed else ""))
+               for p in list_presets()]
+    groups = [
+        ("Shipped hwconfigs (hwconfigs/*.yaml): archsim run NAME ...",
+         [(p["name"], "", p.get("description") or "") for p in hwconfigs]),
+        ("Shipped workloads (workloads/*.yaml): archsim run CONFIG --workload NAME",
+         [(p["name"], "", p.get("description") or "") for p in list_shipped("workload")]),
+        ("Built-in presets (archsim/config/presets/<dir>/*.yaml): extends: NAME, or archsim run NAME",
+         presets),
+    ]
+    for i, (title, rows) in enumerate(groups):
+        print(("\n" if i else "") + title)
+        if not rows:
+            print("  (none found)")
+        for name, where, text in rows:
+            print(f"  {name:26s} {where + ' ' * max(2, 9 - len(where)) if where else ''}{text}".rstrip())
+    print("\nA CONFIG name is looked up as a file first, then a shipped hwconfig, then a preset.")
     return 0
 
 

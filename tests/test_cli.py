@@ -128,5 +128,88 @@ def test_console_script_exit_status(tmp_path):
     r = subprocess.run([sys.executable, "-m", "archsim.cli", "run", "nosuch_preset", "--trace", "x"],
                        capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 2
-    assert "unknown preset 'nosuch_preset'" in r.stderr
+    assert "config 'nosuch_preset' not found" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Shipped hwconfigs and workloads by name
+# ------------------------------------------------------------------------------------------------------------
+
+SMALL_WL = ["num_batches=1", "batch_size=8"]
+
+
+def test_run_shipped_hwconfig_and_workload_by_name_cli(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # names, not paths relative to the working directory
+    by_name, by_path = tmp_path / "by_name", tmp_path / "by_path"
+    sets = [a for s in SMALL_WL for a in ("--workload-set", s)]
+    rc, _, err = _run(["run", "cpu_ddr4", "--workload", "zipf_small", *sets, "--out", str(by_name), "--quiet"],
+                      capsys)
+    assert rc == 0, err
+    rc, _, err = _run(["run", str(ROOT / "hwconfigs/cpu_ddr4.yaml"), "--workload",
+                       str(ROOT / "workloads/zipf_small.yaml"), *sets, "--out", str(by_path), "--quiet"], capsys)
+    assert rc == 0, err
+    a, b = ((d / "summary.csv").read_text().split("\n") for d in (by_name, by_path))
+    wall = a[0].split(",").index("wall_time_s")
+    same = [[v for i, v in enumerate(row.split(",")) if i != wall] for row in (a[1], b[1])]
+    assert same[0] == same[1] and "lookups" in a[0]  # the same run, config_hash included
+    assert (by_name / "config.yaml").read_text() == (by_path / "config.yaml").read_text()
+
+
+def test_run_shipped_hwconfig_and_workload_by_name_api(tmp_path, monkeypatch):
+    from archsim.api import run
+
+    monkeypatch.chdir(tmp_path)
+    res = run("recross", workload="zipf_small", workload_overrides=SMALL_WL)
+    ref = run(ROOT / "hwconfigs/recross.yaml", workload=ROOT / "workloads/zipf_small.yaml",
+              workload_overrides=SMALL_WL)
+    assert res.name == "recross" and res.config_hash == ref.config_hash
+    assert res.summary["lookups"] == ref.summary["lookups"] > 0
+    # a preset name still works, and the preset's relative name too
+    assert run("default", trace=_small_trace(tmp_path)).config_hash == run(
+        "systems/default", trace=_small_trace(tmp_path)).config_hash
+
+
+@pytest.mark.parametrize("what", ["hwconfig", "workload"])
+def test_unknown_name_one_line_exit_2(tmp_path, capsys, monkeypatch, what):
+    monkeypatch.chdir(tmp_path)
+    args = ["run", "cpu_ddr9", "--workload", "criteo_zipf"] if what == "hwconfig" else \
+        ["run", "cpu_ddr4", "--workload", "criteo_zipg"]
+    rc, out, err = _run([*args, "--out", str(tmp_path / "o")], capsys)
+    assert rc == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    name = args[1] if what == "hwconfig" else args[3]
+    kind = "config" if what == "hwconfig" else "workload"
+    assert lines[0].startswith(f"archsim: error: {kind} '{name}' not found: not a file, not a shipped {what}")
+    assert "archsim presets" in lines[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_presets_lists_shipped_hwconfigs_workloads_and_presets(capsys):
+    rc, out, _ = _run(["presets"], capsys)
+    assert rc == 0
+    headers = [line for line in out.splitlines() if line and not line.startswith(" ")]
+    assert [h.split(" (")[0] for h in headers[:3]] == ["Shipped hwconfigs", "Shipped workloads",
+                                                       "Built-in presets"]
+    listed = {line.split()[0] for line in out.splitlines() if line.startswith("  ")}
+    stems = {p.stem for d in ("hwconfigs", "workloads") for p in (ROOT / d).glob("*.yaml")}
+    assert len(stems) >= 20 and stems <= listed
+    assert {"default", "ddr4_3200_8gb_x8", "hbm2_2gbps"} <= listed
+    cpu = next(line for line in out.splitlines() if line.split()[:1] == ["cpu_ddr4"])
+    assert "40-core" in cpu  # with its description
+
+
+def test_readme_lists_every_command_and_shipped_hwconfig():
+    import argparse
+
+    from archsim.cli import _parser
+    from archsim.config import list_shipped
+
+    readme = (ROOT / "README.md").read_text()
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for cmd in {*sub.choices, "show"}:
+        assert f"| `archsim {cmd}" in readme, cmd
+    for hw in list_shipped("hwconfig"):
+        assert f"- `{hw['name']}`: {hw['description']}\n" in readme, hw["name"]
+    assert "averages the metric over every column it does not draw" in readme

@@ -344,6 +344,32 @@ def test_load_config_by_preset_name(presets: Path) -> None:
         load_config("nothing", preset_dirs=presets)
 
 
+def test_names_file_then_shipped_hwconfig_then_preset(tmp_path: Path, monkeypatch) -> None:
+    """The documented rule: an existing file, then hwconfigs/NAME.yaml, then a preset (stem or relative name)."""
+    import archsim.config.loader as loader
+
+    shipped = tmp_path / "hwconfigs"
+    write(shipped / "default.yaml", "description: a shipped hwconfig named like the default preset\nx: 1\n")
+    write(shipped / "mine.yaml", "x: 2\n")
+    monkeypatch.setattr(loader, "HWCONFIGS_DIR", shipped)
+    monkeypatch.chdir(tmp_path)
+    assert load_config("mine").data == {"x": 2} and load_config("mine.yaml").name == "mine"
+    assert load_config("default").data["x"] == 1  # the shipped hwconfig wins over the preset
+    assert load_config("systems/default").path == loader.PRESET_DIR / "systems" / "default.yaml"
+    assert "dram" in load_config("systems/default").data
+    assert load_config("ddr4_3200_8gb_x8").path.parent.name == "dram"  # presets are still names
+    write(tmp_path / "mine", "x: 3\n")  # a file in the working directory wins over every name
+    assert load_config("mine").data == {"x": 3}
+    assert [p["name"] for p in loader.list_shipped("hwconfig")] == ["default", "mine"]
+    with pytest.raises(ConfigError) as info:
+        load_config("mien")
+    assert str(info.value) == ("config 'mien' not found: not a file, not a shipped hwconfig, not a preset "
+                               "(archsim presets lists them; did you mean mine?)")
+    # a path that names nothing is reported as a missing file, not looked up as a name
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config("sub/mine.yaml")
+
+
 def test_list_presets(presets: Path) -> None:
     listed = list_presets(presets)
     assert [(p["name"], p["path"], p["description"]) for p in listed] == [

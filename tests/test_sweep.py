@@ -355,3 +355,114 @@ def test_cpu_ddr4_example_has_500_points():
     assert len(expand_points(sweep)) == 500
     assert [a.key for a in sweep.axes] == ["hw.dram.org.channels", "workload.batch_size",
                                            "workload.defaults.index.s"]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# hwconfig and workload axes
+# ------------------------------------------------------------------------------------------------------------
+
+SYSTEMS = ["cpu_ddr4", "recnmp", "recross", "cxl_pool", "pifs_rec"]
+
+
+def test_sweep_systems_example_one_table_of_five_systems(tmp_path):
+    out = tmp_path / "systems"
+    df = run_sweep(EXAMPLES / "sweep_systems.yaml", jobs=2, out=out, progress=False)
+    assert len(df) == 5 and list(df.columns[:4]) == ["key", "hwconfig", "status", "error"]
+    assert list(df["hwconfig"]) == SYSTEMS and (df["status"] == "ok").all(), df["error"]
+    for col in ("lookups_per_s", "batch_latency_p50_us"):
+        assert df[col].notna().all() and (df[col] > 0).all(), col
+    assert (df["lookups"] == 32 * 8 * 80).all()  # 1 batch of 32 bags, 8 tables, pooling 80
+    assert df["key"].nunique() == 5
+    recs = [json.loads((out / "points" / f"{k}.json").read_text()) for k in df["key"]]
+    assert [r["hwconfig"] for r in recs] == SYSTEMS and all(r["workload"] == "criteo_zipf" for r in recs)
+    assert list(pd.read_csv(out / "results.csv")["hwconfig"]) == SYSTEMS
+
+
+def test_hwconfig_and_workload_axes_names_paths_and_keys(tmp_path):
+    (tmp_path / "sub").mkdir()
+    spec = tmp_path / "sub" / "s.yaml"
+    spec.write_text(textwrap.dedent(f"""\
+        base:
+          overrides:
+            workload.num_batches: 1
+            workload.batch_size: 4
+        axes:
+          hwconfig: [cpu_ddr4, {ROOT / "hwconfigs" / "cpu_ddr4.yaml"}, ../../nope.yaml]
+          workload: [zipf_small, ../w.yaml]
+        """))
+    (tmp_path / "w.yaml").write_text(f"extends: {WL}\nname: w\n")
+    with pytest.raises(ConfigError) as info:
+        load_sweep(spec)
+    assert str(info.value).startswith(f"{spec}:6: axes.hwconfig[2]: hwconfig file not found: ")
+    spec.write_text(spec.read_text().replace(", ../../nope.yaml", ""))
+    sweep = load_sweep(spec)
+    points = expand_points(sweep)
+    assert [tuple(p.axes.values()) for p in points] == [("cpu_ddr4", "zipf_small"), ("cpu_ddr4", "w"),
+                                                        ("cpu_ddr4", "zipf_small"), ("cpu_ddr4", "w")]
+    assert points[1].workload == str(tmp_path / "w.yaml") and points[0].hwconfig == "cpu_ddr4"
+    assert points[2].hwconfig == "cpu_ddr4"  # the same file as its first spelling
+    df = run_sweep(sweep, out=tmp_path / "o", progress=False)
+    assert (df["status"] == "ok").all() and list(df["workload"]) == ["zipf_small", "w"] * 2
+    # the key holds the resolved content: a name and a path to the same file are one run
+    assert df["key"][0] == df["key"][2] and df["key"][1] == df["key"][3] and df["key"][0] != df["key"][1]
+    assert df.attrs["sweep"]["unique"] == 2
+
+
+def test_hw_axis_key_missing_in_one_hwconfig_is_an_invalid_point(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(textwrap.dedent(f"""\
+        base:
+          workload: {WL}
+          overrides:
+            workload.num_batches: 1
+            workload.batch_size: 4
+        axes:
+          hwconfig: [cpu_ddr4, recnmp]
+          hw.nmp.lanes: [4, 8]
+          hw.dram.org.channels: [2]
+        """))
+    df = run_sweep(spec, out=tmp_path / "o", progress=False)
+    assert list(df["hwconfig"]) == ["cpu_ddr4"] * 2 + ["recnmp"] * 2
+    assert list(df["status"]) == ["failed", "failed", "ok", "ok"]
+    assert df["error"][0] == ("--set nmp.lanes=4: nmp.lanes: cpu_ddr4 has no 'nmp' (with a hwconfig or "
+                              "workload axis an override does not create a missing section)")
+    assert df["key"].nunique() == 4
+    recs = {k: json.loads((tmp_path / "o" / "points" / f"{k}.json").read_text()) for k in df["key"]}
+    assert all(r["error_kind"] == "input" for r in recs.values() if r["status"] == "failed")
+    assert recs[df["key"][3]]["overrides"] == ["nmp.lanes=8", "dram.org.channels=2"]  # every point gets them
+    # an unknown key in one hwconfig fails that point with the one-line validation error
+    spec.write_text(spec.read_text().replace("hw.nmp.lanes: [4, 8]", "hw.dram.controller.nonsense: [1]"))
+    df = run_sweep(spec, out=tmp_path / "o2", progress=False)
+    assert list(df["status"]) == ["failed", "failed"]
+    assert all("dram.controller.nonsense: unknown key" in e for e in df["error"])
+
+
+@pytest.mark.parametrize("case", ["unknown_name", "not_a_string", "no_hwconfig", "in_base_overrides",
+                                  "workload_axis_on_trace", "same_name_two_files"])
+def test_bad_hwconfig_or_workload_axis_names_file_line_and_key(tmp_path, case):
+    spec = tmp_path / "s.yaml"
+    base = f"base:\n  hwconfig: {HW}\n  workload: {WL}\n"
+    body, marker, expect = {
+        "unknown_name": (base + "axes:\n  hwconfig: [cpu_ddr4, cpu_ddr9]\n", "hwconfig: [",
+                         "axes.hwconfig[1]: config 'cpu_ddr9' not found: not a file, not a shipped hwconfig"),
+        "not_a_string": (base + "zip:\n  - workload: [zipf_small, 3]\n    seed: [1, 2]\n", "workload: [",
+                         "zip[0].workload[1]: a workload is a name or a path, got 3"),
+        "no_hwconfig": (f"base:\n  workload: {WL}\naxes:\n  seed: [1]\n", "base:",
+                        "base: give a hwconfig: base.hwconfig, or a 'hwconfig' axis"),
+        "in_base_overrides": (base.replace(f"  workload: {WL}\n", f"  workload: {WL}\n  overrides:\n"
+                                                                   "    hwconfig: recnmp\n"),
+                              "hwconfig: recnmp", "the hwconfig is set by base.hwconfig or a 'hwconfig' axis"),
+        "workload_axis_on_trace": (f"base:\n  hwconfig: {HW}\n  trace: t.trace\naxes:\n  workload: [zipf_small]\n",
+                                   "workload: [", "a workload axis needs a workload run"),
+        "same_name_two_files": (base + "axes:\n  hwconfig: [cpu_ddr4, sub/cpu_ddr4.yaml]\n", "hwconfig: [",
+                                "two hwconfigs named 'cpu_ddr4'"),
+    }[case]
+    (tmp_path / "t.trace").write_text("0x40 R\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "cpu_ddr4.yaml").write_text(f"extends: {HW}\n")
+    spec.write_text(body)
+    with pytest.raises(ConfigError) as info:
+        load_sweep(spec)
+    msg = str(info.value)
+    assert msg.startswith(f"{spec}:{_line_of(spec, marker)}: "), msg
+    assert expect in msg and "\n" not in msg

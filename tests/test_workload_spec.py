@@ -279,7 +279,7 @@ def test_extends_and_overrides(tmp_path):
 
 
 def test_unknown_workload_and_missing_file(tmp_path):
-    with pytest.raises(ConfigError, match="unknown preset 'no_such_workload'"):
+    with pytest.raises(ConfigError, match="workload 'no_such_workload' not found: not a file, not a shipped workload"):
         load_workload("no_such_workload")
     with pytest.raises(ConfigError, match="file not found"):
         load_workload(tmp_path / "nope.yaml")

@@ -6,7 +6,9 @@ Each package owns the pydantic model of its own YAML section; this package only 
 from archsim.config.errors import ConfigError, InputError
 from archsim.config.loader import (
     EXTENDS_KEY,
+    HWCONFIGS_DIR,
     PRESET_DIR,
+    WORKLOADS_DIR,
     LoadedConfig,
     SourceMap,
     apply_override,
@@ -15,17 +17,22 @@ from archsim.config.loader import (
     deep_merge,
     dump_resolved,
     find_preset,
+    find_shipped,
     format_key_path,
     list_presets,
+    list_shipped,
     load_config,
     load_yaml,
     parse_override,
+    resolve_source,
     validate,
 )
 
 __all__ = [
     "EXTENDS_KEY",
+    "HWCONFIGS_DIR",
     "PRESET_DIR",
+    "WORKLOADS_DIR",
     "ConfigError",
     "InputError",
     "LoadedConfig",
@@ -36,10 +43,13 @@ __all__ = [
     "deep_merge",
     "dump_resolved",
     "find_preset",
+    "find_shipped",
     "format_key_path",
     "list_presets",
+    "list_shipped",
     "load_config",
     "load_yaml",
     "parse_override",
+    "resolve_source",
     "validate",
 ]

@@ -13,6 +13,20 @@ Resolution of a config:
    ``description:`` describes the parent file only and is not inherited.
 3. Apply ``--set key.path=value`` overrides.
 
+Names: the config :func:`load_config` loads (the ``CONFIG`` of ``archsim run``, the ``config`` of
+``archsim.api.run``) is a path or a name; :func:`resolve_source` finds its file. For a hwconfig (the default)
+the rule is, first match wins:
+
+1. an existing file (the path as given, relative to the working directory);
+2. a shipped hwconfig: ``hwconfigs/NAME.yaml`` in the directory above the ``archsim`` package;
+3. a built-in preset under :data:`PRESET_DIR`, by file stem (``default``) or relative name
+   (``systems/default``, ``dram/ddr4_3200_8gb_x8``).
+
+So a name that is both a shipped hwconfig and a preset is the hwconfig; the preset stays reachable by its
+relative name. For a workload (``kind="workload"``): an existing file, then ``workloads/NAME.yaml``.
+``extends:`` entries are not affected: they name presets (or, in a workload, shipped workloads) or paths
+relative to the extending file.
+
 YAML is read with :class:`yaml.SafeLoader` semantics, plus one fix: exponent floats without a dot or an
 exponent sign (``1e9``, ``3.2e9``) are floats, not strings, so frequencies and sizes can be written naturally.
 """
@@ -39,6 +53,8 @@ from archsim.config.errors import ConfigError
 
 __all__ = [
     "PRESET_DIR",
+    "HWCONFIGS_DIR",
+    "WORKLOADS_DIR",
     "EXTENDS_KEY",
     "KeyPath",
     "Location",
@@ -49,6 +65,9 @@ __all__ = [
     "deep_merge",
     "find_preset",
     "list_presets",
+    "list_shipped",
+    "find_shipped",
+    "resolve_source",
     "parse_override",
     "apply_override",
     "validate",
@@ -60,6 +79,15 @@ __all__ = [
 
 PRESET_DIR: Path = Path(__file__).resolve().parent / "presets"
 """Directory of the shipped presets (DRAM standards, devices); searched recursively."""
+
+HWCONFIGS_DIR: Path = Path(__file__).resolve().parents[2] / "hwconfigs"
+"""The shipped hwconfigs (``hwconfigs/*.yaml`` next to the ``archsim`` package); their stems work as names."""
+
+WORKLOADS_DIR: Path = Path(__file__).resolve().parents[2] / "workloads"
+"""The shipped workloads (``workloads/*.yaml``); their stems work as names and in a workload's ``extends:``."""
+
+SHIPPED_KINDS = ("hwconfig", "workload")
+"""The kinds of shipped configs, as :func:`list_shipped`, :func:`find_shipped` and :func:`resolve_source` take."""
 
 EXTENDS_KEY = "extends"
 """The key that names the parents of a mapping."""
@@ -433,6 +461,92 @@ def list_presets(
     return result
 
 
+# --------------------------------------------------------------------------------------------------------------
+# Shipped hwconfigs and workloads, and what a name means
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _shipped_dir(kind: str) -> Path:
+    if kind == "hwconfig":
+        return HWCONFIGS_DIR
+    if kind == "workload":
+        return WORKLOADS_DIR
+    raise ValueError(f"kind must be one of {', '.join(SHIPPED_KINDS)}, got {kind!r}")
+
+
+def _shipped_files(kind: str) -> list[Path]:
+    """The top-level YAML files of the shipped directory of ``kind``, sorted by name (none if it is absent)."""
+    base = _shipped_dir(kind)
+    if not base.is_dir():
+        return []
+    return sorted((p for p in base.iterdir() if p.suffix in _YAML_SUFFIXES and p.is_file()), key=lambda p: p.stem)
+
+
+def _bare_name(name: str) -> str | None:
+    """``name`` without a ``.yaml``/``.yml`` suffix, or None when it cannot be a shipped name (a path)."""
+    if not name or "/" in name or os.sep in name or name.startswith("~"):
+        return None
+    return name[: -len(Path(name).suffix)] if Path(name).suffix in _YAML_SUFFIXES else name
+
+
+def find_shipped(name: str, kind: str = "hwconfig") -> Path | None:
+    """The file of the shipped hwconfig (``hwconfigs/NAME.yaml``) or workload (``workloads/NAME.yaml``) called
+    ``name`` (its file stem; a ``.yaml`` suffix is allowed), or None."""
+    stem = _bare_name(str(name))
+    if stem is None:
+        return None
+    for file in _shipped_files(kind):
+        if file.stem == stem:
+            return file
+    return None
+
+
+def list_shipped(kind: str = "hwconfig") -> list[dict[str, Any]]:
+    """Describe the shipped hwconfigs (``kind="hwconfig"``) or workloads (``kind="workload"``), sorted by name.
+
+    Each entry has ``name`` (file stem), ``path`` (``hwconfigs/cpu_ddr4.yaml``), ``description`` (the file's
+    own top-level ``description:``, or ``None``) and ``file`` (full path).
+    """
+    result = []
+    for file in _shipped_files(kind):
+        data, _ = load_yaml(file)
+        description = data.get("description") if isinstance(data, dict) else None
+        result.append(
+            {
+                "name": file.stem,
+                "path": f"{file.parent.name}/{file.name}",
+                "description": None if description is None else str(description),
+                "file": str(file),
+            }
+        )
+    return result
+
+
+def _close_names(name: str, candidates: Iterable[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=3, cutoff=0.6)
+    return f"; did you mean {', '.join(close)}?" if close else ""
+
+
+def resolve_source(
+    source: str | os.PathLike[str],
+    kind: str = "hwconfig",
+    preset_dirs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = None,
+) -> str:
+    """The file that ``source`` (a path or a name) names, as :func:`load_config` reads it.
+
+    ``kind="hwconfig"``: an existing file, else a shipped hwconfig (``hwconfigs/NAME.yaml``), else a preset
+    under ``preset_dirs`` (default :data:`PRESET_DIR`) by stem or relative name. ``kind="workload"``: an
+    existing file, else a shipped workload (``workloads/NAME.yaml``). A path-like ``source`` (an
+    ``os.PathLike``, or text ending in ``.yaml`` or holding a directory separator) that names nothing is
+    returned as it is, for :func:`load_yaml` to report (``file not found``). Raises :class:`ConfigError` for
+    an unknown name: ``config 'cpu_ddr9' not found: not a file, not a shipped hwconfig, not a preset ...``.
+    """
+    resolver = _Resolver(_preset_dirs(preset_dirs))
+    return _locate_source(source, resolver, kind)
+
+
 def _display(path: Path) -> str:
     """A path for messages: relative to the working directory when below it, else absolute."""
     try:
@@ -699,16 +813,29 @@ def load_config(
     source: str | os.PathLike[str],
     overrides: Iterable[str] = (),
     preset_dirs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = None,
+    *,
+    kind: str | None = None,
 ) -> LoadedConfig:
-    """Load a config from a YAML file or a preset name, resolving ``extends:`` and applying ``overrides``.
+    """Load a config from a YAML file or a name, resolving ``extends:`` and applying ``overrides``.
 
-    ``source`` is a path to a YAML file, or the name of a preset under ``preset_dirs`` (default
-    :data:`PRESET_DIR`, searched recursively) given by its file stem or its relative name
-    (``dram/ddr4_3200_8gb_x8``). Raises :class:`ConfigError` on any problem with the input.
+    ``kind`` says what a name in ``source`` means (see :func:`resolve_source` and the module doc):
+
+    - ``"hwconfig"`` (the default when ``preset_dirs`` is not given): a path, a shipped hwconfig
+      (``cpu_ddr4``), or a preset under ``preset_dirs`` (default :data:`PRESET_DIR`) by file stem or relative
+      name (``dram/ddr4_3200_8gb_x8``); ``extends:`` names presets.
+    - ``"workload"``: a path or a shipped workload (``criteo_zipf``); ``extends:`` names shipped workloads
+      (``preset_dirs`` defaults to :data:`WORKLOADS_DIR`).
+    - ``None`` with ``preset_dirs`` given: a path or a preset under ``preset_dirs`` only.
+
+    Raises :class:`ConfigError` on any problem with the input.
     """
+    if kind is None:
+        kind = "hwconfig" if preset_dirs is None else "preset"
+    if kind == "workload" and preset_dirs is None:
+        preset_dirs = [WORKLOADS_DIR]
     dirs = _preset_dirs(preset_dirs)
     resolver = _Resolver(dirs)
-    file = _locate_source(source, resolver)
+    file = _locate_source(source, resolver, kind)
     data, sources = resolver.load_file(file, ())
     if data is None:
         data = {}
@@ -722,15 +849,29 @@ def load_config(
     return LoadedConfig(data=data, sources=sources, name=Path(file).stem, path=Path(file), overrides=applied)
 
 
-def _locate_source(source: str | os.PathLike[str], resolver: _Resolver) -> str:
+def _locate_source(source: str | os.PathLike[str], resolver: _Resolver, kind: str) -> str:
+    """The file of ``source`` for :func:`load_config` (``kind``: hwconfig, workload, or preset)."""
     file = os.fspath(source)
     if isinstance(source, os.PathLike) or os.path.isfile(file):
         return file
-    preset = resolver._preset(file, lambda message: ConfigError(message))
-    if preset is not None:
-        return preset
-    if Path(file).suffix in _YAML_SUFFIXES or os.sep in file or os.path.exists(file):
+    if kind in SHIPPED_KINDS:
+        shipped = find_shipped(file, kind)
+        if shipped is not None:
+            return _display(shipped)
+    if kind != "workload":
+        preset = resolver._preset(file, lambda message: ConfigError(message))
+        if preset is not None:
+            return preset
+    if Path(file).suffix in _YAML_SUFFIXES or os.sep in file or "/" in file or os.path.exists(file):
         return file  # load_yaml reports it (not found, a directory, ...)
+    if kind == "hwconfig":
+        names = [p.stem for p in _shipped_files("hwconfig")] + [p.stem for p in resolver.index]
+        raise ConfigError(f"config '{file}' not found: not a file, not a shipped hwconfig, not a preset "
+                          f"(archsim presets lists them{_close_names(file, names)})")
+    if kind == "workload":
+        names = [p.stem for p in _shipped_files("workload")]
+        raise ConfigError(f"workload '{file}' not found: not a file, not a shipped workload "
+                          f"(archsim presets lists them{_close_names(file, names)})")
     raise ConfigError(f"no such file, and unknown preset '{file}' (known: {_known_names(resolver.index)})")
 
 

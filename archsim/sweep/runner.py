@@ -72,7 +72,7 @@ def run_sweep(spec: str | os.PathLike[str] | Sweep, jobs: int | None = None, das
     def record(p: Point, res: dict[str, Any], attempts: int) -> None:
         rec = {"key": p.key, "status": res["status"], "error": res.get("error"),
                "error_kind": res.get("error_kind"), "attempts": attempts, "axes": p.axes, "seed": p.seed,
-               "hwconfig": sweep.hwconfig, "overrides": p.overrides, "workload": sweep.workload,
+               "hwconfig": p.hwconfig, "overrides": p.overrides, "workload": p.workload,
                "workload_overrides": p.workload_overrides, "trace": sweep.trace,
                "window": sweep.window if sweep.trace else None,
                "config_hash": res.get("config_hash") or p.config_hash or None,
@@ -105,7 +105,7 @@ def run_sweep(spec: str | os.PathLike[str] | Sweep, jobs: int | None = None, das
 
 
 def _task(sweep: Sweep, p: Point) -> dict[str, Any]:
-    return {"key": p.key, "hwconfig": sweep.hwconfig, "overrides": p.overrides, "workload": sweep.workload,
+    return {"key": p.key, "hwconfig": p.hwconfig, "overrides": p.overrides, "workload": p.workload,
             "workload_overrides": p.workload_overrides, "trace": sweep.trace, "window": sweep.window,
             "seed": p.seed, "timeout": sweep.timeout}
 

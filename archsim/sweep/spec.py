@@ -6,7 +6,8 @@ key paths to value lists, ranges or powers of two), ``zip`` groups (axes that va
 zip groups, in the order written, the first axis varying slowest. See docs/sweeps.md for every key.
 
 Key paths: ``hw.<path>`` overrides the hwconfig (``--set <path>=value``), ``workload.<path>`` the workload
-(``--workload-set``), and ``seed`` is the run seed.
+(``--workload-set``), and ``seed`` is the run seed. The axes ``hwconfig`` and ``workload`` vary the hwconfig and
+the workload themselves (shipped names or paths relative to the spec file); their table columns hold the names.
 """
 
 from __future__ import annotations
@@ -24,10 +25,19 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from archsim.config import ConfigError, SourceMap, format_key_path, load_config, parse_override, validate
+from archsim.config import (
+    ConfigError,
+    SourceMap,
+    format_key_path,
+    load_config,
+    parse_override,
+    resolve_source,
+    validate,
+)
 
 __all__ = [
     "AXIS_PREFIXES",
+    "NAMED_AXES",
     "Axis",
     "Constraint",
     "Point",
@@ -39,7 +49,10 @@ __all__ = [
 ]
 
 AXIS_PREFIXES = ("hw.", "workload.")
-"""Key-path prefixes of an axis; ``seed`` is the one axis without a prefix."""
+"""Key-path prefixes of an axis; ``seed`` and the :data:`NAMED_AXES` are the axes without a prefix."""
+
+NAMED_AXES = ("hwconfig", "workload")
+"""Axes whose values are hwconfigs or workloads (a shipped name, or a path relative to the spec file)."""
 
 _MAX_POINTS = 1_000_000
 
@@ -136,8 +149,11 @@ class BaseRun(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    hwconfig: str = Field(description="hwconfig YAML (relative to the spec file) or preset name")
-    workload: str | None = Field(None, description="embedding workload YAML (relative to the spec) or name")
+    hwconfig: str | None = Field(
+        None, description="hwconfig YAML (relative to the spec file), shipped hwconfig or preset name; "
+                          "may be left out when a 'hwconfig' axis gives every point its own")
+    workload: str | None = Field(None, description="embedding workload YAML (relative to the spec) or name; "
+                                                   "may be left out when a 'workload' axis is given")
     trace: str | None = Field(None, description="memory trace (relative to the spec file)")
     window: int = Field(0, ge=0, description="trace runs: most requests outstanding (0: only queues limit)")
     overrides: dict[str, Any] = Field(
@@ -200,7 +216,9 @@ class Constraint:
 class Point:
     """One point of a sweep: its axis values and what they mean for the run.
 
-    ``key`` (the result-store key), ``config_hash`` and ``seed`` are filled in by the runner.
+    ``hwconfig`` and ``workload`` are what the point runs (a path or a name, as the loader takes it): the base
+    run's, or the value of a ``hwconfig`` / ``workload`` axis. ``key`` (the result-store key), ``config_hash``
+    and ``seed`` are filled in by the runner.
     """
 
     index: int
@@ -210,15 +228,21 @@ class Point:
     seed: int | None
     key: str = ""
     config_hash: str = ""
+    hwconfig: str | None = None
+    workload: str | None = None
 
 
 @dataclass
 class Sweep:
-    """A validated sweep spec with its paths resolved."""
+    """A validated sweep spec with its paths resolved.
+
+    ``hwconfig`` / ``workload``: the base run's (None when only an axis gives them). ``choices``: for the
+    ``hwconfig`` and ``workload`` axes, each value (the name in the table) -> the path or name it runs.
+    """
 
     name: str
     spec_file: Path
-    hwconfig: str
+    hwconfig: str | None
     workload: str | None
     trace: str | None
     window: int
@@ -232,6 +256,7 @@ class Sweep:
     timeout: float | None = None
     description: str = ""
     sources: SourceMap = field(default_factory=SourceMap, repr=False)
+    choices: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def axis_keys(self) -> list[str]:
@@ -261,9 +286,16 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
 
     spec_file = Path(loaded.path)
     base = spec.base
-    if (base.workload is None) == (base.trace is None):
+    named = {key: where for key, where in _axis_places(spec) if key in NAMED_AXES}
+    if base.workload is not None and base.trace is not None:
         raise error(("base",), "give either a workload or a trace (exactly one)")
-    hwconfig = _resolve_path(base.hwconfig, spec_file, must_exist=False)
+    if base.trace is not None and "workload" in named:
+        raise error(named["workload"], "a workload axis needs a workload run (this sweep runs base.trace)")
+    if base.workload is None and base.trace is None and "workload" not in named:
+        raise error(("base",), "give either a workload or a trace (exactly one), or a 'workload' axis")
+    if base.hwconfig is None and "hwconfig" not in named:
+        raise error(("base",), "give a hwconfig: base.hwconfig, or a 'hwconfig' axis")
+    hwconfig = None if base.hwconfig is None else _resolve_path(base.hwconfig, spec_file, must_exist=False)
     workload = None if base.workload is None else _resolve_path(base.workload, spec_file, must_exist=False)
     trace = None
     if base.trace is not None:
@@ -271,17 +303,21 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
         if not os.path.isfile(trace):
             raise error(("base", "trace"), f"trace not found: {trace}")
 
+    has_workload = workload is not None or "workload" in named
     base_overrides: list[tuple[str, Any]] = []
     for key, value in base.overrides.items():
-        _check_key(key, ("base", "overrides", key), error, workload is not None, allow_seed=False)
+        _check_key(key, ("base", "overrides", key), error, has_workload, allow_seed=False)
         base_overrides.append((key, value))
 
+    choices: dict[str, dict[str, str]] = {}
     axes: list[Axis] = []
     seen: dict[str, tuple[Any, ...]] = {}
     for key, values in spec.axes.items():
         where = ("axes", key)
-        _check_key(key, where, error, workload is not None, allow_seed=True)
+        _check_key(key, where, error, has_workload, allow_seed=True)
         _check_values(key, values, where, error)
+        if key in NAMED_AXES:
+            values, choices[key] = _named_values(key, values, where, spec_file, error)
         seen[key] = where
         axes.append(Axis(key, tuple(values)))
     groups: list[list[Axis]] = []
@@ -291,10 +327,12 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
         members: list[Axis] = []
         for key, values in group.items():
             where = ("zip", i, key)
-            _check_key(key, where, error, workload is not None, allow_seed=True)
+            _check_key(key, where, error, has_workload, allow_seed=True)
             _check_values(key, values, where, error)
             if key in seen:
                 raise error(where, f"axis '{key}' is already varied at {format_key_path(seen[key])}")
+            if key in NAMED_AXES:
+                values, choices[key] = _named_values(key, values, where, spec_file, error)
             seen[key] = where
             members.append(Axis(key, tuple(values)))
         lengths = {a.key: len(a.values) for a in members}
@@ -309,7 +347,8 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
     sweep = Sweep(name=spec.name or loaded.name, spec_file=spec_file, hwconfig=hwconfig, workload=workload,
                   trace=trace, window=base.window, base_overrides=base_overrides, axes=axes,
                   zip_groups=groups, constraints=constraints, metrics=spec.metrics, retries=spec.retries,
-                  seed=spec.seed, timeout=spec.timeout, description=spec.description, sources=src)
+                  seed=spec.seed, timeout=spec.timeout, description=spec.description, sources=src,
+                  choices=choices)
     if sweep.grid_size > _MAX_POINTS:
         raise error(("axes",), f"{sweep.grid_size} points (at most {_MAX_POINTS})")
     return sweep
@@ -327,15 +366,53 @@ def _resolve_path(value: str, spec_file: Path, must_exist: bool) -> str:
     return value
 
 
+def _axis_places(spec: SweepSpec) -> list[tuple[str, tuple[Any, ...]]]:
+    """Every axis key of ``spec`` with where it is written."""
+    places = [(key, ("axes", key)) for key in spec.axes]
+    for i, group in enumerate(spec.zip_groups):
+        places += [(key, ("zip", i, key)) for key in group]
+    return places
+
+
+def _named_values(key: str, values: list[Any], where: tuple[Any, ...], spec_file: Path,
+                  error: Any) -> tuple[list[str], dict[str, str]]:
+    """The names of a ``hwconfig`` / ``workload`` axis's values (the stem of the file each resolves to) and
+    what each name runs: a path made absolute relative to the spec file, or the name for the loader."""
+    names: list[str] = []
+    choices: dict[str, str] = {}
+    files: dict[str, str] = {}
+    for i, value in enumerate(values):
+        target = _resolve_path(value, spec_file, must_exist=False)
+        try:
+            file = resolve_source(target, kind=key)
+        except ConfigError as exc:
+            raise error(where + (i,), exc.message) from None
+        if not os.path.isfile(file):
+            shown = file if os.path.isabs(file) else os.path.normpath(os.path.join(spec_file.parent, file))
+            raise error(where + (i,), f"{key} file not found: {shown}")
+        name = Path(file).stem
+        real = os.path.realpath(file)
+        if files.setdefault(name, real) != real:
+            raise error(where + (i,), f"two {key}s named '{name}' ({files[name]} and {real}): the table "
+                                      f"column '{key}' holds the file's stem, so rename one")
+        choices.setdefault(name, target)  # the same file: the first spelling runs
+        names.append(name)
+    return names, choices
+
+
 def _check_key(key: str, where: tuple[Any, ...], error: Any, has_workload: bool, allow_seed: bool) -> None:
     if key == "seed":
         if not allow_seed:
             raise error(where, "the seed is set by the top-level 'seed:' or a 'seed' axis")
         return
+    if key in NAMED_AXES:
+        if not allow_seed:
+            raise error(where, f"the {key} is set by base.{key} or a '{key}' axis")
+        return
     prefix = next((p for p in AXIS_PREFIXES if key.startswith(p)), None)
     if prefix is None:
         raise error(where, "unknown axis: a key path starts with 'hw.' (the hwconfig) or 'workload.' "
-                           "(the workload), or is 'seed'")
+                           "(the workload), or is 'seed', 'hwconfig' or 'workload'")
     rest = key[len(prefix):]
     try:
         parse_override(f"{rest}=0")
@@ -350,6 +427,10 @@ def _check_values(key: str, values: list[Any], where: tuple[Any, ...], error: An
         for v in values:
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise error(where, f"seeds must be integers >= 0, got {v!r}")
+    if key in NAMED_AXES:
+        for i, v in enumerate(values):
+            if not isinstance(v, str) or not v.strip():
+                raise error(where + (i,), f"a {key} is a name or a path, got {v!r}")
     for v in values:
         try:
             json.dumps(v, allow_nan=False)
@@ -394,7 +475,10 @@ def _point(sweep: Sweep, index: int, values: dict[str, Any]) -> Point:
             wl.append(override_text(key[9:], value))
     seed = values.get("seed", sweep.seed)
     ordered = {k: values[k] for k in sweep.axis_keys}
-    return Point(index=index, axes=ordered, overrides=hw, workload_overrides=wl, seed=seed)
+    hwconfig = sweep.choices["hwconfig"][values["hwconfig"]] if "hwconfig" in values else sweep.hwconfig
+    workload = sweep.choices["workload"][values["workload"]] if "workload" in values else sweep.workload
+    return Point(index=index, axes=ordered, overrides=hw, workload_overrides=wl, seed=seed, hwconfig=hwconfig,
+                 workload=workload)
 
 
 # ------------------------------------------------------------------------------------------------------------

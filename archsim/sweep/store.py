@@ -11,6 +11,8 @@ Every file is written atomically (a temporary sibling, then a rename), so a kill
 points in flight. A point's key is the SHA-256 of the resolved hwconfig (as the API resolves it: ``extends:``
 and overrides applied), the resolved workload spec (or the trace's content and the window), the seed and the
 archsim version; :class:`KeyResolver` computes it before the point runs, so a finished point is never re-run.
+With ``hwconfig`` / ``workload`` axes each point resolves its own hwconfig / workload, so the key holds the
+content of the one it runs (not its name).
 """
 
 from __future__ import annotations
@@ -25,7 +27,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from archsim.config import LoadedConfig, apply_override, load_config
+from archsim.config import (
+    ConfigError,
+    InputError,
+    LoadedConfig,
+    apply_override,
+    format_key_path,
+    load_config,
+    parse_override,
+)
 from archsim.sweep.spec import Point, Sweep
 
 __all__ = ["KeyResolver", "ResultStore", "archsim_version", "build_table", "fallback_key"]
@@ -58,8 +68,10 @@ def _file_sha256(path: str) -> str:
 
 def fallback_key(sweep: Sweep, point: Point) -> str:
     """Key of a point whose config cannot be resolved (it is recorded as failed without running)."""
-    return _sha256_json({"unresolved": True, "hwconfig": sweep.hwconfig, "overrides": point.overrides,
-                         "workload": sweep.workload, "workload_overrides": point.workload_overrides,
+    hwconfig = point.hwconfig if point.hwconfig is not None else sweep.hwconfig
+    workload = point.workload if point.workload is not None else sweep.workload
+    return _sha256_json({"unresolved": True, "hwconfig": hwconfig, "overrides": point.overrides,
+                         "workload": workload, "workload_overrides": point.workload_overrides,
                          "trace": sweep.trace, "window": sweep.window, "seed": point.seed,
                          "archsim": archsim_version()})
 
@@ -67,40 +79,68 @@ def fallback_key(sweep: Sweep, point: Point) -> str:
 class KeyResolver:
     """Computes a point's store key and the ``config_hash`` its :class:`~archsim.api.Result` will carry.
 
-    The base hwconfig and workload are loaded once; each point deep-copies the loaded data and applies its
-    overrides, which gives exactly the data :func:`archsim.config.load_config` would (and so the same hash),
-    without re-reading the YAML and presets.
+    Each hwconfig and workload (the base run's, and each value of a ``hwconfig`` / ``workload`` axis) is
+    loaded once; each point deep-copies the loaded data and applies its overrides, which gives exactly the data
+    :func:`archsim.config.load_config` would (and so the same hash), without re-reading the YAML and presets.
+
+    With a ``hwconfig`` axis, a ``hw.`` override must land in a mapping the point's hwconfig has (after
+    ``extends:``): one that would create a missing section (``nmp.lanes`` on a hwconfig without ``nmp:``,
+    which would add NMP units to it) makes the point invalid. The same holds for ``workload.`` overrides with
+    a ``workload`` axis. Without such an axis, overrides create missing mappings, as ``archsim run --set``.
     """
 
     def __init__(self, sweep: Sweep) -> None:
         self.sweep = sweep
         self.version = archsim_version()
-        self.hw = load_config(sweep.hwconfig)
+        self._loaded: dict[tuple[str, str], LoadedConfig | InputError] = {}
+        self.hw = self._load("hwconfig", sweep.hwconfig) if sweep.hwconfig is not None else None
         self.wl: LoadedConfig | None = None
         if sweep.workload is not None:
-            from archsim.workload.spec import WORKLOADS_DIR
-
-            dirs = [WORKLOADS_DIR] if WORKLOADS_DIR.is_dir() else None
-            self.wl = load_config(sweep.workload, preset_dirs=dirs)
+            self.wl = self._load("workload", sweep.workload)
+        self.has_workload = sweep.workload is not None or "workload" in sweep.axis_keys
+        self.strict = {kind: kind in sweep.axis_keys for kind in ("hwconfig", "workload")}
         self.trace_sha = _file_sha256(sweep.trace) if sweep.trace is not None else None
 
+    def _load(self, kind: str, source: str, cache_errors: bool = False) -> LoadedConfig:
+        """The loaded hwconfig or workload ``source``, read once (an error is raised again for each point)."""
+        got = self._loaded.get((kind, source))
+        if got is None:
+            try:
+                got = load_config(source, kind=kind)
+            except InputError as exc:
+                if not cache_errors:
+                    raise
+                got = exc
+            self._loaded[(kind, source)] = got
+        if isinstance(got, InputError):
+            raise got
+        return got
+
     @staticmethod
-    def _apply(base: LoadedConfig, overrides: Iterable[str]) -> LoadedConfig:
+    def _apply(base: LoadedConfig, overrides: Iterable[str], strict: bool = False) -> LoadedConfig:
         data = copy.deepcopy(base.data)
         sources = base.sources.copy()
         applied = tuple(overrides)
         for text in applied:
+            if strict:
+                _check_parents(data, text, base.name)
             apply_override(data, sources, text)
         return LoadedConfig(data=data, sources=sources, name=base.name, path=base.path, overrides=applied)
 
     def resolve(self, point: Point) -> tuple[str, str, int]:
         """``(key, config_hash, seed)``; raises InputError when the point's config does not resolve."""
-        hw_hash = self._apply(self.hw, point.overrides).hash
+        hw_base = self.hw if point.hwconfig is None else self._load("hwconfig", point.hwconfig, True)
+        if hw_base is None:  # pragma: no cover - load_sweep requires base.hwconfig or a hwconfig axis
+            raise InputError("the point has no hwconfig")
+        hw_hash = self._apply(hw_base, point.overrides, self.strict["hwconfig"]).hash
         ident: dict[str, Any] = {"hwconfig": hw_hash, "seed": None, "archsim": self.version}
-        if self.wl is not None:
+        if self.has_workload:
             from archsim.workload.spec import load_workload
 
-            wl = load_workload(self._apply(self.wl, point.workload_overrides))
+            wl_base = self.wl if point.workload is None else self._load("workload", point.workload, True)
+            if wl_base is None:  # pragma: no cover - load_sweep requires base.workload or a workload axis
+                raise InputError("the point has no workload")
+            wl = load_workload(self._apply(wl_base, point.workload_overrides, self.strict["workload"]))
             # as archsim.api hashes a workload (tests/test_sweep.py checks the two agree)
             wl_text = json.dumps(wl.model_dump(mode="json"), sort_keys=True)
             wl_hash = hashlib.sha256(wl_text.encode()).hexdigest()
@@ -113,6 +153,23 @@ class KeyResolver:
             run_hash = hw_hash
         ident["seed"] = seed
         return _sha256_json(ident), run_hash, seed
+
+
+def _check_parents(data: Any, text: str, name: str) -> None:
+    """Raise a ConfigError when override ``text`` would create a mapping that ``data`` (config ``name``) lacks."""
+    path, _ = parse_override(text)
+    node = data
+    for depth, part in enumerate(path[:-1]):
+        if isinstance(node, list) and isinstance(part, int | str) and str(part).isdigit() \
+                and int(part) < len(node):
+            node = node[int(part)]
+            continue
+        if not isinstance(node, dict) or node.get(part) is None:
+            missing = format_key_path(path[: depth + 1])
+            raise ConfigError(f"{name} has no '{missing}' (with a hwconfig or workload axis an override does "
+                              f"not create a missing section)", file=f"--set {text.strip()}",
+                              path=format_key_path(path))
+        node = node[part]
 
 
 # ------------------------------------------------------------------------------------------------------------

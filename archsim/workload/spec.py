@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 
 from archsim.config import (
+    WORKLOADS_DIR,  # the shipped workloads; their file stems work as names in load_workload and extends:
     ConfigError,
     InputError,
     LoadedConfig,
@@ -48,8 +49,6 @@ __all__ = [
 DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 """Bytes per element of each embedding dtype."""
 
-WORKLOADS_DIR: Path = Path(__file__).resolve().parents[2] / "workloads"
-"""The shipped workloads; their file stems work as names in :func:`load_workload` and ``extends:``."""
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -422,8 +421,7 @@ def load_workload(
     if isinstance(source, LoadedConfig):
         loaded = source
     else:
-        dirs = [WORKLOADS_DIR] if WORKLOADS_DIR.is_dir() else None
-        loaded = load_config(source, overrides=tuple(overrides), preset_dirs=dirs)
+        loaded = load_config(source, overrides=tuple(overrides), kind="workload")
     spec = validate(loaded, WorkloadSpec)
     if not spec.name:
         spec.name = loaded.name

@@ -22,8 +22,10 @@ $(EXT): $(STAMP) $(CSRC)
 	$(BIN)/python setup.py -q build_ext --inplace
 	touch $(EXT)
 
+# the showcase: criteo_zipf on cpu_ddr4, recnmp, recross, cxl_pool, pifs_rec (2 in parallel, about a minute):
+# results/demo/{summary.csv, compare.png, compare.pdf, runs/}, the table on stdout
 demo: $(EXT)
-	$(BIN)/archsim run default --trace validation/reference/dram/traces/stream_r_100k.trace.gz --window 0 --out results/demo --plot
+	$(BIN)/python -m archsim.report.demo --out results/demo -j 2
 
 test: $(EXT)
 	$(BIN)/ruff check archsim tests

@@ -85,6 +85,17 @@ class Cache(Component):
         """Lookups served without a new downstream read (hits and merges onto a fetch in flight)."""
         return (self.tags.hits + self.merged) / self.accesses if self.accesses else 0.0
 
+    def cache_stats(self) -> dict[str, tuple[int, int]]:
+        """``{name: (lookups served, lookups)}`` (served: hits and merges onto a fetch in flight), for the
+        ``<name>_hit_rate`` column (docs/metrics.md)."""
+        return {self.name: (self.tags.hits + self.merged, self.accesses)}
+
+    def summary(self, end_ps: int) -> dict[str, float]:
+        """Lookups, hit rate, misses sent downstream (merges aside) and write-backs."""
+        t = self.tags
+        return {"accesses": self.accesses, "hit_rate": self.hit_rate(), "misses": t.misses - self.merged,
+                "writebacks": self.writebacks}
+
     def finalize(self, end_ps: int | None = None) -> None:
         t = self.tags
         s = self.stats

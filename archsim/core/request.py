@@ -60,10 +60,13 @@ class GatherReduce:
 
     A component that computes near the data (an NMP unit, a switch processing unit, a GPU SM) accepts it and
     returns only the pooled vector; a host breaks it into :class:`MemRequest` s and pools itself. ``op`` is
-    the reduction (``sum``, ``mean``, ``max``). Timestamps in picoseconds as for :class:`MemRequest`.
+    the reduction (``sum``, ``mean``, ``max``). Timestamps in picoseconds as for :class:`MemRequest`;
+    ``t_issue``: where the bag's latency starts (docs/metrics.md), set by the component that pooled it when it
+    differs from ``t_submit`` (the first of the bag's reads, referred back to the host).
     """
 
-    __slots__ = ("table", "rows", "dim", "dtype", "row_bytes", "op", "t_submit", "t_done", "done", "tag")
+    __slots__ = ("table", "rows", "dim", "dtype", "row_bytes", "op", "t_submit", "t_issue", "t_done", "done",
+                 "tag")
 
     def __init__(self, table: int, rows: Any, dim: int, dtype: str, row_bytes: int, op: str = "sum",
                  tag: Any = None) -> None:
@@ -74,6 +77,7 @@ class GatherReduce:
         self.row_bytes = row_bytes
         self.op = op
         self.t_submit = -1
+        self.t_issue = -1
         self.t_done = -1
         self.done: simpy.Event | None = None
         self.tag = tag

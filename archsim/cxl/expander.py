@@ -26,7 +26,7 @@ import simpy
 
 from archsim.core.component import Component
 from archsim.core.port import MemoryPort, call_at
-from archsim.core.request import MemRequest
+from archsim.core.request import GatherReduce, MemRequest
 from archsim.core.sim import Simulator
 from archsim.cxl.spec import ExpanderSpec, ns_to_ps
 from archsim.dram.memory import DRAMSystem
@@ -37,10 +37,14 @@ __all__ = ["Expander"]
 class Expander(Component):
     """A Type-3 memory expander: ``submit(req)`` with a host physical address in ``[base, base + size)``."""
 
-    def __init__(self, sim: Simulator, name: str, spec: ExpanderSpec | Any, media: Component | None = None) -> None:
+    def __init__(self, sim: Simulator, name: str, spec: ExpanderSpec | Any, media: Component | None = None,
+                 reducer: Component | None = None) -> None:
         """``media``: the memory behind the controller (a component of the system graph, finalized by its
-        owner); absent: a :class:`DRAMSystem` built here from ``spec.dram`` and finalized with the expander."""
+        owner); absent: a :class:`DRAMSystem` built here from ``spec.dram`` and finalized with the expander.
+        ``reducer``: near-memory units in the media that take :class:`GatherReduce` bags (NMP DIMMs)."""
         super().__init__(sim, name)
+        self.reducer = reducer
+        self.bags = 0
         self.spec = spec
         self.controller_ps = ns_to_ps(spec.controller_latency_ns)
         self._owns_media = media is None
@@ -54,9 +58,17 @@ class Expander(Component):
         self.bytes = 0
         self._finalized = False
 
-    def submit(self, req: MemRequest) -> simpy.Event:
+    def accepts_table(self, t: int) -> bool:
+        """Whether bags of table ``t`` can be reduced here (by the units in the media)."""
+        return self.reducer is not None and self.reducer.accepts_table(t)
+
+    def submit(self, req: MemRequest | GatherReduce) -> simpy.Event:
         """Accept ``req``; the returned event fires when the DRAM has served it. The request's address becomes
-        the device address (``addr - base``) and the DRAM completes it directly."""
+        the device address (``addr - base``) and the DRAM completes it directly. A :class:`GatherReduce` (rows
+        in this expander's window) goes, after the controller's latency, to the units in the media; its event
+        fires when their pooled partial sum is ready in the controller."""
+        if req.__class__ is GatherReduce:
+            return self._reduce(req)
         addr = req.addr
         if not self.base <= addr < self.end:
             raise ValueError(f"{self.name}: address 0x{addr:x} is outside [0x{self.base:x}, 0x{self.end:x})")
@@ -77,8 +89,39 @@ class Expander(Component):
             self.port.send(req, None)
         return req.done
 
+    def _reduce(self, gr: GatherReduce) -> simpy.Event:
+        env = self.env
+        gr.t_submit = env.now
+        if gr.done is None:
+            gr.done = env.event()
+        self.bags += 1
+        call_at(env, env.now + self.controller_ps, self._to_units, gr)
+        return gr.done
+
+    def _to_units(self, ev: simpy.Event) -> None:
+        gr = ev.value
+        inner = GatherReduce(gr.table, gr.rows, gr.dim, gr.dtype, gr.row_bytes, tag=gr)
+        self.reducer.submit(inner).callbacks.append(self._reduced)
+
+    def _reduced(self, ev: simpy.Event) -> None:
+        inner = ev.value
+        gr = inner.tag
+        gr.t_issue = inner.t_issue
+        gr.t_done = self.env.now
+        gr.done.succeed(gr)
+
     def _to_dram(self, ev: simpy.Event) -> None:
         self.port.send(ev.value, None)  # the DRAM completes the request's own done event
+
+    def memory_models(self) -> list[DRAMSystem]:
+        """The DRAM it built itself (no component of the graph), or none when its media is a graph component."""
+        return [self.dram] if self._owns_media else []
+
+    def summary(self, end_ps: int) -> dict[str, float]:
+        """Requests served and their bytes per simulated ns (10^9 B/s)."""
+        per_ns = end_ps * 1e-3
+        bw = self.bytes / per_ns if per_ns else 0.0
+        return {"reads": self.reads, "writes": self.writes, "bandwidth_GBps": bw}
 
     def finalize(self, end_ps: int | None = None) -> None:
         """Flush counters into stats and finalize the DRAM it built (its energy goes to the ledger)."""
@@ -88,5 +131,7 @@ class Expander(Component):
         self.stats.set("reads", self.reads)
         self.stats.set("writes", self.writes)
         self.stats.set("bytes", self.bytes)
+        if self.reducer is not None:
+            self.stats.set("bags", self.bags)
         if self._owns_media:
             self.dram.finalize()

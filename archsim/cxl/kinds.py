@@ -113,16 +113,21 @@ class ExpanderNode(_Strict):
     """A CXL Type-3 memory expander: a device controller in front of its ``media``."""
 
     media: str = Field(..., description="the memory behind the controller (a dram component)")
+    reducer: str | None = Field(None, description="units that gather and pool bags in the media (an nmp "
+                                                  "component over it); absent: the expander only serves reads")
     base: int = Field(0, ge=0, description="host physical address of the expander's first byte")
     capacity: int | None = Field(None, gt=0, description="bytes exposed; default: the media's capacity")
     controller_latency_ns: float = Field(25.0, ge=0)
 
 
 def _build_expander(ctx, node) -> Expander:
-    return Expander(ctx.sim, node.name, node.params, media=ctx.get(node.params.media))
+    p = node.params
+    return Expander(ctx.sim, node.name, p, media=ctx.get(p.media),
+                    reducer=ctx.get(p.reducer) if p.reducer is not None else None)
 
 
-register("cxl_expander", ExpanderNode, _build_expander, ref_list(media="dram"))
+register("cxl_expander", ExpanderNode, _build_expander, ref_list(media="dram", reducer="reducer"),
+         roles=("memory", "reducer"))
 
 
 class PIFSNode(PIFSSpec):

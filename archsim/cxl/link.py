@@ -26,8 +26,11 @@ rides in the response's flit), so at most ``credits`` requests are inside the li
 left :meth:`can_accept` is False and :meth:`space_event` fires when one returns.
 
 **Counts** per direction (``m2s``, ``s2m`` in stats): messages, flits, wire bytes (flits x flit bytes), payload
-bytes (data moved), busy time (flits x flit time); energy ``energy_pJ_per_bit`` x line bits (wire bytes x 8,
-with the 130/128 line-code overhead on pcie5) is booked to the run's ledger under kind ``link``.
+bytes (data moved), busy time (flits x flit time), and the wire bytes by what the messages carry
+(``bytes_<kind>``, :data:`LINK_KINDS`: a message's share of a flit times the flit bytes; ``padding`` is what
+the last, padded flit of each busy period adds, so the kinds sum to the wire bytes); energy
+``energy_pJ_per_bit`` x line bits (wire bytes x 8, with the 130/128 line-code overhead on pcie5) is booked to
+the run's ledger under kind ``link``.
 
 Abstracted away: mixing of message types in a flit (each message costs its homogeneous-stream share), separate
 credit pools per message class (one pool for all requests), link-layer retry and CRC errors, CXL.io and
@@ -48,7 +51,15 @@ from archsim.core.sim import Simulator
 from archsim.cxl.flit import LINE_BYTES, M2S_REQ, M2S_RWD, MESSAGES, S2M_DRS, S2M_NDR, FlitFormat, flit_format
 from archsim.cxl.spec import LinkSpec, ns_to_ps
 
-__all__ = ["Link", "Wire"]
+__all__ = ["Link", "Wire", "LINK_KINDS"]
+
+#: What a message on a link carries (the ``bytes_link_<kind>`` columns, docs/metrics.md): ``request``: messages
+#: without data (read requests M2S Req, write completions S2M NDR); ``data``: memory data (write data M2S RwD,
+#: read data S2M DRS); ``command``: near-data units' commands (a bag's row indices); ``partial``: partial sums
+#: of a bag on their way to be added; ``pooled``: pooled vectors to the host; ``padding``: the rest of the last
+#: flit of a busy period.
+LINK_KINDS = ("request", "data", "command", "partial", "pooled", "padding")
+_KIND_OF = {M2S_REQ: "request", S2M_NDR: "request", M2S_RWD: "data", S2M_DRS: "data"}
 
 
 class Wire:
@@ -59,7 +70,7 @@ class Wire:
     """
 
     __slots__ = ("scale", "flit_u", "cost_u", "free_u", "p_start_u", "p_end_u", "flits", "messages",
-                 "payload_bytes", "by_type")
+                 "payload_bytes", "by_type", "units_by_kind")
 
     def __init__(self, fmt: FlitFormat, flit_ps: Fraction) -> None:
         shares = {m: fmt.share(m) for m in MESSAGES}
@@ -76,10 +87,12 @@ class Wire:
         self.messages = 0
         self.payload_bytes = 0
         self.by_type = dict.fromkeys(MESSAGES, 0)
+        self.units_by_kind = dict.fromkeys(LINK_KINDS[:-1], 0)  # wire time by what the messages carry
 
-    def send(self, arrival_ps: int, msg: str, n: int, payload: int) -> int:
+    def send(self, arrival_ps: int, msg: str, n: int, payload: int, kind: str | None = None) -> int:
         """Put ``n`` messages of type ``msg`` on the wire, arriving at ``arrival_ps`` (nondecreasing over calls);
-        returns the ps at which the receiver has the last of them."""
+        returns the ps at which the receiver has the last of them. ``kind``: what they carry (one of
+        :data:`LINK_KINDS`; default: ``request`` or ``data`` by the message type), for the counts only."""
         a = arrival_ps * self.scale
         if a >= self.p_end_u:  # the wire went idle: close the busy period, start a new one
             self.flits += (self.p_end_u - self.p_start_u) // self.flit_u
@@ -92,7 +105,23 @@ class Wire:
         self.messages += n
         self.by_type[msg] += n
         self.payload_bytes += payload
+        k = kind or _KIND_OF[msg]
+        self.units_by_kind[k] += self.cost_u[msg] * n
         return -(-self.p_end_u // self.scale)
+
+    def alone_ps(self, msg: str, n: int = 1) -> int:
+        """ps from the arrival of ``n`` messages of type ``msg`` on an idle wire to the receiver having the last of
+        them (whole flits; what :meth:`send` returns minus the arrival when the wire is idle)."""
+        f = self.flit_u
+        return -(-(-(-self.cost_u[msg] * n // f) * f) // self.scale)
+
+    def bytes_by_kind(self, flit_bytes: int) -> dict[str, float]:
+        """Wire bytes by what the messages carry (:data:`LINK_KINDS`); they sum to the flits sent x flit bytes."""
+        f = self.flit_u
+        out = {k: u * flit_bytes / f for k, u in self.units_by_kind.items()}
+        idle_u = self.total_flits() * f - sum(self.units_by_kind.values())  # exact: integer units
+        out["padding"] = idle_u * flit_bytes / f
+        return out
 
     def total_flits(self) -> int:
         """Flits sent so far, the open busy period's padded flits included."""
@@ -200,6 +229,24 @@ class Link(Component):
         }
         for m, k in wire.by_type.items():
             out[f"msgs_{m}"] = k
+        for k, b in wire.bytes_by_kind(self.fmt.flit_bytes).items():
+            out[f"bytes_{k}"] = b
+        return out
+
+    def link_bytes(self) -> dict[str, float]:
+        """Wire bytes of both directions by what the messages carry (:data:`LINK_KINDS`), for the summary."""
+        out = dict.fromkeys(LINK_KINDS, 0.0)
+        for wire in (self.m2s, self.s2m):
+            for k, b in wire.bytes_by_kind(self.fmt.flit_bytes).items():
+                out[k] += b
+        return out
+
+    def summary(self, end_ps: int) -> dict[str, float]:
+        """Wire bytes by kind (``bytes_<kind>``) and the bandwidth each way (wire bytes per ns = GB/s)."""
+        per_ns = end_ps * 1e-3
+        out: dict[str, float] = {f"bytes_{k}": v for k, v in self.link_bytes().items()}
+        for key, wire in (("down", self.m2s), ("up", self.s2m)):
+            out[f"{key}_wire_GBps"] = wire.total_flits() * self.fmt.flit_bytes / per_ns if per_ns else 0.0
         return out
 
     def finalize(self, end_ps: int | None = None) -> None:

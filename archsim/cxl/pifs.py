@@ -20,6 +20,13 @@ Path of a bag (a :class:`~archsim.core.request.GatherReduce`) whose table lives 
   adds partial sums one after another (``dim / combine_lanes`` unit clocks each).
 - **Result.** The pooled vector (``dim`` fp32) returns over the host link's upstream wire as data responses
   (S2M DRS), then ``host.from_memory_ns`` to the core.
+- **Bag latency** (the host's ``bag_latency``, docs/metrics.md): from the first of the bag's reads that a unit
+  issues (taken by the port's link, or by the expander for units in the device), referred back to the host by
+  the idle flight of the command that carried it (host path, host link, switch pipeline, and the port's link
+  for units in the device), to the pooled vector at the host. A bag on an idle system so takes its batch's
+  latency, and a bag whose reads wait behind other bags' in a unit's queue does not count that wait. Lines the
+  buffer serves (or that share a read in flight) start the bag only when it reads nothing downstream: a unit
+  serves them the moment the command arrives, ahead of the reads it has queued.
 
 Abstracted away: the processing core's instruction stream and its programming interface, coherence with host
 caches of the tables (read-only inference), the switch's management CPU, page migration by the hotness
@@ -61,19 +68,23 @@ class HostFront:
 
 
 class _Bag:
-    __slots__ = ("gr", "parts_left", "t_ready", "front")
+    __slots__ = ("gr", "parts_left", "t_ready", "front", "flight", "t_first", "t_hit")
 
-    def __init__(self, gr: GatherReduce, parts: int, front: HostFront) -> None:
+    def __init__(self, gr: GatherReduce, parts: int, front: HostFront, flight: int = 0) -> None:
         self.gr = gr
         self.parts_left = parts
         self.t_ready = 0
         self.front = front
+        self.flight = flight  # idle flight of the bag's command from the host to the switch's units
+        self.t_first = 1 << 62  # first read issued downstream, referred back to the host (module docstring)
+        self.t_hit = 1 << 62  # first line served by the buffer (or by a read in flight), referred back
 
 
 class _Part:
-    """One port unit's share of a bag: ``left`` lines still to pool, each ``elems`` adds in ``pool_ps``."""
+    """One port unit's share of a bag: ``left`` lines still to pool, each ``elems`` adds in ``pool_ps``;
+    ``flight``: the idle flight of its command from the host to its unit."""
 
-    __slots__ = ("bag", "left", "unit", "pool_ps", "elems")
+    __slots__ = ("bag", "left", "unit", "pool_ps", "elems", "flight")
 
     def __init__(self, bag: _Bag, left: int, unit: _PortUnit, pool_ps: int, elems: int) -> None:
         self.bag = bag
@@ -81,6 +92,21 @@ class _Part:
         self.unit = unit
         self.pool_ps = pool_ps
         self.elems = elems
+        self.flight = bag.flight
+
+    def issued(self, t: int) -> None:
+        """One of the part's reads was taken downstream at ``t``."""
+        bag = self.bag
+        t -= self.flight
+        if t < bag.t_first:
+            bag.t_first = t
+
+    def served(self, t: int) -> None:
+        """Lines of the part were served at ``t`` without a read of their own (buffer hits, shared reads)."""
+        bag = self.bag
+        t -= self.flight
+        if t < bag.t_hit:
+            bag.t_hit = t
 
 
 class _PortUnit:
@@ -92,6 +118,10 @@ class _PortUnit:
         self.link = link
         # in the switch: reads cross the port's link; in the device (NDP in the expander): straight to it
         self.port = link.port if in_device else MemoryPort(link)
+        # the device behind the port's link when it reduces bags itself (an expander with NMP DIMMs)
+        dev = getattr(link.port, "mem", None)
+        self.device = dev if getattr(dev, "reducer", None) is not None else None
+        self.bags = 0  # sub-bags handed to the device
         self.busy_until = 0
         self.lines = 0
         self.adds = 0
@@ -103,6 +133,7 @@ class _PortUnit:
         owner = self.owner
         buf = owner.buffer
         hits = 0
+        shared = 0
         for k, (a, cab) in enumerate(zip(lines, cacheable)):
             src = a if where is None else where[k]
             if buf is not None and cab:
@@ -113,6 +144,7 @@ class _PortUnit:
                 if waiting is not None:  # being read for an earlier bag: share that read
                     waiting.append(part)
                     owner.merged += 1
+                    shared += 1
                     continue
                 owner.pending[a] = []
                 self.lines += 1
@@ -122,17 +154,22 @@ class _PortUnit:
             self.lines += 1
             self.inflight += 1
             self.port.send(MemRequest(src, False, 64, tag=part), self._on_data)
+        if hits or shared:
+            part.served(owner.env.now)
         if hits:
             call_at(owner.env, owner.env.now + owner.hit_ps, self._on_hits, (part, hits))
 
     def _on_data(self, ev: simpy.Event) -> None:
         self.inflight -= 1
-        self.pool(ev.value.tag, self.owner.env.now, 1)
+        req = ev.value
+        req.tag.issued(req.t_submit)  # taken by the link (or the expander) then
+        self.pool(req.tag, self.owner.env.now, 1)
 
     def _on_fill(self, ev: simpy.Event) -> None:
         self.inflight -= 1
         owner = self.owner
         part, a = ev.value.tag
+        part.issued(ev.value.t_submit)
         owner.buffer.fill(a >> 6)
         now = owner.env.now
         self.pool(part, now, 1)
@@ -254,11 +291,14 @@ class PIFS(Component):
         lk = front.link
         nbytes = self.spec.command_header_bytes + len(gr.rows) * self.spec.index_bytes
         self.command_bytes += nbytes
-        at = lk.m2s.send(self.env.now + lk.port_ps, M2S_RWD, -(-nbytes // 64), nbytes)
-        call_at(self.env, at + lk.phy_ps + lk.port_ps + self.switch.fwd_ps, self._dispatch, (gr, front))
+        n = -(-nbytes // 64)
+        at = lk.m2s.send(self.env.now + lk.port_ps, M2S_RWD, n, nbytes, "command")
+        tail = lk.phy_ps + lk.port_ps + self.switch.fwd_ps
+        flight = front.to_ps + lk.port_ps + lk.m2s.alone_ps(M2S_RWD, n) + tail  # on an idle path
+        call_at(self.env, at + tail, self._dispatch, (gr, front, flight))
 
     def _dispatch(self, ev: simpy.Event) -> None:
-        gr, front = ev.value
+        gr, front, flight = ev.value
         rows = np.asarray(gr.rows, dtype=np.int64)
         addrs, counts = self.layout.line_addresses(gr.table, rows)
         if self.translate is not None:
@@ -288,16 +328,22 @@ class PIFS(Component):
                     where[s0:s0 + n] = copy + np.arange(n) * 64
                 self.spread += int(hmask.sum())
         ports = np.unique(out_line)
-        bag = _Bag(gr, len(ports), front)
+        bag = _Bag(gr, len(ports), front, flight)
         elems = self.elems_per_line(gr)
         pool_ps = self._pool_ps(elems, self.spec.lanes)
         addr_l = addrs.tolist()
         cab_l = cab.tolist()
         where_l = where.tolist() if where is not None else None
         row_of_line = np.repeat(np.arange(len(rows)), per_row) if self.in_device else None
+        row_port = None
         for o in ports.tolist():
-            sel = np.flatnonzero(out_line == o).tolist()
             unit = self.units[o]
+            if unit.device is not None and unit.device.accepts_table(gr.table):
+                if row_port is None:
+                    row_port = out_line[np.cumsum(per_row) - per_row]
+                self._to_device(unit, bag, gr, rows[row_port == o])
+                continue
+            sel = np.flatnonzero(out_line == o).tolist()
             part = _Part(bag, len(sel), unit, pool_ps, elems)
             lines, cab_o = [addr_l[i] for i in sel], [cab_l[i] for i in sel]
             src = [where_l[i] for i in sel] if where_l is not None else None
@@ -305,10 +351,43 @@ class PIFS(Component):
                 lk = unit.link
                 n_rows = len(np.unique(row_of_line[out_line == o]))
                 nbytes = self.spec.command_header_bytes + n_rows * self.spec.index_bytes
-                at = lk.m2s.send(self.env.now + lk.port_ps, M2S_RWD, -(-nbytes // 64), nbytes)
+                n = -(-nbytes // 64)
+                at = lk.m2s.send(self.env.now + lk.port_ps, M2S_RWD, n, nbytes, "command")
+                part.flight += 2 * lk.port_ps + lk.m2s.alone_ps(M2S_RWD, n) + lk.phy_ps
                 call_at(self.env, at + lk.phy_ps + lk.port_ps, self._unit_read, (unit, lines, part, cab_o, src))
             else:
                 unit.read(lines, part, cab_o, src)
+
+    def _to_device(self, unit: _PortUnit, bag: _Bag, gr: GatherReduce, rows: np.ndarray) -> None:
+        """The port's rows of the bag go as a command over its link to the device, whose units gather and pool
+        them (NMP in the expander's DIMMs); their partial sum comes back up the link to the combiner."""
+        lk = unit.link
+        nbytes = self.spec.command_header_bytes + len(rows) * self.spec.index_bytes
+        n = -(-nbytes // 64)
+        at = lk.m2s.send(self.env.now + lk.port_ps, M2S_RWD, n, nbytes, "command")
+        flight = bag.flight + 2 * lk.port_ps + lk.m2s.alone_ps(M2S_RWD, n) + lk.phy_ps
+        sub = GatherReduce(gr.table, rows.tolist(), gr.dim, gr.dtype, gr.row_bytes, tag=(bag, unit, flight))
+        unit.bags += 1
+        call_at(self.env, at + lk.phy_ps + lk.port_ps, self._device_submit, sub)
+
+    def _device_submit(self, ev: simpy.Event) -> None:
+        sub = ev.value
+        sub.tag[1].device.submit(sub).callbacks.append(self._device_done)
+
+    def _device_done(self, ev: simpy.Event) -> None:
+        sub = ev.value
+        bag, unit, flight = sub.tag
+        if sub.t_issue >= 0:  # the device's first read, referred back to the host like the units' reads
+            t = sub.t_issue - flight
+            if t < bag.t_first:
+                bag.t_first = t
+        lk = unit.link
+        nbytes = sub.dim * 4
+        at = lk.s2m.send(self.env.now + lk.port_ps, S2M_DRS, -(-nbytes // 64), nbytes, "partial")
+        call_at(self.env, at + lk.phy_ps + lk.port_ps, self._device_partial, bag)
+
+    def _device_partial(self, ev: simpy.Event) -> None:
+        self.partial_ready(ev.value, self.env.now)
 
     def _unit_read(self, ev: simpy.Event) -> None:
         unit, lines, part, cab, src = ev.value
@@ -335,7 +414,7 @@ class PIFS(Component):
         lk = unit.link
         nbytes = bag.gr.dim * 4
         self.partials += 1
-        at = lk.s2m.send(self.env.now + lk.port_ps, S2M_DRS, -(-nbytes // 64), nbytes)
+        at = lk.s2m.send(self.env.now + lk.port_ps, S2M_DRS, -(-nbytes // 64), nbytes, "partial")
         call_at(self.env, at + lk.phy_ps + lk.port_ps + self.switch.fwd_ps, self._partial_host, bag)
 
     def _partial_host(self, ev: simpy.Event) -> None:
@@ -344,12 +423,13 @@ class PIFS(Component):
         lk = bag.front.link
         nbytes = bag.gr.dim * 4
         self.result_bytes += nbytes
-        at = lk.s2m.send(self.env.now + lk.port_ps, S2M_DRS, -(-nbytes // 64), nbytes)
+        at = lk.s2m.send(self.env.now + lk.port_ps, S2M_DRS, -(-nbytes // 64), nbytes, "partial")
         t = at + lk.phy_ps + lk.port_ps + bag.front.from_ps
         if t > bag.t_ready:
             bag.t_ready = t
         bag.parts_left -= 1
         if bag.parts_left == 0:
+            self._stamp(bag)
             call_at(self.env, bag.t_ready, self._done, bag.gr)
 
     def _result(self, ev: simpy.Event) -> None:
@@ -359,8 +439,17 @@ class PIFS(Component):
         lk = bag.front.link
         nbytes = gr.dim * 4  # pooled in fp32
         self.result_bytes += nbytes
-        at = lk.s2m.send(self.env.now + lk.port_ps, S2M_DRS, -(-nbytes // 64), nbytes)
+        at = lk.s2m.send(self.env.now + lk.port_ps, S2M_DRS, -(-nbytes // 64), nbytes, "pooled")
+        self._stamp(bag)
         call_at(self.env, at + lk.phy_ps + lk.port_ps + bag.front.from_ps, self._done, gr)
+
+    @staticmethod
+    def _stamp(bag: _Bag) -> None:
+        """Every read of the bag is back: its start (its first read taken downstream; its first line served by
+        the buffer when it read nothing downstream), referred back to the host, goes on the bag."""
+        gr = bag.gr
+        t = bag.t_first if bag.t_first < 1 << 62 else bag.t_hit
+        gr.t_issue = t if t > gr.t_submit else gr.t_submit
 
     def _done(self, ev: simpy.Event) -> None:
         gr = ev.value
@@ -384,12 +473,17 @@ class PIFS(Component):
             s.set("buffer_merged", self.merged)
             book(s.full_name, "sram", self.spec.buffer_energy_pJ * (b.hits + 2 * b.misses))
 
+    def cache_stats(self) -> dict[str, tuple[int, int]]:
+        """The on-switch buffer as ``{name: (lookups served, lookups)}``: served are hits and lookups that
+        shared a read in flight (the ``<name>_hit_rate`` column, docs/metrics.md)."""
+        if self.buffer is None:
+            return {}
+        b = self.buffer
+        return {f"{self.name}.buffer": (b.hits + self.merged, b.hits + b.misses)}
+
     def summary(self, end_ps: int) -> dict[str, float]:
-        out = {}
-        if self.buffer is not None:
-            b = self.buffer
-            acc = b.hits + b.misses
-            out["pifs_buffer_hit_rate"] = (b.hits + self.merged) / acc if acc else 0.0
+        out = {f"{k.replace('.', '_')}_hit_rate": served / looked if looked else 0.0
+               for k, (served, looked) in self.cache_stats().items()}
         lines = sum(u.lines for u in self.units)
         out["pifs_read_GBps"] = lines * 64 / (end_ps * 1e-3) if end_ps else 0.0
         return out

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from archsim.config import ConfigError, LoadedConfig, config_error_from_validation, format_key_path
 from archsim.dram.spec import DRAMSpec
+from archsim.nmp.spec import NMPSpec
 
 __all__ = [
     "Generation", "GENERATIONS", "LinkSpec", "RangeSpec", "PortSpec", "SwitchSpec", "ExpanderSpec", "CXLSpec",
@@ -203,6 +204,10 @@ class ExpanderSpec(_Strict):
                                 "decoder, memory-controller front end), charged on the request path. Assumption "
                                 "calibrated with the link defaults to Pond's +70-90 ns")
     dram: DRAMSpec = Field(..., description="the device's DRAM (a dram: section; e.g. {extends: ddr5_4800_16gb_x8})")
+    nmp: NMPSpec | None = Field(
+        None, description="near-memory processing units in the device's DIMMs (an nmp: section: RecNMP rank "
+                          "units, ReCross cross-level units); PIFS units in the switch above hand them the rows "
+                          "of a bag that live here and combine their partial sums (absent: plain DRAM)")
     link: LinkSpec = Field(default_factory=LinkSpec,
                            description="the link to the host when the expander is attached directly (no switch)")
 

@@ -13,6 +13,8 @@ class NMPNode(NMPSpec):
     """NMP units (``nmp:`` parameters) in the DIMMs of ``dimms``."""
 
     dimms: str = Field(..., description="the dram component whose DIMMs hold the units")
+    window_base: int = Field(0, ge=0, description="the host address of the DIMMs' first byte (a CXL "
+                                                  "expander's base): bags' row addresses are taken relative to it")
 
 
 def _build(ctx, node):
@@ -22,7 +24,8 @@ def _build(ctx, node):
     # the units' model of the ranks books the DIMMs' background and refresh energy (the units drive the
     # ranks; counting both models' standby would count the DIMMs twice)
     dimms.book_standby = False
-    return RankNMP(ctx.sim, dimms.spec, node.params, ctx.layout, ctx.tables, name=node.name, hot_rows=ctx.hot_rows)
+    return RankNMP(ctx.sim, dimms.spec, node.params, ctx.layout, ctx.tables, name=node.name, hot_rows=ctx.hot_rows,
+                   window_base=node.params.window_base)
 
 
 register("nmp", NMPNode, _build, ref_list(dimms="dram"), roles=("reducer",))

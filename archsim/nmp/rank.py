@@ -10,6 +10,13 @@ unit); when its share of the bag is pooled, the partial sum (``dim`` fp32) retur
 channel's data bus (shared by the channel's ranks, ``nBL`` clocks per burst, serialised in the order partial
 sums are ready). The host adds the partial sums of the ranks that held the bag's rows.
 
+Bag latency (the host's ``bag_latency``, docs/metrics.md): from the first of the bag's reads that a unit issues
+(the first its rank's controller takes), referred back to the host by an instruction's idle flight
+(``to_memory_ns`` and one instruction on the C/A bus), to the bag's pooled vector at the host: a bag on an idle
+system takes its batch's latency, and a bag whose instructions or reads wait behind other bags' does not count
+that wait. Lines a rank cache serves (or that share a read in flight) start the bag only when it reads nothing
+from DRAM: a unit serves them the moment the instruction arrives, ahead of the reads it has queued.
+
 Abstracted away: the instruction packet format beyond its size (RecNMP's fields are not decoded), the host's
 scheduling of instructions across channels beyond FIFO per channel, host accesses interleaved with NMP
 accesses on the same ranks (all table accesses go through the units).
@@ -104,12 +111,22 @@ class _RankPart:
 
 
 class _Bag:
-    __slots__ = ("gr", "parts_left", "t_end")
+    __slots__ = ("gr", "parts_left", "t_end", "t_first", "t_hit")
 
     def __init__(self, gr: GatherReduce, parts: int) -> None:
         self.gr = gr
         self.parts_left = parts
         self.t_end = 0
+        self.t_first = 1 << 62  # when the ranks' controllers took the first of its reads (module docstring)
+        self.t_hit = 1 << 62  # when a rank cache first served one of its lines (or a read in flight did)
+
+    def issued(self, t: int) -> None:
+        if t < self.t_first:
+            self.t_first = t
+
+    def served(self, t: int) -> None:
+        if t < self.t_hit:
+            self.t_hit = t
 
 
 class RankUnit:
@@ -143,6 +160,7 @@ class RankUnit:
             self._send_runs(lines, part, self._on_data_uncached if cache is not None else self._on_data)
             return
         hits = 0
+        shared = 0
         pending = self.pending
         miss = []
         for a in lines:
@@ -153,9 +171,12 @@ class RankUnit:
             if waiting is not None:  # the line is being read for an earlier instruction: wait for it
                 waiting.append(part)
                 self.merged += 1
+                shared += 1
                 continue
             pending[a] = []
             miss.append(a)
+        if hits or shared:  # served by the rank cache or by a read in flight
+            part.bag.served(self.owner.env.now)
         if miss:
             self._send_runs(miss, part, self._on_data)
         if hits:  # the row's cached lines are pooled together after one hit latency
@@ -177,10 +198,12 @@ class RankUnit:
 
     def _on_data_uncached(self, ev: simpy.Event) -> None:
         req = ev.value
+        req.tag.bag.issued(req.t_submit)  # the rank's controller took the read then
         self._pool_part(req.tag, self._arrival(req.size >> 6), req.size >> 6, True)
 
     def _on_data(self, ev: simpy.Event) -> None:
         req = ev.value
+        req.tag.bag.issued(req.t_submit)
         n = req.size >> 6
         arrive = self._arrival(n)
         self._pool_part(req.tag, arrive, n, True)
@@ -235,9 +258,12 @@ class RankNMP(Component):
     """The NMP-capable memory: channels of ranks, each rank with a unit; accepts ``GatherReduce``."""
 
     def __init__(self, sim: Simulator, dram: DRAMSpec, spec: NMPSpec, layout: TableLayout, tables: list,
-                 name: str = "nmp", hot_rows: list[np.ndarray] | None = None) -> None:
+                 name: str = "nmp", hot_rows: list[np.ndarray] | None = None, window_base: int = 0) -> None:
+        """``window_base``: the host address of the DIMMs' first byte (units in a CXL expander); the layout's
+        row addresses are taken relative to it."""
         super().__init__(sim, name)
         self.spec = spec
+        self.window_base = window_base
         self.layout = layout
         self.tables = tables
         org = dram.org
@@ -283,6 +309,9 @@ class RankNMP(Component):
         self.ccd_l_ps = max(names["nCCD_L"], names["nBL"]) * tck
         self.access_bytes = org.access_bytes
         self.to_ps = round(spec.to_memory_ns * 1000)
+        # an instruction's idle flight from the host to its unit (bag latency starts that much before the
+        # bag's first read): the on-chip path, then the C/A bus, delivered at the next whole ps
+        self.flight_ps = self.to_ps + -int(-self.inst_ps // 1)
         self.from_ps = round(spec.from_memory_ns * 1000)
         self.combine_ps = round(spec.host_combine_ns * 1000)
         self.cyc_ps = 1e6 / spec.clock_mhz
@@ -334,6 +363,8 @@ class RankNMP(Component):
         env = self.env
         now = env.now
         addrs, _counts = self.layout.line_addresses(gr.table, np.asarray(gr.rows, dtype=np.int64))
+        if self.window_base:
+            addrs = addrs - self.window_base
         elems = max(1, min(gr.row_bytes, 64) // DTYPE_BYTES[gr.dtype])
         # one instruction per embedding row and unit holding (part of) it; the unit reads the row's lines
         level = self.level
@@ -466,7 +497,10 @@ class RankNMP(Component):
             call_at(self.env, bag.t_end, self._bag_done, bag)
 
     def _bag_done(self, ev: simpy.Event) -> None:
-        gr = ev.value.gr
+        bag = ev.value
+        gr = bag.gr
+        t = (bag.t_first if bag.t_first < 1 << 62 else bag.t_hit) - self.flight_ps
+        gr.t_issue = t if t > gr.t_submit else gr.t_submit
         gr.t_done = self.env.now
         gr.done.succeed(gr)
         if self.packet_size:
@@ -497,15 +531,36 @@ class RankNMP(Component):
             book(s.full_name, "sram", self.spec.rank_cache_energy_pJ * (hits + 2 * misses))
         self.dram.finalize(end_ps)
 
+    def memory_models(self) -> list[DRAMSystem]:
+        """The DRAM models held here that are no component of the graph: the units' rank-local model of the
+        DIMMs they sit in (the same DIMMs as the ``dram`` component: its reads are the units' reads)."""
+        return [self.dram]
+
+    def peak_bandwidth_GBps(self) -> float:
+        """Peak data rate of the units' paths into the DIMMs (the model of :meth:`memory_models`), 10^9 B/s:
+        one burst per burst time per rank (rank units), or one per same-bank-group column spacing per bank
+        group (bank-group units) or per bank (bank and cross-level units: their rank units read out of the
+        banks too)."""
+        if self.level == "rank":
+            paths, ps = 1, self.burst_ps
+        else:
+            paths, ps = (self.bgs if self.level == "bankgroup" else self.bgs * self.bpg), self.ccd_l_ps
+        return self.nch * self.ranks * paths * self.access_bytes / ps * 1e3
+
+    def cache_stats(self) -> dict[str, tuple[int, int]]:
+        """The units' rank caches together as ``{name: (lookups served, lookups)}``: served are hits and
+        lookups that joined a read in flight (the ``<name>_hit_rate`` column, docs/metrics.md)."""
+        caches = [u.cache for u in self.units if u.cache is not None]
+        if not caches:
+            return {}
+        served = sum(c.hits for c in caches) + sum(u.merged for u in self.units)
+        return {f"{self.name}.rank_cache": (served, sum(c.hits + c.misses for c in caches))}
+
     def summary(self, end_ps: int) -> dict[str, float]:
         units = self.units
         nbytes = sum(u.lines for u in units) * 64
-        caches = [u.cache for u in units if u.cache is not None]
-        extra = {}
-        if caches:
-            acc = sum(c.hits + c.misses for c in caches)
-            served = sum(c.hits for c in caches) + sum(u.merged for u in units)
-            extra["nmp_rank_cache_hit_rate"] = served / acc if acc else 0.0  # hits and merges onto a read
+        extra = {f"{k.replace('.', '_')}_hit_rate": served / looked if looked else 0.0
+                 for k, (served, looked) in self.cache_stats().items()}
         return extra | {
             "nmp_dram_bandwidth_GBps": nbytes / (end_ps * 1e-3) if end_ps else 0.0,
             "nmp_channel_bus_GBps": self.result_bytes / (end_ps * 1e-3) if end_ps else 0.0,

@@ -125,9 +125,12 @@ def run_embedding(cfg: SystemConfig, tables: list, batches, seed: int = 0,
     hot = None
     from archsim.nmp.placement import profile_hot_rows
 
-    if cfg.nmp is not None and (cfg.nmp.level == "cross" or cfg.nmp.rank_cache_admit == "hot"):
-        hot = profile_hot_rows(profile or (), tables, cfg.nmp.hot_fraction, cfg.nmp.profile_batches,
-                               cfg.nmp.hot_min_count, cfg.nmp.hot_access_share)
+    nmps = [cfg.nmp] + ([e.nmp for e in cfg.cxl.expanders] if cfg.cxl is not None else [])
+    for nmp in nmps:  # the NMP units' (all expanders' units share the first one's profile settings)
+        if nmp is not None and (nmp.level == "cross" or nmp.rank_cache_admit == "hot"):
+            hot = profile_hot_rows(profile or (), tables, nmp.hot_fraction, nmp.profile_batches,
+                                   nmp.hot_min_count, nmp.hot_access_share)
+            break
     pifs = cfg.cxl.pifs if cfg.cxl is not None else None
     if pifs is not None and (pifs.buffer_admit == "hot" or pifs.replicate_hot):
         hot = profile_hot_rows(profile or (), tables, pifs.hot_fraction, pifs.profile_batches)

@@ -81,11 +81,36 @@ class SystemConfig(BaseModel):
                 if bad:
                     errs.append((("hosts",), f"every host must attach to the PIFS switch {sw!r}; {bad[0]!r} "
                                              f"does not"))
+        if self.cxl is not None:
+            errs += self._expander_nmp_errors()
         if self.layout.memory == "cxl" and (self.cxl is None or not self.cxl.expanders):
             errs.append((("layout", "memory"), "cxl needs a cxl: section with at least one expander"))
         if self.nmp is not None and self.layout.memory == "cxl":
             errs.append((("nmp",), "near-memory units in the host's DIMMs cannot reach tables on CXL memory "
                                    "(layout.memory cxl)"))
+        return errs
+
+
+    def _expander_nmp_errors(self) -> list[tuple[tuple, str]]:
+        """NMP units in expanders are handed bags by PIFS units in the switch above them."""
+        errs: list[tuple[tuple, str]] = []
+        with_nmp = [(i, e) for i, e in enumerate(self.cxl.expanders) if e.nmp is not None]
+        if not with_nmp:
+            return errs
+        i, e = with_nmp[0]
+        where = ("cxl", "expanders", i, "nmp")
+        pifs = self.cxl.pifs
+        if pifs is None or pifs.location != "switch":
+            errs.append((where, "NMP units in an expander get their bags from PIFS units in the switch above it; "
+                                "add cxl.pifs (location switch)"))
+        elif pifs.replicate_hot:
+            errs.append((("cxl", "pifs", "replicate_hot"), "hot-row copies are read by the switch's units; with NMP "
+                                                           "units in the expanders they are not modelled"))
+        elif self.layout.memory != "cxl":
+            errs.append((where, "NMP units in an expander reduce tables that live there: set layout.memory cxl"))
+        elif self.cxl.interleave_bytes is not None:
+            errs.append((("cxl", "interleave_bytes"), "NMP units in expanders need each row on one expander; "
+                                                      "interleaving across expanders is not modelled with them"))
         return errs
 
 

@@ -6,8 +6,12 @@ an NMP unit, a switch processing unit), it goes there and only its completion co
 gathers it: the layout turns its rows into cache-line reads that the cores issue and pool. Batches run one
 after another: batch ``i + 1`` starts when every bag of batch ``i`` is pooled (inference serving).
 
-Latency of a bag: from the issue of its first line (or its hand-off to a near-data unit) to the end of its
-pooling. Latency of a batch: from its start to its last bag's end.
+Latency of a bag (the same definition on every system, docs/metrics.md): from the issue of its first memory
+read to its pooled vector at the host. On the host that is a core's first line load of the bag (the bag's wait
+for a free core does not count) to the end of the core's pooling; a bag pooled near the data starts when the
+near-data component issued its first read of the bag, referred back to the host by the idle flight of the
+command that asked for it (``GatherReduce.t_issue``; the hand-off ``t_submit`` when the component sets none),
+and ends when the pooled vector is back. Latency of a batch: from its start to its last bag's end.
 """
 
 from __future__ import annotations
@@ -235,7 +239,7 @@ class EmbeddingOperator:
     def _near_done(self, ev: simpy.Event) -> None:
         gr = ev.value
         now = self.env.now
-        self.bag_latency.record(now - gr.t_submit)
+        self.bag_latency.record(now - (gr.t_issue if gr.t_issue >= 0 else gr.t_submit))
         self._bag_finished(gr.tag, now)
 
     # ----------------------------------------------------------------------------------------- results

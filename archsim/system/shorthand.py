@@ -5,6 +5,7 @@ What a section becomes (names are the components' names in stats and energy)::
 
     dram:            dram                                  (impl dram)
     cxl.expanders:   cxl.<e>.dram -> cxl.<e>               (dram, cxl_expander with media)
+    expanders[].nmp: cxl.<e>.nmp (units in cxl.<e>.dram)   (nmp, the expander's reducer)
     cxl.switches:    cxl.<sw>.port<j>.link -> cxl.<sw>     (cxl_link on every port, cxl_switch)
     cxl:             hdm (interleaving) -> memory          (hdm, router: local DRAM below, CXL windows above)
     host.llc:        llc (or uncore, a delay path)         (cache | delay) -> memory | dram
@@ -173,8 +174,13 @@ def _expand_fabric(g: Graph, cfg: SystemConfig, name: str = "cxl") -> dict[str, 
     spec = cfg.cxl
     for i, e in enumerate(spec.expanders):
         g.add(f"{name}.{e.name}.dram", "dram", e.dram, ("cxl", "expanders", i, "dram"))
+        reducer = None
+        if e.nmp is not None:  # NMP units in the expander's DIMMs
+            reducer = f"{name}.{e.name}.nmp"
+            g.add(reducer, "nmp", _construct(kind("nmp").schema, e.nmp, dimms=f"{name}.{e.name}.dram",
+                                             window_base=e.base), ("cxl", "expanders", i, "nmp"))
         g.add(f"{name}.{e.name}", "cxl_expander",
-              _construct(kind("cxl_expander").schema, media=f"{name}.{e.name}.dram", base=e.base,
+              _construct(kind("cxl_expander").schema, media=f"{name}.{e.name}.dram", reducer=reducer, base=e.base,
                          capacity=e.capacity, controller_latency_ns=e.controller_latency_ns),
               ("cxl", "expanders", i))
     ranges = spec.port_ranges()

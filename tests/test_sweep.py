@@ -369,8 +369,13 @@ def test_sweep_systems_example_one_table_of_five_systems(tmp_path):
     df = run_sweep(EXAMPLES / "sweep_systems.yaml", jobs=2, out=out, progress=False)
     assert len(df) == 5 and list(df.columns[:4]) == ["key", "hwconfig", "status", "error"]
     assert list(df["hwconfig"]) == SYSTEMS and (df["status"] == "ok").all(), df["error"]
-    for col in ("lookups_per_s", "batch_latency_p50_us"):
+    for col in ("lookups_per_s", "batch_latency_p50_us", "mem_bandwidth_GBps", "energy_per_lookup_dynamic_nJ"):
         assert df[col].notna().all() and (df[col] > 0).all(), col
+    from archsim.system.metrics import CORE_COLUMNS
+
+    for col in CORE_COLUMNS:  # every core column filled on every system (docs/metrics.md)
+        assert col in df.columns and df[col].notna().all(), col
+    assert (df["mem_bandwidth_GBps"] <= df["mem_peak_bandwidth_GBps"]).all()
     assert (df["lookups"] == 32 * 8 * 80).all()  # 1 batch of 32 bags, 8 tables, pooling 80
     assert df["key"].nunique() == 5
     recs = [json.loads((out / "points" / f"{k}.json").read_text()) for k in df["key"]]

@@ -138,3 +138,14 @@ def test_che_limits() -> None:
     assert che_lru_hit_rate(p, 0) == 0.0
     u = np.full(1000, 1e-3)
     assert che_lru_hit_rate(u, 250) == pytest.approx(0.25, abs=1e-6)  # uniform: hit rate = C / N
+
+
+def test_fully_associative_xor_cache_does_not_hang():
+    """One set (ways = lines) with the XOR index: the fold used to divide by 1 forever."""
+    from archsim.cache.set_assoc import SetAssocCache
+
+    c = SetAssocCache(4 * 64, 4, 64, "xor")
+    for line in (1, 2, 3, 4, 1, 5):
+        if not c.lookup(line):
+            c.fill(line)
+    assert c.hits == 1 and c.misses == 5 and c.contains(1) and not c.contains(2)

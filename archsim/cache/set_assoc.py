@@ -44,6 +44,8 @@ class SetAssocCache:
         return self.nsets * self.ways
 
     def set_of(self, line: int) -> int:
+        if self.nsets == 1:  # fully associative (and the XOR fold below would never end)
+            return 0
         if self.xor_index:
             x = line
             h = 0

@@ -41,8 +41,8 @@ from collections.abc import Sequence
 import numpy as np
 import simpy
 
-from archsim.cache.set_assoc import SetAssocCache
 from archsim.core.component import Component
+from archsim.core.pooling import HIT, MERGED, Datapath, LineBuffer
 from archsim.core.port import MemoryPort, call_at
 from archsim.core.request import GatherReduce, MemRequest
 from archsim.core.sim import Simulator
@@ -122,9 +122,8 @@ class _PortUnit:
         dev = getattr(link.port, "mem", None)
         self.device = dev if getattr(dev, "reducer", None) is not None else None
         self.bags = 0  # sub-bags handed to the device
-        self.busy_until = 0
+        self.datapath = Datapath(owner.spec.clock_mhz, owner.spec.lanes)
         self.lines = 0
-        self.adds = 0
         self.inflight = 0  # reads sent and not yet back (the least-loaded port choice looks at it)
 
     def read(self, lines: list[int], part: _Part, cacheable: list[bool], where: list[int] | None = None) -> None:
@@ -137,16 +136,13 @@ class _PortUnit:
         for k, (a, cab) in enumerate(zip(lines, cacheable)):
             src = a if where is None else where[k]
             if buf is not None and cab:
-                if buf.lookup(a >> 6):
+                r = buf.lookup(a, part)
+                if r == HIT:
                     hits += 1
                     continue
-                waiting = owner.pending.get(a)
-                if waiting is not None:  # being read for an earlier bag: share that read
-                    waiting.append(part)
-                    owner.merged += 1
+                if r == MERGED:  # being read for an earlier bag: share that read
                     shared += 1
                     continue
-                owner.pending[a] = []
                 self.lines += 1
                 self.inflight += 1
                 self.port.send(MemRequest(src, False, 64, tag=(part, a)), self._on_fill)
@@ -170,10 +166,10 @@ class _PortUnit:
         owner = self.owner
         part, a = ev.value.tag
         part.issued(ev.value.t_submit)
-        owner.buffer.fill(a >> 6)
+        waiters = owner.buffer.fill(a)
         now = owner.env.now
         self.pool(part, now, 1)
-        for other in owner.pending.pop(a):
+        for other in waiters:
             other.unit.pool(other, now, 1)
 
     def _on_hits(self, ev: simpy.Event) -> None:
@@ -181,9 +177,7 @@ class _PortUnit:
         self.pool(part, self.owner.env.now, n)
 
     def pool(self, part: _Part, now: int, n: int) -> None:
-        t = (self.busy_until if self.busy_until > now else now) + n * part.pool_ps
-        self.busy_until = t
-        self.adds += n * part.elems
+        t = self.datapath.pool(now, n, part.pool_ps, part.elems)
         part.left -= n
         if part.left == 0:
             self.owner.partial_ready(part.bag, t, self)
@@ -208,17 +202,15 @@ class PIFS(Component):
         self.from_ps = from_host_ps
         self.cyc_ps = 1e6 / spec.clock_mhz
         self.hit_ps = ns_to_ps(spec.buffer_hit_ns)
-        self.buffer = (SetAssocCache(spec.buffer_kib * 1024, spec.buffer_ways, 64, "xor")
+        self.buffer = (LineBuffer(spec.buffer_kib * 1024, spec.buffer_ways)
                        if spec.buffer_kib else None)
         self.admit_hot = spec.buffer_admit == "hot"
         self.hot = hot_rows
         if (self.admit_hot or spec.replicate_hot) and hot_rows is None:
             raise ValueError("pifs.buffer_admit hot and replicate_hot need the profiled hot rows of each table")
         self.translate = translate  # host address -> expander window address (interleaved CXL memory)
-        self.pending: dict[int, list[_Part]] = {}
-        self.merged = 0
         self.spread = 0  # hot-row reads sent to a copy
-        self.combine_free = 0
+        self.combiner = Datapath(spec.clock_mhz, spec.combine_lanes)  # adds the ports' partial sums
         self.bags = 0
         self.partials = 0
         self.result_bytes = 0
@@ -330,7 +322,7 @@ class PIFS(Component):
         ports = np.unique(out_line)
         bag = _Bag(gr, len(ports), front, flight)
         elems = self.elems_per_line(gr)
-        pool_ps = self._pool_ps(elems, self.spec.lanes)
+        pool_ps = self.units[0].datapath.line_ps(elems)
         addr_l = addrs.tolist()
         cab_l = cab.tolist()
         where_l = where.tolist() if where is not None else None
@@ -400,8 +392,7 @@ class PIFS(Component):
             call_at(self.env, t_ready, self._partial_up, (bag, unit))
             return
         gr = bag.gr
-        t = max(t_ready, self.combine_free) + self._pool_ps(gr.dim, self.spec.combine_lanes)
-        self.combine_free = t
+        t = self.combiner.pool(t_ready, 1, self.combiner.line_ps(gr.dim), gr.dim)
         self.partials += 1
         if t > bag.t_ready:
             bag.t_ready = t
@@ -459,7 +450,7 @@ class PIFS(Component):
     # ------------------------------------------------------------------ results
     def finalize(self, end_ps: int) -> None:
         s = self.stats
-        adds = sum(u.adds for u in self.units)
+        adds = sum(u.datapath.adds for u in self.units)
         for k, v in (("bags", self.bags), ("partials", self.partials), ("lines", sum(u.lines for u in self.units)),
                      ("adds", adds), ("command_bytes", self.command_bytes), ("result_bytes", self.result_bytes),
                      ("spread_rows", self.spread)):
@@ -470,7 +461,7 @@ class PIFS(Component):
             b = self.buffer
             s.set("buffer_hits", b.hits)
             s.set("buffer_misses", b.misses)
-            s.set("buffer_merged", self.merged)
+            s.set("buffer_merged", b.merged)
             book(s.full_name, "sram", self.spec.buffer_energy_pJ * (b.hits + 2 * b.misses))
 
     def cache_stats(self) -> dict[str, tuple[int, int]]:
@@ -479,7 +470,7 @@ class PIFS(Component):
         if self.buffer is None:
             return {}
         b = self.buffer
-        return {f"{self.name}.buffer": (b.hits + self.merged, b.hits + b.misses)}
+        return {f"{self.name}.buffer": (b.hits + b.merged, b.hits + b.misses)}
 
     def summary(self, end_ps: int) -> dict[str, float]:
         out = {f"{k.replace('.', '_')}_hit_rate": served / looked if looked else 0.0

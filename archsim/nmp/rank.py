@@ -29,8 +29,8 @@ from collections import deque
 import numpy as np
 import simpy
 
-from archsim.cache.set_assoc import SetAssocCache
 from archsim.core.component import Component
+from archsim.core.pooling import HIT, MERGED, Datapath, LineBuffer
 from archsim.core.port import MemoryPort, call_at
 from archsim.core.request import GatherReduce, MemRequest
 from archsim.core.sim import Simulator
@@ -140,15 +140,20 @@ class RankUnit:
         self.sub = sub
         self.port = port
         spec = owner.spec
-        self.cache = None
-        self.busy_until = 0
+        self.datapath = Datapath(spec.clock_mhz, spec.lanes)
         self.lines = 0
-        self.adds = 0
-        if spec.rank_cache_kib and sub < 0:
-            self.cache = SetAssocCache(spec.rank_cache_kib * 1024, spec.rank_cache_ways, 64, "xor")
+        # the rank cache (rank-level units), with the reads in flight that later instructions wait for
+        self.cache = (LineBuffer(spec.rank_cache_kib * 1024, spec.rank_cache_ways)
+                      if spec.rank_cache_kib and sub < 0 else None)
         self.hit_ps = round(spec.rank_cache_hit_ns * 1000)
-        self.pending: dict[int, list[_Part]] = {}  # lines being read, with the instructions waiting for them
-        self.merged = 0
+
+    @property
+    def adds(self) -> int:
+        return self.datapath.adds
+
+    @property
+    def merged(self) -> int:
+        return self.cache.merged if self.cache is not None else 0
 
     def read(self, lines: list[int], part: _Part, cacheable: bool = True) -> None:
         """An instruction arrived: read the lines (local addresses) of one embedding row from this rank.
@@ -161,20 +166,16 @@ class RankUnit:
             return
         hits = 0
         shared = 0
-        pending = self.pending
         miss = []
+        lookup = cache.lookup
         for a in lines:
-            if cache.lookup(a >> 6):
+            r = lookup(a, part)
+            if r == HIT:
                 hits += 1
-                continue
-            waiting = pending.get(a)
-            if waiting is not None:  # the line is being read for an earlier instruction: wait for it
-                waiting.append(part)
-                self.merged += 1
+            elif r == MERGED:  # the line is being read for an earlier instruction: wait for it
                 shared += 1
-                continue
-            pending[a] = []
-            miss.append(a)
+            else:
+                miss.append(a)
         if hits or shared:  # served by the rank cache or by a read in flight
             part.bag.served(self.owner.env.now)
         if miss:
@@ -209,11 +210,8 @@ class RankUnit:
         self._pool_part(req.tag, arrive, n, True)
         if self.cache is not None:
             fill = self.cache.fill
-            pending = self.pending
             for k in range(n):
-                a = req.addr + 64 * k
-                fill(a >> 6)
-                for part in pending.pop(a):
+                for part in fill(req.addr + 64 * k):
                     self._pool_part(part, arrive, 1)
 
     def _arrival(self, n: int) -> int:
@@ -238,20 +236,13 @@ class RankUnit:
         of one request (one row, one bank) whose last arrived at ``now``; the earlier ones came at least a
         same-bank column spacing (``ccd_l_ps``) apart, exactly that on an idle bank, and the datapath pooled
         them while the rest arrived; otherwise all ``n`` are there at ``now``."""
-        owner = self.owner
-        p = part.pool_ps
-        if streamed and n > 1:
-            gap = p - owner.ccd_l_ps
-            t = now + p + (n - 1) * (gap if gap > 0 else 0)
-            t2 = self.busy_until + n * p
-            t = t if t > t2 else t2
+        if streamed:
+            t = self.datapath.pool_stream(now, n, part.pool_ps, part.elems, self.owner.ccd_l_ps)
         else:
-            t = (self.busy_until if self.busy_until > now else now) + n * p
-        self.busy_until = t
-        self.adds += n * part.elems
+            t = self.datapath.pool(now, n, part.pool_ps, part.elems)
         part.left -= n
         if part.left == 0:
-            owner.partial_ready(part, t)
+            self.owner.partial_ready(part, t)
 
 
 class RankNMP(Component):
@@ -315,6 +306,7 @@ class RankNMP(Component):
         self.from_ps = round(spec.from_memory_ns * 1000)
         self.combine_ps = round(spec.host_combine_ns * 1000)
         self.cyc_ps = 1e6 / spec.clock_mhz
+        self._line = Datapath(spec.clock_mhz, spec.lanes)  # the units' datapath timing (pool_ps)
         self.ca_free = [0] * self.nch
         self.ca_q: list[deque] = [deque() for _ in range(self.nch)]  # instructions on each C/A bus
         self.bus_free = [0] * self.nch
@@ -333,7 +325,8 @@ class RankNMP(Component):
         return True
 
     def pool_ps(self, elems: int) -> int:
-        return round(-(-elems // self.spec.lanes) * self.cyc_ps)
+        """One line's (or partial sum's) time on a unit's datapath."""
+        return self._line.line_ps(elems)
 
     def submit(self, gr: GatherReduce) -> simpy.Event:
         env = self.env

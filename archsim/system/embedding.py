@@ -22,6 +22,7 @@ import numpy as np
 import simpy
 
 from archsim.core.component import Component
+from archsim.core.pooling import Datapath
 from archsim.core.port import call_at
 from archsim.core.request import GatherReduce, MemRequest
 from archsim.core.sim import Simulator
@@ -54,7 +55,7 @@ class _BatchState:
 class Core:
     """One core: a stream of bags' line addresses, ``fill_buffers`` misses in flight, serial pooling."""
 
-    __slots__ = ("op", "idx", "free", "addrs", "pos", "end", "bag", "busy_until", "queue", "qpos", "pool_ps")
+    __slots__ = ("op", "idx", "free", "addrs", "pos", "end", "bag", "datapath", "queue", "qpos", "pool_ps")
 
     def __init__(self, op: EmbeddingOperator, idx: int, fill_buffers: int) -> None:
         self.op = op
@@ -64,7 +65,7 @@ class Core:
         self.pos = 0
         self.end = 0
         self.bag: _Bag | None = None
-        self.busy_until = 0
+        self.datapath = Datapath(op.host.clock_mhz, op.host.lanes)  # the core's SIMD pooling
         self.queue: list[tuple[_Bag, list[int], int, int, int]] = []  # static schedule: this core's bags
         self.qpos = 0
         self.pool_ps = 0
@@ -92,8 +93,7 @@ class Core:
         self.free += 1
         now = self.op.env.now
         self.op.line_latency.record(now - req.t_submit)
-        t = (self.busy_until if self.busy_until > now else now) + self.pool_ps
-        self.busy_until = t
+        t = self.datapath.pool(now, 1, self.pool_ps, 0)  # adds counted per batch (pool_adds)
         bag.lines_left -= 1
         if bag.lines_left == 0:
             self.op.bag_done(bag, t)
@@ -115,13 +115,13 @@ class EmbeddingOperator:
         self.line_bytes = layout.line_bytes
         self.stats = sim.stats.child(name)
         self.cores = [Core(self, i, host.fill_buffers) for i in range(host.cores)]
-        cyc_ps = 1e6 / host.clock_mhz
+        line = Datapath(host.clock_mhz, host.lanes)
         self.pool_ps = []  # per table: pooling time of one line
         self.pool_ops = []  # per table: fp32 adds per line
         for t in tables:
             elems = min(t.row_bytes, self.line_bytes) // DTYPE_BYTES[t.dtype]
             elems = max(1, elems)
-            self.pool_ps.append(round(-(-elems // host.lanes) * cyc_ps))
+            self.pool_ps.append(line.line_ps(elems))
             self.pool_ops.append(elems)
         self.bag_latency = Histogram()
         self.line_latency = Histogram()  # issue to data return of each line the cores load

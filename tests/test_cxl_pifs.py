@@ -148,3 +148,21 @@ def test_hot_row_copies_spread_reads_over_the_ports() -> None:
     assert spread.pifs.stats["spread_rows"] > 0
     assert sum(exps) == sum(u.lines for u in spread.pifs.units) * 64  # every line read once, somewhere
     assert t1 < 0.8 * t0
+
+
+def test_commands_take_credits_and_the_crossbar() -> None:
+    """A bag's command is a message on the host link (it takes a credit until the switch has it) and crosses
+    the switch's crossbar to the units' output ("pifs"), as any request; the pooled vector is its response."""
+    system, _ = _run(PIFS, [], 4, 32, 20)
+    p = system.pifs
+    host = p.host_link
+    bags = 4 * 32
+    assert host.max_outstanding >= 1  # commands held credits (the host itself reads nothing)
+    assert system.operator.lines == 0
+    port_stats = p.switch.stats.child("pifs")
+    assert port_stats["requests"] == bags
+    assert host.m2s.payload_bytes == bags * (16 + 20 * 4) and host.s2m.payload_bytes == bags * 256
+    # one credit on the host link: commands wait for each other's delivery, the batch takes longer
+    _, slow = _run(PIFS, ["cxl.switches.0.ports.0.link.credits=1"], 4, 32, 20)
+    _, fast = _run(PIFS, [], 4, 32, 20)
+    assert slow > fast

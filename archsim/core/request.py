@@ -55,6 +55,29 @@ def complete_at(env: simpy.Environment, ev: simpy.Event, value: Any, when_ps: in
     env.schedule(ev, priority, when_ps - env.now)
 
 
+class Message(MemRequest):
+    """A request that carries something other than a line: a bag's command to units that reduce near the data
+    (``payload``: the :class:`GatherReduce`), whose response carries ``resp_bytes`` back (the pooled vector or
+    a partial sum). Links move it as write-data messages of ``size`` bytes down and data responses of
+    ``resp_bytes`` up, counted as ``kind`` and ``resp_kind`` (archsim/cxl/link.py's LINK_KINDS); a message
+    is posted (its link credit returns when the far end has it; the response travels on its own), and
+    switches route and arbitrate it by ``addr`` like any request."""
+
+    __slots__ = ("resp_bytes", "kind", "resp_kind", "payload")
+
+    def __init__(self, addr: int, size: int, resp_bytes: int, payload: Any, kind: str = "command",
+                 resp_kind: str = "pooled", tag: Any = None) -> None:
+        super().__init__(addr, True, size, tag)
+        self.resp_bytes = resp_bytes
+        self.kind = kind
+        self.resp_kind = resp_kind
+        self.payload = payload
+
+    def forward(self, tag: Any) -> Message:
+        """The copy a link or switch hands on (same message, its own completion)."""
+        return Message(self.addr, self.size, self.resp_bytes, self.payload, self.kind, self.resp_kind, tag)
+
+
 class GatherReduce:
     """Pool one bag of embedding rows: ``rows`` of ``table`` (row indices), each ``dim`` elements of ``dtype``.
 

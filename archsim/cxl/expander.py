@@ -26,7 +26,7 @@ import simpy
 
 from archsim.core.component import Component
 from archsim.core.port import MemoryPort, call_at
-from archsim.core.request import GatherReduce, MemRequest
+from archsim.core.request import GatherReduce, MemRequest, Message
 from archsim.core.sim import Simulator
 from archsim.cxl.spec import ExpanderSpec, ns_to_ps
 from archsim.dram.memory import DRAMSystem
@@ -62,12 +62,13 @@ class Expander(Component):
         """Whether bags of table ``t`` can be reduced here (by the units in the media)."""
         return self.reducer is not None and self.reducer.accepts_table(t)
 
-    def submit(self, req: MemRequest | GatherReduce) -> simpy.Event:
+    def submit(self, req: MemRequest | Message) -> simpy.Event:
         """Accept ``req``; the returned event fires when the DRAM has served it. The request's address becomes
-        the device address (``addr - base``) and the DRAM completes it directly. A :class:`GatherReduce` (rows
-        in this expander's window) goes, after the controller's latency, to the units in the media; its event
-        fires when their pooled partial sum is ready in the controller."""
-        if req.__class__ is GatherReduce:
+        the device address (``addr - base``) and the DRAM completes it directly. A :class:`Message` whose
+        payload is a :class:`GatherReduce` (rows in this expander's window) goes, after the controller's
+        latency, to the units in the media; its event fires when their pooled partial sum is ready in the
+        controller (the link carries it back as the message's response)."""
+        if req.__class__ is Message:  # a command for the units in the media; its payload is the bag
             return self._reduce(req)
         addr = req.addr
         if not self.base <= addr < self.end:
@@ -89,26 +90,27 @@ class Expander(Component):
             self.port.send(req, None)
         return req.done
 
-    def _reduce(self, gr: GatherReduce) -> simpy.Event:
+    def _reduce(self, msg: Message) -> simpy.Event:
         env = self.env
-        gr.t_submit = env.now
-        if gr.done is None:
-            gr.done = env.event()
+        msg.t_submit = env.now
+        if msg.done is None:
+            msg.done = env.event()
         self.bags += 1
-        call_at(env, env.now + self.controller_ps, self._to_units, gr)
-        return gr.done
+        call_at(env, env.now + self.controller_ps, self._to_units, msg)
+        return msg.done
 
     def _to_units(self, ev: simpy.Event) -> None:
-        gr = ev.value
-        inner = GatherReduce(gr.table, gr.rows, gr.dim, gr.dtype, gr.row_bytes, tag=gr)
+        msg = ev.value
+        gr = msg.payload
+        inner = GatherReduce(gr.table, gr.rows, gr.dim, gr.dtype, gr.row_bytes, tag=msg)
         self.reducer.submit(inner).callbacks.append(self._reduced)
 
     def _reduced(self, ev: simpy.Event) -> None:
         inner = ev.value
-        gr = inner.tag
-        gr.t_issue = inner.t_issue
-        gr.t_done = self.env.now
-        gr.done.succeed(gr)
+        msg = inner.tag
+        msg.payload.t_issue = inner.t_issue
+        msg.t_done = self.env.now
+        msg.done.succeed(msg)
 
     def _to_dram(self, ev: simpy.Event) -> None:
         self.port.send(ev.value, None)  # the DRAM completes the request's own done event

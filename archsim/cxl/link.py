@@ -46,7 +46,7 @@ import simpy
 
 from archsim.core.component import Component
 from archsim.core.port import MemoryPort, Slots, call_at, finish_at
-from archsim.core.request import MemRequest
+from archsim.core.request import MemRequest, Message
 from archsim.core.sim import Simulator
 from archsim.cxl.flit import LINE_BYTES, M2S_REQ, M2S_RWD, MESSAGES, S2M_DRS, S2M_NDR, FlitFormat, flit_format
 from archsim.cxl.spec import LinkSpec, ns_to_ps
@@ -186,6 +186,11 @@ class Link(Component):
             req.done = env.event()
         self.slots.take()
         n = -(-req.size // LINE_BYTES) if req.size > 0 else 1
+        if req.__class__ is Message:  # a command to units that reduce: its bytes as write data
+            at = self.m2s.send(now + self.port_ps, M2S_RWD, n, req.size, req.kind)
+            inner = req.forward(req)
+            call_at(env, at + self.phy_ps + self.port_ps, self._deliver, inner)
+            return req.done
         if req.is_write:
             at = self.m2s.send(now + self.port_ps, M2S_RWD, n, req.size)
         else:
@@ -199,13 +204,21 @@ class Link(Component):
 
     # ------------------------------------------------------------------ internals
     def _deliver(self, ev: simpy.Event) -> None:
-        self.port.send(ev.value, self._respond)
+        inner = ev.value
+        self.port.send(inner, self._respond)
+        if inner.__class__ is Message:  # a command is posted: its credit returns when the far end has it
+            self.slots.give()
 
     def _respond(self, ev: simpy.Event) -> None:
         inner: MemRequest = ev.value
         req: MemRequest = inner.tag
         n = -(-req.size // LINE_BYTES) if req.size > 0 else 1
         now = self.env.now
+        if req.__class__ is Message:  # the pooled vector or partial sum comes back on its own, no credit held
+            at = self.s2m.send(now + self.port_ps, S2M_DRS, -(-req.resp_bytes // LINE_BYTES), req.resp_bytes,
+                               req.resp_kind)
+            finish_at(self.env, req, at + self.phy_ps + self.port_ps)
+            return
         if req.is_write:
             at = self.s2m.send(now + self.port_ps, S2M_NDR, n, 0)
         else:

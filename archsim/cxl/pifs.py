@@ -44,7 +44,7 @@ import simpy
 from archsim.core.component import Component
 from archsim.core.pooling import HIT, MERGED, Datapath, LineBuffer
 from archsim.core.port import MemoryPort, call_at
-from archsim.core.request import GatherReduce, MemRequest
+from archsim.core.request import GatherReduce, MemRequest, Message
 from archsim.core.sim import Simulator
 from archsim.cxl.flit import M2S_RWD, S2M_DRS
 from archsim.cxl.link import Link
@@ -56,19 +56,41 @@ from archsim.workload.spec import DTYPE_BYTES
 __all__ = ["PIFS", "PIFSHostPort", "HostFront"]
 
 
-class HostFront:
-    """A host's side of the units: its link into the switch and its on-chip path to the root port."""
+#: where the switch routes PIFS commands: an address range no memory uses (the units' control window)
+COMMAND_WINDOW = (1 << 62, (1 << 62) + 4096)
 
-    __slots__ = ("link", "to_ps", "from_ps")
+
+class HostFront:
+    """A host's side of the units: its link into the switch (and the port that waits for the link's credits)
+    and its on-chip path to the root port."""
+
+    __slots__ = ("link", "port", "to_ps", "from_ps")
 
     def __init__(self, link: Link, to_ps: int, from_ps: int) -> None:
         self.link = link
+        self.port = MemoryPort(link)
         self.to_ps = to_ps
         self.from_ps = from_ps
 
 
+class _CommandFace(Component):
+    """The units' output inside the switch: bag commands (:class:`Message`) routed here by the crossbar."""
+
+    def __init__(self, owner: PIFS) -> None:
+        super().__init__(owner.sim, f"{owner.name}.commands")
+        self.owner = owner
+
+    def submit(self, msg: Message) -> simpy.Event:
+        msg.t_submit = self.env.now
+        if msg.done is None:
+            msg.done = self.env.event()
+        gr, front, flight = msg.payload
+        self.owner.dispatch(gr, front, flight, msg)
+        return msg.done
+
+
 class _Bag:
-    __slots__ = ("gr", "parts_left", "t_ready", "front", "flight", "t_first", "t_hit")
+    __slots__ = ("gr", "parts_left", "t_ready", "front", "flight", "t_first", "t_hit", "msg")
 
     def __init__(self, gr: GatherReduce, parts: int, front: HostFront, flight: int = 0) -> None:
         self.gr = gr
@@ -78,6 +100,7 @@ class _Bag:
         self.flight = flight  # idle flight of the bag's command from the host to the switch's units
         self.t_first = 1 << 62  # first read issued downstream, referred back to the host (module docstring)
         self.t_hit = 1 << 62  # first line served by the buffer (or by a read in flight), referred back
+        self.msg: Message | None = None  # the command message the pooled vector answers
 
 
 class _Part:
@@ -194,6 +217,8 @@ class PIFS(Component):
         self.switch = switch
         self.host_link = host_link
         self.front = HostFront(host_link, to_host_ps, from_host_ps)
+        if spec.location == "switch":  # commands reach the units through the switch's crossbar
+            switch.attach(_CommandFace(self), [COMMAND_WINDOW], "pifs")
         self.layout = layout
         self.tables = tables
         self.in_device = spec.location == "expander"
@@ -278,19 +303,32 @@ class PIFS(Component):
         return gr.done
 
     def _command(self, ev: simpy.Event) -> None:
-        """The bag's command leaves the host's root port: down the host link, through the switch pipeline."""
+        """The bag's command leaves the host's root port: down the host link (a message that takes a credit),
+        through the switch's pipeline and crossbar to the units; the pooled vector is its response."""
         gr, front = ev.value
         lk = front.link
         nbytes = self.spec.command_header_bytes + len(gr.rows) * self.spec.index_bytes
         self.command_bytes += nbytes
         n = -(-nbytes // 64)
-        at = lk.m2s.send(self.env.now + lk.port_ps, M2S_RWD, n, nbytes, "command")
         tail = lk.phy_ps + lk.port_ps + self.switch.fwd_ps
         flight = front.to_ps + lk.port_ps + lk.m2s.alone_ps(M2S_RWD, n) + tail  # on an idle path
-        call_at(self.env, at + tail, self._dispatch, (gr, front, flight))
+        if self.in_device:  # BEACON-like: the command's bytes on the host link's wire, shares to the devices
+            at = lk.m2s.send(self.env.now + lk.port_ps, M2S_RWD, n, nbytes, "command")
+            call_at(self.env, at + tail, self._dispatch_later, (gr, front, flight, None))
+            return
+        msg = Message(COMMAND_WINDOW[0], nbytes, gr.dim * 4, (gr, front, flight), "command", "pooled")
+        front.port.send(msg, self._pooled_back)
 
-    def _dispatch(self, ev: simpy.Event) -> None:
-        gr, front, flight = ev.value
+    def _pooled_back(self, ev: simpy.Event) -> None:
+        """The pooled vector crossed the host link: on to the core."""
+        gr, front, _ = ev.value.payload
+        call_at(self.env, self.env.now + front.from_ps, self._done, gr)
+
+    def _dispatch_later(self, ev: simpy.Event) -> None:
+        self.dispatch(*ev.value)
+
+    def dispatch(self, gr: GatherReduce, front: HostFront, flight: int, msg: Message | None = None) -> None:
+        """The command reached the units (``msg``: it came as a message, answered with the pooled vector)."""
         rows = np.asarray(gr.rows, dtype=np.int64)
         addrs, counts = self.layout.line_addresses(gr.table, rows)
         if self.translate is not None:
@@ -321,6 +359,7 @@ class PIFS(Component):
                 self.spread += int(hmask.sum())
         ports = np.unique(out_line)
         bag = _Bag(gr, len(ports), front, flight)
+        bag.msg = msg
         elems = self.elems_per_line(gr)
         pool_ps = self.units[0].datapath.line_ps(elems)
         addr_l = addrs.tolist()
@@ -351,35 +390,27 @@ class PIFS(Component):
                 unit.read(lines, part, cab_o, src)
 
     def _to_device(self, unit: _PortUnit, bag: _Bag, gr: GatherReduce, rows: np.ndarray) -> None:
-        """The port's rows of the bag go as a command over its link to the device, whose units gather and pool
-        them (NMP in the expander's DIMMs); their partial sum comes back up the link to the combiner."""
+        """The port's rows of the bag go as a command over its link (a message: credits, flits) to the device,
+        whose units gather and pool them (NMP in the expander's DIMMs); the device's partial sum is the
+        message's response, up the link to the combiner."""
         lk = unit.link
         nbytes = self.spec.command_header_bytes + len(rows) * self.spec.index_bytes
         n = -(-nbytes // 64)
-        at = lk.m2s.send(self.env.now + lk.port_ps, M2S_RWD, n, nbytes, "command")
         flight = bag.flight + 2 * lk.port_ps + lk.m2s.alone_ps(M2S_RWD, n) + lk.phy_ps
-        sub = GatherReduce(gr.table, rows.tolist(), gr.dim, gr.dtype, gr.row_bytes, tag=(bag, unit, flight))
+        sub = GatherReduce(gr.table, rows.tolist(), gr.dim, gr.dtype, gr.row_bytes)
         unit.bags += 1
-        call_at(self.env, at + lk.phy_ps + lk.port_ps, self._device_submit, sub)
-
-    def _device_submit(self, ev: simpy.Event) -> None:
-        sub = ev.value
-        sub.tag[1].device.submit(sub).callbacks.append(self._device_done)
+        msg = Message(unit.device.base, nbytes, gr.dim * 4, sub, "command", "partial", tag=(bag, flight))
+        unit.port.send(msg, self._device_done)
 
     def _device_done(self, ev: simpy.Event) -> None:
-        sub = ev.value
-        bag, unit, flight = sub.tag
+        msg = ev.value
+        sub = msg.payload
+        bag, flight = msg.tag
         if sub.t_issue >= 0:  # the device's first read, referred back to the host like the units' reads
             t = sub.t_issue - flight
             if t < bag.t_first:
                 bag.t_first = t
-        lk = unit.link
-        nbytes = sub.dim * 4
-        at = lk.s2m.send(self.env.now + lk.port_ps, S2M_DRS, -(-nbytes // 64), nbytes, "partial")
-        call_at(self.env, at + lk.phy_ps + lk.port_ps, self._device_partial, bag)
-
-    def _device_partial(self, ev: simpy.Event) -> None:
-        self.partial_ready(ev.value, self.env.now)
+        self.partial_ready(bag, self.env.now)
 
     def _unit_read(self, ev: simpy.Event) -> None:
         unit, lines, part, cab, src = ev.value
@@ -398,7 +429,7 @@ class PIFS(Component):
             bag.t_ready = t
         bag.parts_left -= 1
         if bag.parts_left == 0:
-            call_at(self.env, bag.t_ready + self.switch.fwd_ps, self._result, bag)
+            call_at(self.env, bag.t_ready, self._result, bag)
 
     def _partial_up(self, ev: simpy.Event) -> None:
         bag, unit = ev.value
@@ -424,15 +455,14 @@ class PIFS(Component):
             call_at(self.env, bag.t_ready, self._done, bag.gr)
 
     def _result(self, ev: simpy.Event) -> None:
-        """The pooled vector goes up the host link (data responses) to the host."""
+        """The pooled vector is ready: the command's response (the switch's pipeline, then the host link's data
+        responses carry it to the host)."""
         bag = ev.value
-        gr = bag.gr
-        lk = bag.front.link
-        nbytes = gr.dim * 4  # pooled in fp32
-        self.result_bytes += nbytes
-        at = lk.s2m.send(self.env.now + lk.port_ps, S2M_DRS, -(-nbytes // 64), nbytes, "pooled")
+        self.result_bytes += bag.gr.dim * 4  # pooled in fp32
         self._stamp(bag)
-        call_at(self.env, at + lk.phy_ps + lk.port_ps + bag.front.from_ps, self._done, gr)
+        msg = bag.msg
+        msg.t_done = self.env.now
+        msg.done.succeed(msg)
 
     @staticmethod
     def _stamp(bag: _Bag) -> None:

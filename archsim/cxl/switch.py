@@ -49,7 +49,7 @@ import simpy
 
 from archsim.core.component import Component
 from archsim.core.port import Slots, call_at, finish_at
-from archsim.core.request import MemRequest
+from archsim.core.request import MemRequest, Message
 from archsim.core.sim import Simulator
 from archsim.core.stats import Histogram, Stats
 from archsim.cxl.spec import SwitchSpec, ns_to_ps
@@ -166,7 +166,7 @@ class Switch(Component):
             self._in_index[j] = k
         self._in_ports = [self._inputs[j] for j in up]
         self._outputs: list[_Output] = []
-        self._out_port: list[int] = []  # dense output index -> port number
+        self._out_port: list[int | str] = []  # dense output index -> port number (a name: inside the switch)
         spans: list[tuple[int, int, int]] = []
         for j in down:
             p = ports[j]
@@ -209,9 +209,24 @@ class Switch(Component):
         except KeyError:
             raise ValueError(f"{self.name}: port {j} is not an upstream port") from None
 
+    def attach(self, target: Component, ranges: Sequence[tuple[int, int]], name: str) -> None:
+        """An output inside the switch (no port, no link: processing units that take :class:`Message` s for the
+        address ``ranges``), arbitrated by the crossbar like a downstream port; its stats are under ``name``."""
+        o = _Output(len(self._outputs), target, ranges, len(self._in_ports))
+        self._outputs.append(o)
+        self._out_port.append(name)
+        spans = sorted(self._spans + [(lo, hi, o.index) for lo, hi in ranges])
+        for (lo0, hi0, _), (lo1, hi1, _) in zip(spans, spans[1:], strict=False):
+            if lo1 < hi0:
+                raise ValueError(f"{self.name}: address ranges [0x{lo0:x}, 0x{hi0:x}) and [0x{lo1:x}, 0x{hi1:x}) "
+                                 f"overlap")
+        self._lo = [sp[0] for sp in spans]
+        self._spans = spans
+        self._span_arrays = tuple(np.asarray([sp[k] for sp in spans], dtype=np.int64) for k in range(3))
+
     def output_targets(self) -> list[Component]:
         """The component behind each downstream port (its link), in port order."""
-        return [o.target for o in self._outputs]
+        return [o.target for o in self._outputs if isinstance(self._out_port[o.index], int)]
 
     @property
     def upstream_ports(self) -> list[int]:
@@ -267,7 +282,8 @@ class Switch(Component):
     def _ready(self, ev: simpy.Event) -> None:
         e: _Entry = ev.value
         e.t_ready = self.env.now
-        e.inner = MemRequest(e.req.addr, e.req.is_write, e.req.size, tag=e)
+        req = e.req
+        e.inner = req.forward(e) if req.__class__ is Message else MemRequest(req.addr, req.is_write, req.size, tag=e)
         o = self._outputs[e.out]
         o.voq[e.src].append(e)
         o.waiting += 1
@@ -333,9 +349,10 @@ class Switch(Component):
     def _response(self, ev: simpy.Event) -> None:
         e: _Entry = ev.value.tag
         req = e.req
-        if not req.is_write:
-            self._outputs[e.out].bytes_rx += req.size
-            self._in_ports[e.src].bytes_tx += req.size
+        back = req.resp_bytes if req.__class__ is Message else (0 if req.is_write else req.size)
+        if back:
+            self._outputs[e.out].bytes_rx += back
+            self._in_ports[e.src].bytes_tx += back
         finish_at(self.env, req, self.env.now + self.fwd_ps)
 
     # ------------------------------------------------------------------ results
@@ -347,7 +364,8 @@ class Switch(Component):
         for p in self._in_ports:
             self._port_stats(p.stats, p.requests, p.bytes_rx, p.bytes_tx, p.queue_delay)
         for o in self._outputs:
-            s = self.stats.child(f"port{self._out_port[o.index]}")
+            j = self._out_port[o.index]
+            s = self.stats.child(f"port{j}" if isinstance(j, int) else j)
             self._port_stats(s, o.requests, o.bytes_rx, o.bytes_tx, o.queue_delay)
 
     @staticmethod

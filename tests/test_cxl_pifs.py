@@ -63,7 +63,7 @@ def test_on_switch_buffer_holds_a_small_table() -> None:
     system, _ = _run(PIFS, ["cxl.pifs.buffer_kib=256"], 1, 256, 20, rows=512)
     p = system.pifs
     assert sum(u.lines for u in p.units) <= 512 * 4
-    assert p.summary(1)["pifs_buffer_hit_rate"] > 0.85
+    assert p.summary(1)["buffer_hit_rate"] > 0.85
 
 
 def test_pifs_beats_host_pooling_more_with_more_expanders(tmp_path) -> None:

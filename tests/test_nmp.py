@@ -30,14 +30,14 @@ def test_rank_parallelism_scales_until_the_ca_bus_limit() -> None:
     ca_limit = nmp.nch / (nmp.inst_ps * 1e-12)  # rows per second over all channels' C/A buses
     assert r8 <= ca_limit * 1.001
     assert r8 >= 0.85 * ca_limit
-    assert nmp.summary(s8.operator.end_ps)["nmp_ca_utilization"] > 0.85
+    assert nmp.summary(s8.operator.end_ps)["ca_utilization"] > 0.85
 
 
 def test_ranks_beat_the_shared_channel_bus() -> None:
     """The units' combined DRAM bandwidth exceeds what the host could move over the channels' data buses."""
     _, s = _rate(["dram.org.ranks=4", "nmp.ca_bits_per_cycle=128"], pooling=16)
     end = s.operator.end_ps
-    internal = s.nmp.summary(end)["nmp_dram_bandwidth_GBps"]
+    internal = s.nmp.summary(end)["dram_bandwidth_GBps"]
     peak_bus = 2 * 25.6  # two DDR4-3200 channels
     assert internal > 1.5 * peak_bus
 
@@ -126,7 +126,7 @@ def test_rank_cache_serves_a_table_that_fits() -> None:
         lines = sum(u.lines for u in units)
         if kib:
             assert lines == rows  # later lookups of a row being read wait for that read
-            assert system.nmp.summary(end_ps)["nmp_rank_cache_hit_rate"] > 0.98
+            assert system.nmp.summary(end_ps)["rank_cache_hit_rate"] > 0.98
         else:
             assert lines == expect_lines
 
@@ -201,7 +201,7 @@ def test_cross_level_beats_rank_level_on_skewed_lookups(tmp_path) -> None:
         system, end_ps = run_embedding(cfg, wl.table_list(), iter_batches(wl), profile=iter_batches(wl))
         out[name] = (system.operator.lookups / (end_ps * 1e-12), system.nmp.summary(end_ps))
     assert out["recross"][0] > 1.2 * out["recnmp"][0]
-    assert out["recross"][1]["nmp_rank_cache_hit_rate"] > out["recnmp"][1]["nmp_rank_cache_hit_rate"]
+    assert out["recross"][1]["rank_cache_hit_rate"] > out["recnmp"][1]["rank_cache_hit_rate"]
 
 
 @pytest.mark.parametrize("name", ["recnmp", "recross"])

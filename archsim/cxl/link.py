@@ -255,10 +255,12 @@ class Link(Component):
         return out
 
     def summary(self, end_ps: int) -> dict[str, float]:
-        """Wire bytes by kind (``bytes_<kind>``) and the bandwidth each way (wire bytes per ns = GB/s)."""
+        """Wire bytes by kind (``bytes_<kind>``) and the bandwidth each way: payload (``down_GBps``, ``up_GBps``)
+        and on the wire with flit overhead (``*_wire_GBps``), bytes per ns = GB/s."""
         per_ns = end_ps * 1e-3
         out: dict[str, float] = {f"bytes_{k}": v for k, v in self.link_bytes().items()}
         for key, wire in (("down", self.m2s), ("up", self.s2m)):
+            out[f"{key}_GBps"] = wire.payload_bytes / per_ns if per_ns else 0.0  # payload
             out[f"{key}_wire_GBps"] = wire.total_flits() * self.fmt.flit_bytes / per_ns if per_ns else 0.0
         return out
 

@@ -503,10 +503,11 @@ class PIFS(Component):
         return {f"{self.name}.buffer": (b.hits + b.merged, b.hits + b.misses)}
 
     def summary(self, end_ps: int) -> dict[str, float]:
-        out = {f"{k.replace('.', '_')}_hit_rate": served / looked if looked else 0.0
-               for k, (served, looked) in self.cache_stats().items()}
+        out = {}
+        for served, looked in self.cache_stats().values():
+            out["buffer_hit_rate"] = served / looked if looked else 0.0
         lines = sum(u.lines for u in self.units)
-        out["pifs_read_GBps"] = lines * 64 / (end_ps * 1e-3) if end_ps else 0.0
+        out["read_GBps"] = lines * 64 / (end_ps * 1e-3) if end_ps else 0.0
         return out
 
 

@@ -212,4 +212,8 @@ class DRAMSystem(Component):
             "read_latency_p99_ns": (lat.percentile(99) or 0) / 1000,
             "row_hit_rate": hits / col if col else 0.0,
         }
+        nb = self.spec.org.access_bytes
+        for ch in self.channels:  # data moved per channel
+            b = (ch.n_reads + ch.n_writes) * nb
+            out[f"ch{ch.index}_bandwidth_GBps"] = b / (sim_time_ps * 1e-3) if sim_time_ps else 0.0
         return out

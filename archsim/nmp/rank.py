@@ -552,10 +552,11 @@ class RankNMP(Component):
     def summary(self, end_ps: int) -> dict[str, float]:
         units = self.units
         nbytes = sum(u.lines for u in units) * 64
-        extra = {f"{k.replace('.', '_')}_hit_rate": served / looked if looked else 0.0
-                 for k, (served, looked) in self.cache_stats().items()}
+        extra = {}
+        for served, looked in self.cache_stats().values():
+            extra["rank_cache_hit_rate"] = served / looked if looked else 0.0
         return extra | {
-            "nmp_dram_bandwidth_GBps": nbytes / (end_ps * 1e-3) if end_ps else 0.0,
-            "nmp_channel_bus_GBps": self.result_bytes / (end_ps * 1e-3) if end_ps else 0.0,
-            "nmp_ca_utilization": (self.instructions * self.inst_ps / (self.nch * end_ps)) if end_ps else 0.0,
+            "dram_bandwidth_GBps": nbytes / (end_ps * 1e-3) if end_ps else 0.0,
+            "channel_bus_GBps": self.result_bytes / (end_ps * 1e-3) if end_ps else 0.0,
+            "ca_utilization": (self.instructions * self.inst_ps / (self.nch * end_ps)) if end_ps else 0.0,
         }

@@ -42,9 +42,10 @@ def _pct(h, p: float, scale: float) -> float:
 
 
 def workload_summary(system, end_ps: int, sim: Simulator) -> dict[str, Any]:
-    """Throughput, batch and bag latency, DRAM bandwidth per channel, energy per lookup by component and kind."""
-    op = system.operator
-    ops = getattr(system, "operators", [op])
+    """Throughput, batch and bag latency, every component's own columns (its ``summary(end_ps)``, prefixed by its
+    name), energy per lookup by component and kind, and the core columns every system shares."""
+    ops = list(system.hosts)
+    op = ops[0]
     secs = end_ps * 1e-12
     bl, gl = op.batch_latency, op.bag_latency
     if len(ops) > 1:  # hosts pooling CXL memory: totals, and latencies over every host's batches and bags
@@ -76,29 +77,15 @@ def workload_summary(system, end_ps: int, sim: Simulator) -> dict[str, Any]:
             out[f"host{i}_batch_latency_p99_us"] = _pct(o.batch_latency, 99, 1e6)
     ll = op.line_latency
     out["load_latency_mean_ns"] = ll.mean() / 1e3 if ll.count else float("nan")
-    if system.llc is not None:
-        out["llc_hit_rate"] = system.llc.hit_rate()
-    dram = system.dram.summary(end_ps)
-    out["dram_bandwidth_GBps"] = dram["bandwidth_GBps"]
-    out["dram_read_latency_mean_ns"] = dram["read_latency_mean_ns"]
-    out["dram_row_hit_rate"] = dram["row_hit_rate"]
-    if getattr(system, "nmp", None) is not None:
-        out.update(system.nmp.summary(end_ps))
-    if getattr(system, "pifs", None) is not None:
-        out.update(system.pifs.summary(end_ps))
-    nbytes = system.dram.spec.org.access_bytes
-    for ch in system.dram.channels:
-        b = (ch.n_reads + ch.n_writes) * nbytes
-        out[f"dram_ch{ch.index}_bandwidth_GBps"] = b / (end_ps * 1e-3) if end_ps else 0.0
-    fab = getattr(system, "fabric", None)
-    if fab is not None:  # payload bandwidth of each CXL link per direction, bytes served by each expander
-        per_ns = end_ps * 1e-3 if end_ps else 0.0
-        for link in fab.links:
-            short = link.name.split(".", 1)[1].replace(".", "_")
-            out[f"cxl_{short}_down_GBps"] = link.m2s.payload_bytes / per_ns if per_ns else 0.0
-            out[f"cxl_{short}_up_GBps"] = link.s2m.payload_bytes / per_ns if per_ns else 0.0
-        for name, e in fab.expanders.items():
-            out[f"cxl_{name}_bandwidth_GBps"] = e.bytes / per_ns if per_ns else 0.0
+    # every component's own columns, named by the component (llc_hit_rate, dram_bandwidth_GBps,
+    # cxl_sw0_port1_link_down_GBps, nmp_ca_utilization, ...): whatever kinds the graph holds
+    for name, comp in system.components.items():
+        f = getattr(comp, "summary", None)
+        if f is None or comp in ops:
+            continue
+        col = _col(name)
+        for k, v in f(end_ps).items():
+            out[f"{col}_{k}"] = v
     n = lookups or 1
     led = sim.energy
     out["energy_total_nJ"] = pj_to_nj(led.total_pj())

@@ -175,14 +175,7 @@ class Switch(Component):
             self._outputs.append(o)
             self._out_port.append(j)
             spans.extend((lo, hi, o.index) for lo, hi in p.ranges)
-        spans.sort()
-        for (lo0, hi0, _), (lo1, hi1, _) in zip(spans, spans[1:], strict=False):
-            if lo1 < hi0:
-                raise ValueError(f"{name}: address ranges [0x{lo0:x}, 0x{hi0:x}) and [0x{lo1:x}, 0x{hi1:x}) "
-                                 f"overlap")
-        self._lo = [s[0] for s in spans]
-        self._spans = spans
-        self._span_arrays = tuple(np.asarray([sp[k] for sp in spans], dtype=np.int64) for k in range(3))
+        self._set_routes(spans)
         self._seq = 0
         self._finalized = False
 
@@ -215,7 +208,11 @@ class Switch(Component):
         o = _Output(len(self._outputs), target, ranges, len(self._in_ports))
         self._outputs.append(o)
         self._out_port.append(name)
-        spans = sorted(self._spans + [(lo, hi, o.index) for lo, hi in ranges])
+        self._set_routes(self._spans + [(lo, hi, o.index) for lo, hi in ranges])
+
+    def _set_routes(self, spans: list[tuple[int, int, int]]) -> None:
+        """The routing table: (base, end, output) spans, which must not overlap."""
+        spans = sorted(spans)
         for (lo0, hi0, _), (lo1, hi1, _) in zip(spans, spans[1:], strict=False):
             if lo1 < hi0:
                 raise ValueError(f"{self.name}: address ranges [0x{lo0:x}, 0x{hi0:x}) and [0x{lo1:x}, 0x{hi1:x}) "

@@ -244,7 +244,7 @@ def test_cross_level_mapping_policy(tmp_path, hot_level) -> None:
                          ["dram.org.channels=2", "nmp.rank_cache_kib=0", f"nmp.cross_hot_level={hot_level}"])
     system, _ = run_embedding(cfg, wl.table_list(), iter_batches(wl), profile=iter_batches(wl))
     nmp = system.nmp
-    hot = nmp.hot[0]
+    hot = nmp.table_map.hot_rows(0)
     assert len(hot) > 0
     rows = np.concatenate([b.indices[0] for b in iter_batches(wl)])
     hot_lines = int(np.isin(rows, hot).sum()) * 4  # 256 B rows: 4 lines each

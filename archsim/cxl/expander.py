@@ -58,6 +58,10 @@ class Expander(Component):
         self.bytes = 0
         self._finalized = False
 
+    def owner_of(self, addr: int) -> tuple[Component, int]:
+        """The expander holds ``addr`` (the end of the walk of :meth:`archsim.system.table_map.TableMap.owner`)."""
+        return self, addr
+
     def accepts_table(self, t: int) -> bool:
         """Whether bags of table ``t`` can be reduced here (by the units in the media)."""
         return self.reducer is not None and self.reducer.accepts_table(t)

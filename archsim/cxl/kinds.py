@@ -17,7 +17,6 @@ from archsim.cxl.link import Link
 from archsim.cxl.pifs import PIFS, HostFront, PIFSHostPort
 from archsim.cxl.spec import LinkSpec, PIFSSpec, _Strict
 from archsim.cxl.switch import Downstream, Switch, Upstream
-from archsim.system.kinds import hdm_translate
 from archsim.system.registry import ref_list, register
 
 
@@ -137,18 +136,13 @@ class PIFSNode(PIFSSpec):
     host_link: str = Field(..., description="the link from the host into the switch")
     to_host_ns: float = Field(0.0, ge=0, description="the host's on-chip path to its root port, one way")
     from_host_ns: float = Field(0.0, ge=0, description="the way back")
-    interleave: tuple[int, int, int, int] | None = Field(
-        None, description="interleaved CXL memory: (base, granule bytes, ways, bytes per way) of the host's "
-                          "HDM decoder, which the units apply to the addresses they read")
 
 
 def _build_pifs(ctx, node) -> PIFS:
     p = node.params
     switch = ctx.get(p.switch)
-    tr = hdm_translate(*p.interleave) if p.interleave is not None else None
-    return PIFS(ctx.sim, p, switch, ctx.get(p.host_link), switch.output_targets(), ctx.layout, ctx.tables,
-                round(p.to_host_ns * 1000), round(p.from_host_ns * 1000), hot_rows=ctx.hot_rows, name=node.name,
-                translate=tr)
+    return PIFS(ctx.sim, p, switch, ctx.get(p.host_link), switch.output_targets(), ctx.table_map,
+                round(p.to_host_ns * 1000), round(p.from_host_ns * 1000), name=node.name)
 
 
 register("pifs", PIFSNode, _build_pifs, ref_list(switch="switch", host_link="link"),

@@ -202,6 +202,10 @@ class Link(Component):
     def queue_key(self, req: MemRequest) -> int:
         return 0
 
+    def owner_of(self, addr: int) -> tuple[Component, int]:
+        """The next step towards the memory that holds ``addr``: the component at the far end."""
+        return self.port.mem, addr
+
     # ------------------------------------------------------------------ internals
     def _deliver(self, ev: simpy.Event) -> None:
         inner = ev.value

@@ -50,7 +50,7 @@ from archsim.cxl.flit import M2S_RWD, S2M_DRS
 from archsim.cxl.link import Link
 from archsim.cxl.spec import PIFSSpec, ns_to_ps
 from archsim.cxl.switch import Switch
-from archsim.nmp.placement import is_hot
+from archsim.system.table_map import TableMap
 from archsim.workload.spec import DTYPE_BYTES
 
 __all__ = ["PIFS", "PIFSHostPort", "HostFront"]
@@ -210,8 +210,9 @@ class PIFS(Component):
     """PIFS-Rec units in ``switch``: accept ``GatherReduce`` for tables behind it (see the module docstring)."""
 
     def __init__(self, sim: Simulator, spec: PIFSSpec, switch: Switch, host_link: Link,
-                 down_links: Sequence[Link], layout, tables: list, to_host_ps: int, from_host_ps: int,
-                 hot_rows: list[np.ndarray] | None = None, name: str = "pifs", translate=None) -> None:
+                 down_links: Sequence[Link], table_map: TableMap, to_host_ps: int, from_host_ps: int,
+                 name: str = "pifs") -> None:
+        """``table_map``: where the tables' rows live (host and fabric addresses), which are hot."""
         super().__init__(sim, name)
         self.spec = spec
         self.switch = switch
@@ -219,8 +220,8 @@ class PIFS(Component):
         self.front = HostFront(host_link, to_host_ps, from_host_ps)
         if spec.location == "switch":  # commands reach the units through the switch's crossbar
             switch.attach(_CommandFace(self), [COMMAND_WINDOW], "pifs")
-        self.layout = layout
-        self.tables = tables
+        self.table_map = tm = table_map
+        self.tables = tm.tables
         self.in_device = spec.location == "expander"
         self.units = [_PortUnit(self, i, lk, self.in_device) for i, lk in enumerate(down_links)]
         self.to_ps = to_host_ps
@@ -230,10 +231,8 @@ class PIFS(Component):
         self.buffer = (LineBuffer(spec.buffer_kib * 1024, spec.buffer_ways)
                        if spec.buffer_kib else None)
         self.admit_hot = spec.buffer_admit == "hot"
-        self.hot = hot_rows
-        if (self.admit_hot or spec.replicate_hot) and hot_rows is None:
+        if (self.admit_hot or spec.replicate_hot) and tm.hot is None:
             raise ValueError("pifs.buffer_admit hot and replicate_hot need the profiled hot rows of each table")
-        self.translate = translate  # host address -> expander window address (interleaved CXL memory)
         self.spread = 0  # hot-row reads sent to a copy
         self.combiner = Datapath(spec.clock_mhz, spec.combine_lanes)  # adds the ports' partial sums
         self.bags = 0
@@ -242,40 +241,39 @@ class PIFS(Component):
         self.command_bytes = 0
         # which tables the units can reach: every row of the table routes to one of the switch's ports
         self._reach = []
-        tr = translate or (lambda a: a)
-        for t, place in enumerate(layout.tables):
-            end = place.base + place.stride * tables[t].rows - 1
+        for t in range(len(self.tables)):
             try:
-                switch._route_out(int(tr(place.base)))
-                switch._route_out(int(tr(end)))
+                for a in tm.extent(t, device=True):
+                    switch._route_out(a)
                 self._reach.append(True)
             except ValueError:
                 self._reach.append(False)
         self.replicas: list[int] | None = None
         if spec.replicate_hot:
-            self._place_replicas(switch, layout, tables, translate)
+            self._place_replicas(switch)
 
-    def _place_replicas(self, switch: Switch, layout, tables: list, translate) -> None:
+    def _place_replicas(self, switch: Switch) -> None:
         """Copies of each table's hot rows at the top of every port's expander window (embedding spreading):
         ``replicas[o]`` is the base address of the copies on port o, ``rep_base[t]`` a table's offset in them."""
+        tm = self.table_map
         self.rep_base = []
         total = 0
-        for t, place in enumerate(layout.tables):
+        for t in range(len(self.tables)):
             total = -(-total // 64) * 64
             self.rep_base.append(total)
-            total += len(self.hot[t]) * place.stride
+            total += len(tm.hot_rows(t)) * tm.stride(t)
         region = -(-total // 4096) * 4096
-        tr = translate or (lambda a: a)
-        used_top = [0] * len(switch._outputs)
-        for t, place in enumerate(layout.tables):
-            for a in (place.base, place.base + place.stride * tables[t].rows - 1):
-                o = switch._route_out(int(tr(a)))
-                used_top[o] = max(used_top[o], int(tr(a)) + 1)
+        ports = len(self.units)
+        used_top = [0] * ports
+        for t in range(len(self.tables)):
+            for a in tm.extent(t, device=True):
+                o = switch._route_out(a)
+                used_top[o] = max(used_top[o], a + 1)
         self.replicas = []
-        for o, out in enumerate(switch._outputs):
+        for o, out in enumerate(switch._outputs[:ports]):
             hi = max(h for _lo, h in out.ranges)
             base = hi - region
-            if translate is None and used_top[o] > base:
+            if tm.translate is None and used_top[o] > base:
                 raise ValueError(f"pifs.replicate_hot: no room for {region} bytes of hot-row copies above the "
                                  f"tables on {switch.name} port {switch._out_port[o]}")
             self.replicas.append(base)
@@ -330,23 +328,22 @@ class PIFS(Component):
     def dispatch(self, gr: GatherReduce, front: HostFront, flight: int, msg: Message | None = None) -> None:
         """The command reached the units (``msg``: it came as a message, answered with the pooled vector)."""
         rows = np.asarray(gr.rows, dtype=np.int64)
-        addrs, counts = self.layout.line_addresses(gr.table, rows)
-        if self.translate is not None:
-            addrs = self.translate(addrs)
-        lpr = self.layout.tables[gr.table].lines_per_row
+        tm = self.table_map
+        addrs, counts = tm.line_addresses(gr.table, rows, device=True)
+        lpr = tm.lines_per_row(gr.table)
         per_row = counts if counts is not None else np.full(len(rows), lpr)
         cab = np.ones(len(addrs), dtype=bool)
         if self.admit_hot:
-            cab = np.repeat(is_hot(self.hot[gr.table], rows), per_row)
+            cab = np.repeat(tm.is_hot(gr.table, rows), per_row)
         out_line = self.switch.route_outputs(addrs)
         where = None
         if self.replicas is not None:  # hot rows: read the copy on the port with the fewest reads in flight
-            hot = self.hot[gr.table]
-            hmask = is_hot(hot, rows)
+            hot = tm.hot_rows(gr.table)
+            hmask = tm.is_hot(gr.table, rows)
             if hmask.any():
                 where = addrs.copy()
                 load = [u.inflight for u in self.units]
-                stride = self.layout.tables[gr.table].stride
+                stride = tm.stride(gr.table)
                 starts = np.cumsum(per_row) - per_row
                 for r in np.flatnonzero(hmask).tolist():
                     o = min(range(len(load)), key=load.__getitem__)

@@ -98,6 +98,9 @@ class UpstreamPort(Component):
         self.bytes_tx = 0
         self.queue_delay = Histogram()
 
+    def owner_of(self, addr: int) -> tuple[Component, int]:
+        return self.switch, addr
+
     @property
     def occupancy(self) -> int:
         return self.slots.used
@@ -220,6 +223,10 @@ class Switch(Component):
         self._lo = [sp[0] for sp in spans]
         self._spans = spans
         self._span_arrays = tuple(np.asarray([sp[k] for sp in spans], dtype=np.int64) for k in range(3))
+
+    def owner_of(self, addr: int) -> tuple[Component, int]:
+        """The next step towards the memory that holds ``addr``: the link of the port that routes it."""
+        return self._outputs[self._route_out(addr)].target, addr
 
     def output_targets(self) -> list[Component]:
         """The component behind each downstream port (its link), in port order."""

@@ -24,7 +24,7 @@ def _build(ctx, node):
     # the units' model of the ranks books the DIMMs' background and refresh energy (the units drive the
     # ranks; counting both models' standby would count the DIMMs twice)
     dimms.book_standby = False
-    return RankNMP(ctx.sim, dimms.spec, node.params, ctx.layout, ctx.tables, name=node.name, hot_rows=ctx.hot_rows,
+    return RankNMP(ctx.sim, dimms.spec, node.params, ctx.table_map, name=node.name,
                    window_base=node.params.window_base)
 
 

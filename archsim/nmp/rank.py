@@ -37,9 +37,8 @@ from archsim.core.sim import Simulator
 from archsim.dram.mapping import AddressMapper
 from archsim.dram.memory import DRAMSystem
 from archsim.dram.spec import DRAMSpec
-from archsim.nmp.placement import is_hot
 from archsim.nmp.spec import NMPSpec
-from archsim.system.layout import TableLayout
+from archsim.system.table_map import TableMap
 from archsim.workload.spec import DTYPE_BYTES
 
 _COLUMN = {"RD", "RDA", "WR", "WRA"}
@@ -248,15 +247,15 @@ class RankUnit:
 class RankNMP(Component):
     """The NMP-capable memory: channels of ranks, each rank with a unit; accepts ``GatherReduce``."""
 
-    def __init__(self, sim: Simulator, dram: DRAMSpec, spec: NMPSpec, layout: TableLayout, tables: list,
-                 name: str = "nmp", hot_rows: list[np.ndarray] | None = None, window_base: int = 0) -> None:
-        """``window_base``: the host address of the DIMMs' first byte (units in a CXL expander); the layout's
-        row addresses are taken relative to it."""
+    def __init__(self, sim: Simulator, dram: DRAMSpec, spec: NMPSpec, table_map: TableMap,
+                 name: str = "nmp", window_base: int = 0) -> None:
+        """``table_map``: where the tables' rows live and which are hot; ``window_base``: the host address of
+        the DIMMs' first byte (units in a CXL expander): row addresses are taken relative to it."""
         super().__init__(sim, name)
         self.spec = spec
         self.window_base = window_base
-        self.layout = layout
-        self.tables = tables
+        self.table_map = table_map
+        self.tables = table_map.tables
         org = dram.org
         self.mapper = AddressMapper(org, dram.mapping)
         local = rank_local_spec(dram, spec.level)
@@ -267,7 +266,7 @@ class RankNMP(Component):
         self.port = MemoryPort(self.dram)
         self.level = spec.level
         self.cross = spec.level == "cross"
-        self.hot = hot_rows  # per table: sorted hot row indices (cross level)
+        hot_rows = table_map.hot  # per table: sorted hot row indices (cross level, LocalityBit admission)
         self.admit_hot = spec.rank_cache_admit == "hot"
         self.hot_at_rank = spec.cross_hot_level == "rank"
         if (self.cross or self.admit_hot) and hot_rows is None:
@@ -355,18 +354,18 @@ class RankNMP(Component):
         """Send the instructions of bag ``gr`` now."""
         env = self.env
         now = env.now
-        addrs, _counts = self.layout.line_addresses(gr.table, np.asarray(gr.rows, dtype=np.int64))
+        addrs, _counts = self.table_map.line_addresses(gr.table, np.asarray(gr.rows, dtype=np.int64))
         if self.window_base:
             addrs = addrs - self.window_base
         elems = max(1, min(gr.row_bytes, 64) // DTYPE_BYTES[gr.dtype])
         # one instruction per embedding row and unit holding (part of) it; the unit reads the row's lines
         level = self.level
-        lpr = self.layout.tables[gr.table].lines_per_row
+        lpr = self.table_map.lines_per_row(gr.table)
         ch, ra, bg, ba, ro, co = self.mapper.decode_array(addrs)
         local = self.local_mapper.encode_array(ch * self.ranks + ra, 0 * ch, bg, ba, ro, co)
         hot = None
-        if self.hot is not None:  # profiled hot rows (cross level's rank-level rows, rank-cache admission)
-            hot = np.repeat(is_hot(self.hot[gr.table], np.asarray(gr.rows, dtype=np.int64)),
+        if self.table_map.hot is not None:  # profiled hot rows (cross level's rank-level rows, cache admission)
+            hot = np.repeat(self.table_map.is_hot(gr.table, np.asarray(gr.rows, dtype=np.int64)),
                             _counts if _counts is not None else lpr)
         if level == "rank":
             sub = np.full(len(addrs), -1, dtype=np.int64)

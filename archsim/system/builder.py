@@ -100,14 +100,15 @@ def build_host_system(sim: Simulator, cfg: SystemConfig, tables: list, layout: T
     :func:`archsim.nmp.placement.profile_hot_rows`."""
     from archsim.system.graph import BuildContext, build
     from archsim.system.shorthand import expand
+    from archsim.system.table_map import TableMap
 
     graph = expand(cfg)
     errs = graph.errors()
     if errs:
         raise ValueError(f"{errs[0][0]}: {errs[0][1]}")
-    system = build(sim, graph, BuildContext(sim, layout, tables, hot_rows))
-    out = HostSystem(sim, graph, system.components, layout)
-    return out
+    table_map = TableMap(layout, tables, hot_rows)
+    system = build(sim, graph, BuildContext(sim, table_map))
+    return HostSystem(sim, graph, system.components, table_map)
 
 
 def run_embedding(cfg: SystemConfig, tables: list, batches, seed: int = 0,

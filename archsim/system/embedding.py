@@ -28,7 +28,7 @@ from archsim.core.request import GatherReduce, MemRequest
 from archsim.core.sim import Simulator
 from archsim.core.stats import Histogram
 from archsim.system.host import HostSpec
-from archsim.system.layout import TableLayout
+from archsim.system.table_map import TableMap
 from archsim.workload.spec import DTYPE_BYTES
 
 
@@ -103,16 +103,17 @@ class Core:
 class EmbeddingOperator:
     """Runs a workload's batches on ``mem`` (the host's memory path) with the host's cores."""
 
-    def __init__(self, sim: Simulator, host: HostSpec, mem: Component, layout: TableLayout,
-                 tables: list, near_data: Component | None = None, name: str = "host") -> None:
+    def __init__(self, sim: Simulator, host: HostSpec, mem: Component, table_map: TableMap,
+                 near_data: Component | None = None, name: str = "host") -> None:
+        """``table_map``: where the workload's tables live (their rows' addresses and lines)."""
         self.sim = sim
         self.env = sim.env
         self.host = host
         self.mem = mem
-        self.layout = layout
-        self.tables = tables
+        self.table_map = table_map
+        self.tables = tables = table_map.tables
         self.near_data = near_data
-        self.line_bytes = layout.line_bytes
+        self.line_bytes = table_map.line_bytes
         self.stats = sim.stats.child(name)
         self.cores = [Core(self, i, host.fill_buffers) for i in range(host.cores)]
         line = Datapath(host.clock_mhz, host.lanes)
@@ -160,8 +161,8 @@ class EmbeddingOperator:
             if near is not None and near.accepts_table(t):
                 work.append(("near", t, idx, off))
                 continue
-            addrs, counts = self.layout.line_addresses(t, np.asarray(idx[off[0]:off[-1]]))
-            lpr = self.layout.tables[t].lines_per_row
+            addrs, counts = self.table_map.line_addresses(t, np.asarray(idx[off[0]:off[-1]]))
+            lpr = self.table_map.lines_per_row(t)
             if counts is None:
                 line_off = (np.asarray(off) - off[0]) * lpr
             else:

@@ -146,13 +146,11 @@ class Graph:
 
 @dataclass
 class BuildContext:
-    """What build functions see: the run (``sim``), the workload's tables and their layout, the profiled
-    hot rows, and the components built so far (``get``)."""
+    """What build functions see: the run (``sim``), the table map (where the workload's rows live, which are
+    hot; :mod:`archsim.system.table_map`), and the components built so far (``get``)."""
 
     sim: Any
-    layout: Any = None
-    tables: list = field(default_factory=list)
-    hot_rows: list | None = None
+    table_map: Any = None
     built: dict[str, Any] = field(default_factory=dict)
     graph: Graph | None = None
 
@@ -163,11 +161,11 @@ class BuildContext:
 class System:
     """A built graph: ``components`` by name in build order; ``hosts`` the drivers (embedding operators)."""
 
-    def __init__(self, sim: Any, graph: Graph, components: dict[str, Any], layout: Any = None) -> None:
+    def __init__(self, sim: Any, graph: Graph, components: dict[str, Any], table_map: Any = None) -> None:
         self.sim = sim
         self.graph = graph
         self.components = components
-        self.layout = layout
+        self.table_map = table_map
         self.hosts = [components[h] for h in graph.hosts]
 
     def __getitem__(self, name: str) -> Any:
@@ -197,7 +195,10 @@ def build(sim: Any, graph: Graph, ctx: BuildContext | None = None) -> System:
     for name in graph.order():
         node = graph.nodes[name]
         ctx.built[name] = kind(node.impl).build(ctx, node)
-    return System(sim, graph, dict(ctx.built), ctx.layout)
+    system = System(sim, graph, dict(ctx.built), ctx.table_map)
+    if ctx.table_map is not None:
+        ctx.table_map.root = system.memory_root
+    return system
 
 
 def describe(graph: Graph) -> str:

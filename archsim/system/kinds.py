@@ -26,7 +26,7 @@ def _build_host(ctx, node):
 
     p = node.params
     near = ctx.get(p.near) if p.near is not None else None
-    return EmbeddingOperator(ctx.sim, p, ctx.get(p.memory), ctx.layout, ctx.tables, near_data=near,
+    return EmbeddingOperator(ctx.sim, p, ctx.get(p.memory), ctx.table_map, near_data=near,
                              name=node.name)
 
 
@@ -118,8 +118,10 @@ def hdm_translate(base: int, g: int, n: int, size: int):
 
 def _build_hdm(ctx, node) -> Deinterleave:
     p = node.params
-    return Deinterleave(ctx.sim, node.name, ctx.get(p.to), hdm_translate(p.base, p.granule_bytes, p.ways,
-                                                                          p.way_bytes))
+    translate = hdm_translate(p.base, p.granule_bytes, p.ways, p.way_bytes)
+    if ctx.table_map is not None:  # units in the fabric read the tables at the addresses the decoder gives
+        ctx.table_map.translate = translate
+    return Deinterleave(ctx.sim, node.name, ctx.get(p.to), translate)
 
 
 register("hdm", HDMNode, _build_hdm, ref_list("to"))

@@ -43,6 +43,10 @@ class AddressRouter(Component):
         """The component that owns ``addr``."""
         return self._dest[self._index(addr)]
 
+    def owner_of(self, addr: int) -> tuple[Component, int]:
+        """The next step towards the memory that holds ``addr`` (:meth:`archsim.system.table_map.TableMap.owner`)."""
+        return self.destination(addr), addr
+
     def can_accept(self, req: MemRequest) -> bool:
         return self._dest[self._index(req.addr)].can_accept(req)
 
@@ -66,6 +70,9 @@ class Deinterleave(Component):
         super().__init__(sim, name)
         self.inner = inner
         self.translate = translate
+
+    def owner_of(self, addr: int) -> tuple[Component, int]:
+        return self.inner, int(self.translate(addr))
 
     def _view(self, req: MemRequest) -> MemRequest:
         return MemRequest(int(self.translate(req.addr)), req.is_write, req.size, tag=req)

@@ -88,8 +88,8 @@ def expand(cfg: SystemConfig) -> Graph:
                 near = "pifs"
                 sw = spec.switch or cfg.cxl.switches[0].name
                 g.add(near, "pifs", _construct(kind("pifs").schema, spec, switch=f"cxl.{sw}", host_link=link,
-                                               to_host_ns=host.to_memory_ns, from_host_ns=host.from_memory_ns,
-                                               interleave=_interleave_tuple(cfg)), ("cxl", "pifs"))
+                                               to_host_ns=host.to_memory_ns, from_host_ns=host.from_memory_ns),
+                      ("cxl", "pifs"))
             else:
                 near = f"{pre}pifs"
                 g.add(near, "pifs_port", _construct(kind("pifs_port").schema, pifs="pifs", link=link,
@@ -158,13 +158,6 @@ def _interleave(cfg: SystemConfig) -> dict[str, int]:
     exps = sorted(cfg.cxl.expanders, key=lambda e: e.base)
     return {"base": exps[0].base, "granule_bytes": cfg.cxl.interleave_bytes, "ways": len(exps),
             "way_bytes": exps[0].size}
-
-
-def _interleave_tuple(cfg: SystemConfig) -> tuple[int, int, int, int] | None:
-    if cfg.cxl.interleave_bytes is None:
-        return None
-    d = _interleave(cfg)
-    return d["base"], d["granule_bytes"], d["ways"], d["way_bytes"]
 
 
 def _expand_fabric(g: Graph, cfg: SystemConfig, name: str = "cxl") -> dict[str, str]:

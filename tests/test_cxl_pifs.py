@@ -166,3 +166,20 @@ def test_commands_take_credits_and_the_crossbar() -> None:
     _, slow = _run(PIFS, ["cxl.switches.0.ports.0.link.credits=1"], 4, 32, 20)
     _, fast = _run(PIFS, [], 4, 32, 20)
     assert slow > fast
+
+
+def test_beacon_like_units_get_their_shares_as_messages() -> None:
+    """location: expander: the host sends each expander holding rows of a bag its share as a message (host
+    link, crossbar, the port's link), the expander's controller hands it to its unit, which reads its DRAM
+    directly, and the partial sum comes back as the message's response; the host adds them. Four tables, one
+    bag each of 20 rows (table t on expander t): four commands of 16 + 80 B, four 256 B partial sums, and no
+    line on any link."""
+    system, _ = _run(PIFS, ["cxl.pifs.location=expander", "cxl.pifs.buffer_kib=0"], 4, 1, 20)
+    c = system.components
+    host = c["cxl.sw0.port0.link"]
+    assert (host.m2s.payload_bytes, host.s2m.payload_bytes) == (4 * (16 + 80), 4 * 256)
+    for j in range(1, 5):
+        lk = c[f"cxl.sw0.port{j}.link"]
+        assert (lk.m2s.payload_bytes, lk.s2m.payload_bytes) == (16 + 80, 256)
+        assert c[f"cxl.exp{j - 1}"].bags == 1 and c[f"cxl.exp{j - 1}"].reads == 20 * 4
+    assert system.pifs.partials == 4 and host.max_outstanding >= 1

@@ -7,9 +7,11 @@ Path of a bag (a :class:`~archsim.core.request.GatherReduce`) whose table lives 
     on-switch buffer may hold hot lines), and pools them --> the switch's combiner adds the ports' partial sums
     --> pooled vector over the host link, S2M --> host
 
-- **Command.** The bag's indices (``index_bytes`` each, plus ``command_header_bytes``) travel to the switch as
-  64 B write-data messages (M2S RwD) on the host link's downstream wire, then the port logic, PHY and the
-  switch's forwarding pipeline. The host's on-chip path to its root port (``host.to_memory_ns``) comes first.
+- **Command.** The bag's indices (``index_bytes`` each, plus ``command_header_bytes``) are a
+  :class:`~archsim.core.request.Message` the host submits to its link after its on-chip path
+  (``host.to_memory_ns``): a credit, 64 B write-data messages (M2S RwD), port logic and PHY, then the switch's
+  forwarding pipeline and crossbar to the units' output inside the switch (``Switch.attach``). A port whose
+  expander reduces itself (NMP DIMMs) gets its share the same way over its link.
 - **Port units.** One per downstream port, reading the rows routed to that port (the switch's address ranges)
   through the port's link: the link's credits, flits and the expander's DRAM set the pace, exactly as for host
   reads. A serial pooling datapath per unit: ``ceil(elements / lanes)`` unit clocks per 64 B line.
@@ -18,8 +20,10 @@ Path of a bag (a :class:`~archsim.core.request.GatherReduce`) whose table lives 
   nothing downstream. ``buffer_admit: hot`` keeps only profiled hot rows (PIFS-Rec's hotness detection).
 - **Combine.** When a unit has pooled its share of a bag, its partial sum goes to the switch's combiner, which
   adds partial sums one after another (``dim / combine_lanes`` unit clocks each).
-- **Result.** The pooled vector (``dim`` fp32) returns over the host link's upstream wire as data responses
-  (S2M DRS), then ``host.from_memory_ns`` to the core.
+- **Result.** The pooled vector (``dim`` fp32) is the command's response: the switch's pipeline, data
+  responses (S2M DRS) up the host link, then ``host.from_memory_ns`` to the core.
+- **Units in the expanders** (``location: expander``, BEACON-like): each unit is its expander's reducer; the
+  host sends every device its share of a bag as a message and adds the partial sums that come back.
 - **Bag latency** (the host's ``bag_latency``, docs/metrics.md): from the first of the bag's reads that a unit
   issues (taken by the port's link, or by the expander for units in the device), referred back to the host by
   the idle flight of the command that carried it (host path, host link, switch pipeline, and the port's link
@@ -46,7 +50,7 @@ from archsim.core.pooling import HIT, MERGED, Datapath, LineBuffer
 from archsim.core.port import MemoryPort, call_at
 from archsim.core.request import GatherReduce, MemRequest, Message
 from archsim.core.sim import Simulator
-from archsim.cxl.flit import M2S_RWD, S2M_DRS
+from archsim.cxl.flit import M2S_RWD
 from archsim.cxl.link import Link
 from archsim.cxl.spec import PIFSSpec, ns_to_ps
 from archsim.cxl.switch import Switch
@@ -71,6 +75,20 @@ class HostFront:
         self.port = MemoryPort(link)
         self.to_ps = to_ps
         self.from_ps = from_ps
+
+
+class _DeviceReducer:
+    """A PIFS unit inside an expander (``location: expander``) as the expander's reducer."""
+
+    def __init__(self, owner: PIFS, unit: _PortUnit) -> None:
+        self.owner = owner
+        self.unit = unit
+
+    def accepts_table(self, t: int) -> bool:
+        return self.owner.accepts_table(t)
+
+    def submit(self, gr: GatherReduce) -> simpy.Event:
+        return self.owner.reduce_in_device(self.unit, gr)
 
 
 class _CommandFace(Component):
@@ -224,6 +242,9 @@ class PIFS(Component):
         self.tables = tm.tables
         self.in_device = spec.location == "expander"
         self.units = [_PortUnit(self, i, lk, self.in_device) for i, lk in enumerate(down_links)]
+        if self.in_device:  # each unit sits in its expander: the expander's controller hands it the shares
+            for unit in self.units:
+                unit.link.port.mem.reducer = _DeviceReducer(self, unit)
         self.to_ps = to_host_ps
         self.from_ps = from_host_ps
         self.cyc_ps = 1e6 / spec.clock_mhz
@@ -310,9 +331,9 @@ class PIFS(Component):
         n = -(-nbytes // 64)
         tail = lk.phy_ps + lk.port_ps + self.switch.fwd_ps
         flight = front.to_ps + lk.port_ps + lk.m2s.alone_ps(M2S_RWD, n) + tail  # on an idle path
-        if self.in_device:  # BEACON-like: the command's bytes on the host link's wire, shares to the devices
-            at = lk.m2s.send(self.env.now + lk.port_ps, M2S_RWD, n, nbytes, "command")
-            call_at(self.env, at + tail, self._dispatch_later, (gr, front, flight, None))
+        if self.in_device:  # BEACON-like: the host sends each device its share
+            self.command_bytes -= nbytes
+            self._device_commands(gr, front)
             return
         msg = Message(COMMAND_WINDOW[0], nbytes, gr.dim * 4, (gr, front, flight), "command", "pooled")
         front.port.send(msg, self._pooled_back)
@@ -322,8 +343,60 @@ class PIFS(Component):
         gr, front, _ = ev.value.payload
         call_at(self.env, self.env.now + front.from_ps, self._done, gr)
 
-    def _dispatch_later(self, ev: simpy.Event) -> None:
-        self.dispatch(*ev.value)
+    def _device_commands(self, gr: GatherReduce, front: HostFront) -> None:
+        """BEACON-like units in the expanders: the host splits the bag by the device that holds each row and
+        sends each device its rows as a message (host link, switch crossbar, the port's link), whose response
+        is the device's partial sum; the host adds the partial sums as they arrive."""
+        tm = self.table_map
+        rows = np.asarray(gr.rows, dtype=np.int64)
+        addrs, counts = tm.line_addresses(gr.table, rows, device=True)
+        per_row = counts if counts is not None else np.full(len(rows), tm.lines_per_row(gr.table))
+        first = addrs[np.cumsum(per_row) - per_row]
+        row_port = self.switch.route_outputs(first)
+        ports = np.unique(row_port)
+        bag = _Bag(gr, len(ports), front)
+        lk = front.link
+        for o in ports.tolist():
+            sel = row_port == o
+            nbytes = self.spec.command_header_bytes + int(sel.sum()) * self.spec.index_bytes
+            self.command_bytes += nbytes
+            n = -(-nbytes // 64)
+            dl = self.units[o].link
+            # idle flight: host path, host link, switch, the port's link, the device's controller
+            flight = (front.to_ps + 2 * lk.port_ps + lk.m2s.alone_ps(M2S_RWD, n) + lk.phy_ps + self.switch.fwd_ps
+                      + 2 * dl.port_ps + dl.m2s.alone_ps(M2S_RWD, n) + dl.phy_ps + dl.port.mem.controller_ps)
+            sub = GatherReduce(gr.table, rows[sel].tolist(), gr.dim, gr.dtype, gr.row_bytes, tag=flight)
+            msg = Message(int(first[sel][0]), nbytes, gr.dim * 4, sub, "command", "partial", tag=bag)
+            front.port.send(msg, self._device_partial_at_host)
+
+    def _device_partial_at_host(self, ev: simpy.Event) -> None:
+        msg = ev.value
+        bag, sub = msg.tag, msg.payload
+        self.partials += 1
+        self.result_bytes += sub.dim * 4
+        t = self.env.now + bag.front.from_ps
+        if t > bag.t_ready:
+            bag.t_ready = t
+        if 0 <= sub.t_issue < bag.t_first:
+            bag.t_first = sub.t_issue
+        bag.parts_left -= 1
+        if bag.parts_left == 0:
+            self._stamp(bag)
+            call_at(self.env, bag.t_ready, self._done, bag.gr)
+
+    def reduce_in_device(self, unit: _PortUnit, gr: GatherReduce) -> simpy.Event:
+        """A device's share (``gr``, handed on by its expander's controller): its unit reads the rows from the
+        expander's DRAM and pools them; the event fires with the partial sum ready."""
+        env = self.env
+        gr.t_submit = env.now
+        if gr.done is None:
+            gr.done = env.event()
+        share = _Bag(gr, 1, self.front, gr.tag.payload.tag)  # flight: the share's command from the host
+        addrs, _ = self.table_map.line_addresses(gr.table, np.asarray(gr.rows, dtype=np.int64), device=True)
+        elems = self.elems_per_line(gr)
+        part = _Part(share, len(addrs), unit, unit.datapath.line_ps(elems), elems)
+        unit.read(addrs.tolist(), part, [False] * len(addrs))
+        return gr.done
 
     def dispatch(self, gr: GatherReduce, front: HostFront, flight: int, msg: Message | None = None) -> None:
         """The command reached the units (``msg``: it came as a message, answered with the pooled vector)."""
@@ -362,7 +435,6 @@ class PIFS(Component):
         addr_l = addrs.tolist()
         cab_l = cab.tolist()
         where_l = where.tolist() if where is not None else None
-        row_of_line = np.repeat(np.arange(len(rows)), per_row) if self.in_device else None
         row_port = None
         for o in ports.tolist():
             unit = self.units[o]
@@ -375,16 +447,7 @@ class PIFS(Component):
             part = _Part(bag, len(sel), unit, pool_ps, elems)
             lines, cab_o = [addr_l[i] for i in sel], [cab_l[i] for i in sel]
             src = [where_l[i] for i in sel] if where_l is not None else None
-            if self.in_device:  # the port's share of the command crosses its link to the device's unit
-                lk = unit.link
-                n_rows = len(np.unique(row_of_line[out_line == o]))
-                nbytes = self.spec.command_header_bytes + n_rows * self.spec.index_bytes
-                n = -(-nbytes // 64)
-                at = lk.m2s.send(self.env.now + lk.port_ps, M2S_RWD, n, nbytes, "command")
-                part.flight += 2 * lk.port_ps + lk.m2s.alone_ps(M2S_RWD, n) + lk.phy_ps
-                call_at(self.env, at + lk.phy_ps + lk.port_ps, self._unit_read, (unit, lines, part, cab_o, src))
-            else:
-                unit.read(lines, part, cab_o, src)
+            unit.read(lines, part, cab_o, src)
 
     def _to_device(self, unit: _PortUnit, bag: _Bag, gr: GatherReduce, rows: np.ndarray) -> None:
         """The port's rows of the bag go as a command over its link (a message: credits, flits) to the device,
@@ -409,15 +472,11 @@ class PIFS(Component):
                 bag.t_first = t
         self.partial_ready(bag, self.env.now)
 
-    def _unit_read(self, ev: simpy.Event) -> None:
-        unit, lines, part, cab, src = ev.value
-        unit.read(lines, part, cab, src)
-
     def partial_ready(self, bag: _Bag, t_ready: int, unit: _PortUnit | None = None) -> None:
         """A unit finished its share of ``bag`` at ``t_ready``: the combiner adds it (in the switch), or (units
         in the devices) the partial sum travels up its link, the switch and the host link to the host."""
-        if self.in_device:
-            call_at(self.env, t_ready, self._partial_up, (bag, unit))
+        if self.in_device:  # the device's share is pooled: its expander answers the share's command
+            call_at(self.env, t_ready, self._share_done, bag)
             return
         gr = bag.gr
         t = self.combiner.pool(t_ready, 1, self.combiner.line_ps(gr.dim), gr.dim)
@@ -428,28 +487,13 @@ class PIFS(Component):
         if bag.parts_left == 0:
             call_at(self.env, bag.t_ready, self._result, bag)
 
-    def _partial_up(self, ev: simpy.Event) -> None:
-        bag, unit = ev.value
-        lk = unit.link
-        nbytes = bag.gr.dim * 4
-        self.partials += 1
-        at = lk.s2m.send(self.env.now + lk.port_ps, S2M_DRS, -(-nbytes // 64), nbytes, "partial")
-        call_at(self.env, at + lk.phy_ps + lk.port_ps + self.switch.fwd_ps, self._partial_host, bag)
-
-    def _partial_host(self, ev: simpy.Event) -> None:
-        """A device's partial sum crosses the host link; the host adds the partial sums as they arrive."""
-        bag = ev.value
-        lk = bag.front.link
-        nbytes = bag.gr.dim * 4
-        self.result_bytes += nbytes
-        at = lk.s2m.send(self.env.now + lk.port_ps, S2M_DRS, -(-nbytes // 64), nbytes, "partial")
-        t = at + lk.phy_ps + lk.port_ps + bag.front.from_ps
-        if t > bag.t_ready:
-            bag.t_ready = t
-        bag.parts_left -= 1
-        if bag.parts_left == 0:
-            self._stamp(bag)
-            call_at(self.env, bag.t_ready, self._done, bag.gr)
+    def _share_done(self, ev: simpy.Event) -> None:
+        share = ev.value
+        gr = share.gr
+        t = share.t_first if share.t_first < 1 << 62 else share.t_hit
+        gr.t_issue = t if t < 1 << 62 else -1
+        gr.t_done = self.env.now
+        gr.done.succeed(gr)
 
     def _result(self, ev: simpy.Event) -> None:
         """The pooled vector is ready: the command's response (the switch's pipeline, then the host link's data

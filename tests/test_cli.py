@@ -213,3 +213,46 @@ def test_readme_lists_every_command_and_shipped_hwconfig():
     for hw in list_shipped("hwconfig"):
         assert f"- `{hw['name']}`: {hw['description']}\n" in readme, hw["name"]
     assert "averages the metric over every column it does not draw" in readme
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["run", "cpu_ddr4", "--seed", "abc"], "argument --seed: invalid int value: 'abc' (see archsim run --help)"),
+    (["sweep"], "the following arguments are required: spec (see archsim sweep --help)"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_usage_errors_are_one_line_with_a_hint(argv, words):
+    """argparse's usage block is not printed: one line naming the problem and where --help is, exit 2."""
+    r = subprocess.run([sys.executable, "-m", "archsim.cli", *argv], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("archsim: error: ") and words in lines[0], lines
+
+
+def test_internal_error_is_one_line_with_the_traceback_in_a_file(monkeypatch, capsys):
+    """A bug (any exception that is not bad input) is exit 1, one line naming it and the log that holds the
+    traceback; no traceback on the terminal."""
+    from archsim import cli
+
+    def boom(args):
+        raise ZeroDivisionError("division by zero in a model")
+
+    monkeypatch.setattr(cli, "_cmd_presets", boom)
+    assert cli.main(["presets"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("archsim: internal error: ZeroDivisionError: division by zero")
+    log = err[0].rsplit("full traceback in ", 1)[1].rstrip(")")
+    text = Path(log).read_text()
+    assert "Traceback" in text and "boom" in text
+    Path(log).unlink()
+
+
+def test_validate_reports_rows_outside_tolerance_and_exits_0_unless_strict(monkeypatch, capsys):
+    """validate ran: exit 0 even with rows outside tolerance (it reports them); --strict makes that exit 3."""
+    from archsim import cli, validation
+
+    bad = validation.Check("case", "metric", 1.0, 2.0, 1.0, 0.1, "rel")
+    monkeypatch.setattr(validation, "dram_cases", lambda: [])
+    monkeypatch.setattr(validation, "model_checks", lambda: [bad])
+    assert cli.main(["validate"]) == 0
+    assert "0 within tolerance, 1 outside" in capsys.readouterr().out
+    assert cli.main(["validate", "--strict"]) == 3

@@ -88,7 +88,8 @@ def _rebuild_config_error(
 
 def run_guarded(fn, *args, interrupted: str = "interrupted") -> int:
     """Run a command function the way the command line does: bad input (:class:`InputError`, so also
-    :class:`ConfigError`) is one line on stderr and exit status 2; Ctrl-C is exit status 130."""
+    :class:`ConfigError`) is one line on stderr and exit status 2; Ctrl-C is exit status 130; any other
+    exception is a bug: one line naming it and the file that holds the full traceback, exit status 1."""
     import sys
 
     try:
@@ -99,3 +100,22 @@ def run_guarded(fn, *args, interrupted: str = "interrupted") -> int:
     except KeyboardInterrupt:
         print(f"archsim: {interrupted}", file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001 - the last resort of the command line: no raw traceback
+        log = write_crash_log(e)
+        print(f"archsim: internal error: {type(e).__name__}: {_one_line(str(e))[:300]} (a bug; full traceback in "
+              f"{log})", file=sys.stderr)
+        return 1
+
+
+def write_crash_log(exc: BaseException) -> str:
+    """Write ``exc``'s traceback (and the command line) to a new file in the temporary directory; its path."""
+    import os
+    import sys
+    import tempfile
+    import traceback
+
+    fd, path = tempfile.mkstemp(prefix="archsim-crash-", suffix=".log")
+    with os.fdopen(fd, "w") as f:
+        f.write("command: " + " ".join(sys.argv) + "\n\n")
+        f.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    return path

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class CacheSpec(BaseModel):
     """A set-associative write-back, write-allocate cache with LRU replacement."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     size_kib: int = Field(..., gt=0, description="capacity in KiB")
     ways: int = Field(16, gt=0, description="associativity")

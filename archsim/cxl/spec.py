@@ -28,7 +28,7 @@ from fractions import Fraction
 from typing import Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from archsim.config import ConfigError, LoadedConfig, config_error_from_validation, format_key_path
 from archsim.dram.spec import DRAMSpec
@@ -41,7 +41,7 @@ __all__ = [
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 def ns_to_ps(ns: float) -> int:
@@ -258,6 +258,14 @@ class PIFSSpec(_Strict):
                                                       "hot rows")
     compute_energy_pJ: float = Field(0.9, ge=0, description="energy of one fp32 add, pJ (Horowitz, ISSCC "
                                                             "2014: 0.9 pJ at 45 nm)")
+
+    @model_validator(mode="after")
+    def _buffer_geometry(self) -> PIFSSpec:
+        lines = self.buffer_kib * 1024 // 64
+        if self.buffer_kib and (lines < self.buffer_ways or lines % self.buffer_ways):
+            raise ValueError(f"buffer_kib {self.buffer_kib} is not a whole number of {self.buffer_ways}-way sets "
+                             f"of 64 B lines")
+        return self
 
 
 Path = tuple[Any, ...]

@@ -19,7 +19,7 @@ from archsim.dram.standard import COMMANDS, eval_delay
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 def _pow2(name: str, v: int) -> int:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class NMPSpec(BaseModel):
     """NMP units at one level of the DRAM: rank (RecNMP), bank group or bank (ReCross)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     level: Literal["rank", "bankgroup", "bank", "cross"] = Field(
         "rank", description="where the units that read and pool sit: rank (one per rank, DIMM buffer, "
@@ -70,3 +70,11 @@ class NMPSpec(BaseModel):
         0.9, ge=0, description="energy of one fp32 add in a unit (Horowitz, ISSCC 2014: 0.9 pJ at 45 nm)")
     io_energy_pJ_per_bit: float = Field(
         0.0, ge=0, description="energy per bit moved over the channel (instructions and partial sums)")
+
+    @model_validator(mode="after")
+    def _rank_cache_geometry(self) -> NMPSpec:
+        lines = self.rank_cache_kib * 1024 // 64
+        if self.rank_cache_kib and (lines < self.rank_cache_ways or lines % self.rank_cache_ways):
+            raise ValueError(f"rank_cache_kib {self.rank_cache_kib} is not a whole number of "
+                             f"{self.rank_cache_ways}-way sets of 64 B lines")
+        return self

@@ -147,7 +147,7 @@ def _zip_groups(v: Any) -> Any:
 class BaseRun(BaseModel):
     """The run every point starts from."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     hwconfig: str | None = Field(
         None, description="hwconfig YAML (relative to the spec file), shipped hwconfig or preset name; "
@@ -163,7 +163,7 @@ class BaseRun(BaseModel):
 class SweepSpec(BaseModel):
     """A sweep spec as written in YAML (see docs/sweeps.md)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True, allow_inf_nan=False)
 
     name: str = Field("", description="sweep name (default: the spec file's stem); results/<name>/")
     description: str = Field("", description="free text")

@@ -25,7 +25,7 @@ class SystemConfig(BaseModel):
 
     (More sections arrive with NMP, CXL, tiers and GPUs.)"""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     name: str = ""
     description: str = ""

@@ -29,7 +29,7 @@ from archsim.core.sim import Simulator
 class HostSpec(BaseModel):
     """The ``host:`` section of a hwconfig."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     cores: int = Field(16, gt=0, description="cores running the embedding operator")
     clock_mhz: float = Field(2400.0, gt=0, description="core clock")

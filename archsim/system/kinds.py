@@ -36,7 +36,7 @@ register("host", HostNode, _build_host, ref_list("memory", near="reducer"), role
 class DelayNode(BaseModel):
     """A fixed latency each way in front of ``next`` (the on-chip path when there is no cache)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     next: str = Field(..., description="the component requests go to")
     to_next_ns: float = Field(0.0, ge=0, description="latency on the way to next")
@@ -55,7 +55,7 @@ register("delay", DelayNode, _build_delay, ref_list("next"))
 class RangeNode(BaseModel):
     """Addresses ``[base, end)`` go to component ``to``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     base: int = Field(..., ge=0)
     end: int = Field(..., gt=0)
@@ -65,7 +65,7 @@ class RangeNode(BaseModel):
 class RouterNode(BaseModel):
     """A physical memory map: each address range to the component that owns it (non-overlapping)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     ranges: list[RangeNode] = Field(..., min_length=1)
 
@@ -96,7 +96,7 @@ class HDMNode(BaseModel):
     """The host's HDM decoder of ``ways`` expanders interleaved at ``granule_bytes`` from ``base``: a host
     address becomes the address in the owning expander's window (expander k at ``base + k * way_bytes``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     to: str = Field(..., description="the component decoded requests go to (the host's CXL link)")
     base: int = Field(..., ge=0, description="first byte of the interleaved window")

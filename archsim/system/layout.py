@@ -26,7 +26,7 @@ from archsim.dram.mapping import AddressMapper
 class LayoutSpec(BaseModel):
     """The ``layout:`` section of a hwconfig."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     memory: Literal["local", "cxl"] = Field(
         "local", description="where the tables live: local (the host's DRAM) or cxl (the CXL expanders' windows, "

@@ -162,7 +162,7 @@ class PoolingSpec(BaseModel):
     """Lookups per bag: ``fixed`` value, ``uniform`` inclusive range, rounded ``normal``, or an ``empirical``
     histogram. In YAML an integer is a fixed pooling factor and ``[lo, hi]`` a uniform range."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     dist: Literal["fixed", "uniform", "normal", "empirical"] = Field(description="the distribution")
     value: PosInt | None = Field(None, description="fixed: lookups per bag")
@@ -223,7 +223,7 @@ class IndexSpec(BaseModel):
     scattered over the rows by a keyed permutation); or ``hotset`` (a fraction of the rows receives a share of
     the accesses). In YAML a bare name (``index: uniform``) is accepted."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     dist: Literal["uniform", "zipf", "hotset"] = Field(description="the distribution")
     s: PosFloat | None = Field(None, description="zipf: the exponent (> 0; below, at or above 1)")
@@ -273,7 +273,7 @@ IndexField = Annotated[IndexSpec | None, BeforeValidator(_index_shorthand)]
 class TableDefaults(BaseModel):
     """Values for the keys a table entry leaves out."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     rows: Rows | None = Field(None, description="rows of each table (no built-in default)")
     dim: PosInt | None = Field(None, description="elements per row (no built-in default)")
@@ -298,7 +298,7 @@ def _trace_shorthand(v: Any) -> Any:
 class TraceSpec(BaseModel):
     """Read the batches from a trace instead of generating them."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     path: str = Field(
         description="archsim trace directory or .npz file, or a dlrm_datasets .pt / .pt.gz file; "
@@ -345,11 +345,11 @@ class WorkloadSpec(BaseModel):
     """An embedding workload: tables, batches of bags, and how indices and bag lengths are drawn (or a
     trace to read them from)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     name: str = Field("", description="workload name (default: the file stem)")
     description: str = Field("", description="free text")
-    seed: int = Field(0, description="seed of every random stream of the workload")
+    seed: int = Field(0, ge=0, lt=2**63, description="seed of every random stream of the workload")
     batch_size: PosInt | None = Field(None, description="bags per table per batch (a trace gives its own)")
     num_batches: PosInt | None = Field(
         None, description="batches to generate (default 100) or to read from a trace (default: all)"

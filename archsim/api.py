@@ -97,6 +97,8 @@ def _run_trace(cfg: SystemConfig, trace: str | Path, window: int, seed: int):
     drv = TraceDriver(sim.env, mem, iter_trace(trace), window=window, cycle_ps=cfg.dram.timing.tCK_ps,
                       latency=latency)
     sim.env.run(until=drv.finished)
+    if drv.completed == 0:
+        raise InputError(f"{trace}: the trace holds no requests")
     end_ps = drv.last_done_ps
     system.finalize(end_ps)
     summary: dict[str, Any] = {"_sim_time_ps": end_ps}

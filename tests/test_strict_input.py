@@ -31,3 +31,29 @@ def test_wrong_types_and_impossible_values_are_refused(tmp_path, argv, words):
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and words in lines[0], lines
     assert not (tmp_path / "o").exists()  # nothing written
+
+
+def test_empty_trace_is_refused(tmp_path):
+    empty = tmp_path / "empty.trace"
+    empty.write_text("")
+    r = subprocess.run([sys.executable, "-m", "archsim.cli", "run", "dram_ddr4_dramsim3", "--trace", str(empty),
+                        "--quiet", "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip() == f"archsim: error: {empty}: the trace holds no requests"
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_value_that_cannot_be_computed_is_left_empty_and_explained(tmp_path):
+    """A workload whose tables all go to near-data units: the host cores load nothing, so the load latency
+    has no samples; summary.csv leaves it empty (not nan) and stats.json says why."""
+    import csv
+    import json
+
+    out = tmp_path / "o"
+    r = subprocess.run([sys.executable, "-m", "archsim.cli", "run", "recross", *WL, "--quiet", "--out", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    row = next(csv.DictReader(open(out / "summary.csv")))
+    assert "nan" not in row.values() and "inf" not in row.values()
+    assert row["load_latency_mean_ns"] == ""
+    stats = json.loads((out / "stats.json").read_text())
+    assert "load_latency_mean_ns" in stats["undefined_columns"]

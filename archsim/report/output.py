@@ -36,9 +36,20 @@ def summary_csv_text(summary: dict[str, Any]) -> str:
 
 
 def _fmt(v: Any) -> str:
+    """A summary value as written: floats to 6 decimals; a value that could not be computed (NaN, infinite) is
+    left empty (:func:`undefined_columns` says why)."""
     if isinstance(v, float):
-        return repr(round(v, 6)) if not math.isnan(v) else "nan"
+        return repr(round(v, 6)) if math.isfinite(v) else ""
     return str(v)
+
+
+#: why a summary column is empty
+UNDEFINED_REASON = "no samples: nothing this column measures happened in the run (e.g. no reads, no host loads)"
+
+
+def undefined_columns(summary: dict[str, Any]) -> dict[str, str]:
+    """The columns left empty in summary.csv (their value could not be computed), each with the reason."""
+    return {k: UNDEFINED_REASON for k, v in summary.items() if isinstance(v, float) and not math.isfinite(v)}
 
 
 def write_run_dir(out: Path, resolved_yaml: str, stats: dict[str, Any], summary: dict[str, Any],
@@ -47,6 +58,9 @@ def write_run_dir(out: Path, resolved_yaml: str, stats: dict[str, Any], summary:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    undefined = undefined_columns(summary)
+    if undefined:
+        stats = {**stats, "undefined_columns": undefined}
     try:
         (tmp / "config.yaml").write_text(resolved_yaml)
         (tmp / "stats.json").write_text(json.dumps(_clean(stats), indent=1, sort_keys=True))

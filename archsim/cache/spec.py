@@ -7,6 +7,15 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
+def set_geometry_error(key: str, size_kib: int, ways: int, line_bytes: int = 64) -> str | None:
+    """Why ``size_kib`` KiB of ``line_bytes`` lines cannot be ``ways``-way sets (None: they can); ``key`` names
+    the size in the message."""
+    lines = size_kib * 1024 // line_bytes
+    if size_kib and (lines < ways or lines % ways):
+        return f"{key} {size_kib} is not a whole number of {ways}-way sets of {line_bytes} B lines"
+    return None
+
+
 class CacheSpec(BaseModel):
     """A set-associative write-back, write-allocate cache with LRU replacement."""
 

@@ -30,6 +30,7 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from archsim.cache.spec import set_geometry_error
 from archsim.config import ConfigError, LoadedConfig, config_error_from_validation, format_key_path
 from archsim.dram.spec import DRAMSpec
 from archsim.nmp.spec import NMPSpec
@@ -261,10 +262,9 @@ class PIFSSpec(_Strict):
 
     @model_validator(mode="after")
     def _buffer_geometry(self) -> PIFSSpec:
-        lines = self.buffer_kib * 1024 // 64
-        if self.buffer_kib and (lines < self.buffer_ways or lines % self.buffer_ways):
-            raise ValueError(f"buffer_kib {self.buffer_kib} is not a whole number of {self.buffer_ways}-way sets "
-                             f"of 64 B lines")
+        err = set_geometry_error("buffer_kib", self.buffer_kib, self.buffer_ways)
+        if err:
+            raise ValueError(err)
         return self
 
 

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from archsim.cache.spec import set_geometry_error
+
 
 class NMPSpec(BaseModel):
     """NMP units at one level of the DRAM: rank (RecNMP), bank group or bank (ReCross)."""
@@ -73,8 +75,7 @@ class NMPSpec(BaseModel):
 
     @model_validator(mode="after")
     def _rank_cache_geometry(self) -> NMPSpec:
-        lines = self.rank_cache_kib * 1024 // 64
-        if self.rank_cache_kib and (lines < self.rank_cache_ways or lines % self.rank_cache_ways):
-            raise ValueError(f"rank_cache_kib {self.rank_cache_kib} is not a whole number of "
-                             f"{self.rank_cache_ways}-way sets of 64 B lines")
+        err = set_geometry_error("rank_cache_kib", self.rank_cache_kib, self.rank_cache_ways)
+        if err:
+            raise ValueError(err)
         return self

@@ -13,7 +13,6 @@ from typing import Any
 from archsim.config import InputError, dump_resolved
 from archsim.core.sim import Simulator, fewer_gc_passes
 from archsim.core.stats import Histogram
-from archsim.dram.memory import DRAMSystem
 from archsim.report.output import write_run_dir
 from archsim.system.config import SystemConfig, load_system
 from archsim.system.trace_driver import TraceDriver
@@ -93,7 +92,7 @@ def _run_trace(cfg: SystemConfig, trace: str | Path, window: int, seed: int):
     sim = Simulator(seed)
     system = build(sim, graph.below(graph.memory_root))
     mem = system.memory_root
-    latency = Histogram() if not isinstance(mem, DRAMSystem) else None
+    latency = Histogram() if not hasattr(mem, "summary") else None
     drv = TraceDriver(sim.env, mem, iter_trace(trace), window=window, cycle_ps=cfg.dram.timing.tCK_ps,
                       latency=latency)
     sim.env.run(until=drv.finished)
@@ -104,12 +103,13 @@ def _run_trace(cfg: SystemConfig, trace: str | Path, window: int, seed: int):
     summary: dict[str, Any] = {"_sim_time_ps": end_ps}
     if latency is None:
         summary.update(mem.summary(end_ps))
-    else:  # a memory map: the trace's own columns, then every memory's
+    else:  # a memory map: the trace's own columns, then every component's (DRAMs, links, expanders)
         summary.update(drv.summary(end_ps))
         for name, comp in system.components.items():
-            if isinstance(comp, DRAMSystem):
+            f = getattr(comp, "summary", None)
+            if f is not None:
                 key = name.replace(".", "_")
-                summary.update({f"{key}_{k}": v for k, v in comp.summary(end_ps).items()})
+                summary.update({f"{key}_{k}": v for k, v in f(end_ps).items()})
     summary.update(sim.energy.summary_nj())
     return summary, None, sim
 

@@ -38,7 +38,9 @@ def test_idle_bag_is_the_sum_of_its_parts() -> None:
     cmd = host.port_ps + -(-int(host.fmt.flits_alone(M2S_RWD) * host.flit_ps) // 1) + host.phy_ps + host.port_ps
     up = host.port_ps + -(-int(host.fmt.flits_alone(S2M_DRS) * host.flit_ps) // 1) + host.phy_ps + host.port_ps
     unit_read = down.idle_latency_ps(exp.controller_ps + read_ps)
-    pool = p._pool_ps(16, p.spec.lanes) + p._pool_ps(16, p.spec.combine_lanes)
+    pool = p.units[0].datapath.line_ps(16) + p.combiner.line_ps(16)  # one line pooled, one partial combined
+    assert pool == round(-(-16 // p.spec.lanes) * 1e6 / p.spec.clock_mhz) \
+        + round(-(-16 // p.spec.combine_lanes) * 1e6 / p.spec.clock_mhz)
     expected = p.to_ps + cmd + sw.fwd_ps + unit_read + pool + sw.fwd_ps + up + p.from_ps
     got = system.operator.bag_latency.max
     tck = dram.spec.timing.tCK_ps

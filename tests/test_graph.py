@@ -234,3 +234,26 @@ def test_docs_worked_example_is_under_40_lines_and_runs(tmp_path):
     res = run(str(p), workload=str(REPO_ROOT / "workloads" / "criteo_zipf.yaml"),
               workload_overrides=["num_batches=1", "batch_size=4"])
     assert res.summary["lookups"] == 4 * 8 * 80
+
+
+def test_switch_ports_without_ranges_route_what_their_links_reach(tmp_path):
+    """A switch written under components: with no port ranges routes each port the windows its link reaches
+    (the expander's window): the same run as cxl_pool's ranges from the cxl: section."""
+    p = tmp_path / "sw.yaml"
+    ports = "\n".join(f"        - {{role: downstream, link: cxl.sw0.port{j}.link}}" for j in range(1, 5))
+    p.write_text(f"extends: {HW / 'cxl_pool.yaml'}\nname: g\ncomponents:\n  cxl.sw0:\n    ports:\n"
+                 f"        - {{role: upstream}}\n{ports}\n")
+    cfg, _ = load_system(str(p))
+    g = expand(cfg)
+    assert all(q.ranges is None for q in g.nodes["cxl.sw0"].params.ports)
+    sets = ["num_batches=1", "batch_size=4"]
+    wl = str(REPO_ROOT / "workloads" / "criteo_zipf.yaml")
+    a = run(str(p), workload=wl, workload_overrides=sets).summary
+    b = run(str(HW / "cxl_pool.yaml"), workload=wl, workload_overrides=sets).summary
+    for k in ("batch_latency_mean_us", "cxl_exp0_bandwidth_GBps", "cxl_exp3_bandwidth_GBps", "energy_total_nJ"):
+        assert a[k] == b[k], k
+    sim = Simulator(0)
+    system = G.build(sim, g.below("memory"))
+    assert system["cxl.sw0.port1.link"].windows() == [(256 << 30, 272 << 30)]
+    assert system["cxl.sw0.port0.link"].windows() == [(b, b + (16 << 30)) for b in range(256 << 30, 320 << 30,
+                                                                                          16 << 30)]

@@ -58,6 +58,10 @@ class Expander(Component):
         self.bytes = 0
         self._finalized = False
 
+    def windows(self) -> list[tuple[int, int]]:
+        """The host address window it serves."""
+        return [(self.base, self.end)]
+
     def owner_of(self, addr: int) -> tuple[Component, int]:
         """The expander holds ``addr`` (the end of the walk of :meth:`archsim.system.table_map.TableMap.owner`)."""
         return self, addr

@@ -22,15 +22,10 @@ from archsim.system.registry import ref_list, register
 
 def windows_below(comp) -> list[tuple[int, int]]:
     """The host address windows reachable through ``comp`` (a link, a switch port, an expander)."""
-    if hasattr(comp, "windows"):
-        return comp.windows()
-    inner = getattr(comp, "port", None)
-    if inner is not None and hasattr(inner, "mem"):  # a link: what its port leads to
-        return windows_below(inner.mem)
-    sw = getattr(comp, "switch", None)
-    if sw is not None:  # a switch's upstream port: every range the switch routes
-        return [r for tgt in sw.output_targets() for r in windows_below(tgt)]
-    raise ValueError(f"{comp.name}: no address window below it; give the switch port's ranges")
+    windows = getattr(comp, "windows", None)
+    if windows is None:
+        raise ValueError(f"{comp.name}: no address window below it; give the switch port's ranges")
+    return windows()
 
 
 class LinkNode(LinkSpec):

@@ -202,6 +202,10 @@ class Link(Component):
     def queue_key(self, req: MemRequest) -> int:
         return 0
 
+    def windows(self) -> list[tuple[int, int]]:
+        """The host address windows reachable through the link (what its far end serves)."""
+        return self.port.mem.windows()
+
     def owner_of(self, addr: int) -> tuple[Component, int]:
         """The next step towards the memory that holds ``addr``: the component at the far end."""
         return self.port.mem, addr

@@ -247,7 +247,6 @@ class PIFS(Component):
                 unit.link.port.mem.reducer = _DeviceReducer(self, unit)
         self.to_ps = to_host_ps
         self.from_ps = from_host_ps
-        self.cyc_ps = 1e6 / spec.clock_mhz
         self.hit_ps = ns_to_ps(spec.buffer_hit_ns)
         self.buffer = (LineBuffer(spec.buffer_kib * 1024, spec.buffer_ways)
                        if spec.buffer_kib else None)
@@ -306,9 +305,6 @@ class PIFS(Component):
     def elems_per_line(self, gr: GatherReduce) -> int:
         return max(1, min(gr.row_bytes, 64) // DTYPE_BYTES[gr.dtype])
 
-    def _pool_ps(self, elems: int, lanes: int) -> int:
-        return round(-(-elems // lanes) * self.cyc_ps)
-
     # ------------------------------------------------------------------ face
     def submit(self, gr: GatherReduce, front: HostFront | None = None) -> simpy.Event:
         """Pool bag ``gr`` for the host behind ``front`` (default: the host the units were built with)."""
@@ -325,16 +321,15 @@ class PIFS(Component):
         """The bag's command leaves the host's root port: down the host link (a message that takes a credit),
         through the switch's pipeline and crossbar to the units; the pooled vector is its response."""
         gr, front = ev.value
+        if self.in_device:  # BEACON-like: the host sends each device its share
+            self._device_commands(gr, front)
+            return
         lk = front.link
         nbytes = self.spec.command_header_bytes + len(gr.rows) * self.spec.index_bytes
         self.command_bytes += nbytes
         n = -(-nbytes // 64)
-        tail = lk.phy_ps + lk.port_ps + self.switch.fwd_ps
-        flight = front.to_ps + lk.port_ps + lk.m2s.alone_ps(M2S_RWD, n) + tail  # on an idle path
-        if self.in_device:  # BEACON-like: the host sends each device its share
-            self.command_bytes -= nbytes
-            self._device_commands(gr, front)
-            return
+        # the command's idle flight to the units: host path, host link, the switch's pipeline
+        flight = front.to_ps + 2 * lk.port_ps + lk.m2s.alone_ps(M2S_RWD, n) + lk.phy_ps + self.switch.fwd_ps
         msg = Message(COMMAND_WINDOW[0], nbytes, gr.dim * 4, (gr, front, flight), "command", "pooled")
         front.port.send(msg, self._pooled_back)
 

@@ -101,6 +101,10 @@ class UpstreamPort(Component):
     def owner_of(self, addr: int) -> tuple[Component, int]:
         return self.switch, addr
 
+    def windows(self) -> list[tuple[int, int]]:
+        """Every range the switch routes to its downstream ports."""
+        return self.switch.windows()
+
     @property
     def occupancy(self) -> int:
         return self.slots.used
@@ -223,6 +227,10 @@ class Switch(Component):
         self._lo = [sp[0] for sp in spans]
         self._spans = spans
         self._span_arrays = tuple(np.asarray([sp[k] for sp in spans], dtype=np.int64) for k in range(3))
+
+    def windows(self) -> list[tuple[int, int]]:
+        """Every range routed to a downstream port (units inside the switch aside)."""
+        return [(lo, hi) for lo, hi, o in self._spans if isinstance(self._out_port[o], int)]
 
     def owner_of(self, addr: int) -> tuple[Component, int]:
         """The next step towards the memory that holds ``addr``: the link of the port that routes it."""

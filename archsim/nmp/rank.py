@@ -304,7 +304,6 @@ class RankNMP(Component):
         self.flight_ps = self.to_ps + -int(-self.inst_ps // 1)
         self.from_ps = round(spec.from_memory_ns * 1000)
         self.combine_ps = round(spec.host_combine_ns * 1000)
-        self.cyc_ps = 1e6 / spec.clock_mhz
         self._line = Datapath(spec.clock_mhz, spec.lanes)  # the units' datapath timing (pool_ps)
         self.ca_free = [0] * self.nch
         self.ca_q: list[deque] = [deque() for _ in range(self.nch)]  # instructions on each C/A bus

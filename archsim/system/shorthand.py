@@ -40,9 +40,16 @@ def _construct(schema: type[BaseModel], src: BaseModel | None = None, /, **extra
     return schema.model_construct(**full)
 
 
+def _add(g: Graph, name: str, impl: str, where: tuple, src: BaseModel | None = None, /, **extra: Any) -> None:
+    """Node ``name`` of kind ``impl``: its parameters from section ``src`` and the wiring in ``extra``."""
+    from archsim.system.registry import kind
+
+    g.add(name, impl, _construct(kind(impl).schema, src, **extra), where)
+
+
 def expand(cfg: SystemConfig) -> Graph:
     """The graph of a hwconfig written in sections."""
-    from archsim.system.registry import kind
+    from archsim.system.kinds import RangeNode
 
     g = Graph()
     host = cfg.host or HostSpec()
@@ -59,45 +66,40 @@ def expand(cfg: SystemConfig) -> Graph:
             far = fabric_links[attach[i]]
             link = far
             if cfg.cxl.interleave_bytes is not None:
-                g.add(f"{pre}hdm", "hdm", _construct(kind("hdm").schema, to=link, **_interleave(cfg)),
-                      ("cxl", "interleave_bytes"))
+                _add(g, f"{pre}hdm", "hdm", ("cxl", "interleave_bytes"), to=link, **_interleave(cfg))
                 far = f"{pre}hdm"
             local = cfg.dram.org.capacity_bytes
-            rng = kind("router").schema.model_fields["ranges"].annotation.__args__[0]
-            g.add(f"{pre}memory", "router", _construct(kind("router").schema, ranges=[
-                _construct(rng, base=0, end=local, to=f"{pre}dram"),
-                _construct(rng, base=local, end=1 << 64, to=far)]), ("cxl",))
+            _add(g, f"{pre}memory", "router", ("cxl",), ranges=[
+                _construct(RangeNode, base=0, end=local, to=f"{pre}dram"),
+                _construct(RangeNode, base=local, end=1 << 64, to=far)])
             mem = f"{pre}memory"
         if i == 0:
             g.memory_root = mem
         if host.llc is not None:
             path = f"{pre}llc"
-            g.add(path, "cache", _construct(kind("cache").schema, host.llc, next=mem, to_next_ns=host.to_memory_ns,
-                                            from_next_ns=host.from_memory_ns), ("host", "llc"))
+            _add(g, path, "cache", ("host", "llc"), host.llc, next=mem, to_next_ns=host.to_memory_ns,
+                 from_next_ns=host.from_memory_ns)
         else:
             path = f"{pre}uncore"
-            g.add(path, "delay", _construct(kind("delay").schema, next=mem, to_next_ns=host.to_memory_ns,
-                                            from_next_ns=host.from_memory_ns), ("host",))
+            _add(g, path, "delay", ("host",), next=mem, to_next_ns=host.to_memory_ns,
+                 from_next_ns=host.from_memory_ns)
         near = None
         if cfg.nmp is not None:
             near = "nmp"
-            g.add(near, "nmp", _construct(kind("nmp").schema, cfg.nmp, dimms="dram"), ("nmp",))
+            _add(g, near, "nmp", ("nmp",), cfg.nmp, dimms="dram")
         if cfg.cxl is not None and cfg.cxl.pifs is not None:
             spec = cfg.cxl.pifs
             if i == 0:
                 near = "pifs"
                 sw = spec.switch or cfg.cxl.switches[0].name
-                g.add(near, "pifs", _construct(kind("pifs").schema, spec, switch=f"cxl.{sw}", host_link=link,
-                                               to_host_ns=host.to_memory_ns, from_host_ns=host.from_memory_ns),
-                      ("cxl", "pifs"))
+                _add(g, near, "pifs", ("cxl", "pifs"), spec, switch=f"cxl.{sw}", host_link=link,
+                     to_host_ns=host.to_memory_ns, from_host_ns=host.from_memory_ns)
             else:
                 near = f"{pre}pifs"
-                g.add(near, "pifs_port", _construct(kind("pifs_port").schema, pifs="pifs", link=link,
-                                                    to_host_ns=host.to_memory_ns, from_host_ns=host.from_memory_ns),
-                      ("hosts",))
+                _add(g, near, "pifs_port", ("hosts",), pifs="pifs", link=link, to_host_ns=host.to_memory_ns,
+                     from_host_ns=host.from_memory_ns)
         name = f"host{i or ''}"
-        g.add(name, "host", _construct(kind("host").schema, host, llc=None, memory=path, near=near),
-              ("host",) if cfg.host is not None else ())
+        _add(g, name, "host", ("host",) if cfg.host is not None else (), host, llc=None, memory=path, near=near)
         g.hosts.append(name)
     apply_components(g, cfg.components)
     return g
@@ -162,7 +164,7 @@ def _interleave(cfg: SystemConfig) -> dict[str, int]:
 
 def _expand_fabric(g: Graph, cfg: SystemConfig, name: str = "cxl") -> dict[str, str]:
     """The ``cxl:`` section's expanders, switches and links; returns attachment point -> host link name."""
-    from archsim.system.registry import kind
+    from archsim.cxl.kinds import SwitchPortNode
 
     spec = cfg.cxl
     for i, e in enumerate(spec.expanders):
@@ -170,21 +172,17 @@ def _expand_fabric(g: Graph, cfg: SystemConfig, name: str = "cxl") -> dict[str, 
         reducer = None
         if e.nmp is not None:  # NMP units in the expander's DIMMs
             reducer = f"{name}.{e.name}.nmp"
-            g.add(reducer, "nmp", _construct(kind("nmp").schema, e.nmp, dimms=f"{name}.{e.name}.dram",
-                                             window_base=e.base), ("cxl", "expanders", i, "nmp"))
-        g.add(f"{name}.{e.name}", "cxl_expander",
-              _construct(kind("cxl_expander").schema, media=f"{name}.{e.name}.dram", reducer=reducer, base=e.base,
-                         capacity=e.capacity, controller_latency_ns=e.controller_latency_ns),
-              ("cxl", "expanders", i))
+            _add(g, reducer, "nmp", ("cxl", "expanders", i, "nmp"), e.nmp, dimms=f"{name}.{e.name}.dram",
+                 window_base=e.base)
+        _add(g, f"{name}.{e.name}", "cxl_expander", ("cxl", "expanders", i), media=f"{name}.{e.name}.dram",
+             reducer=reducer, base=e.base, capacity=e.capacity, controller_latency_ns=e.controller_latency_ns)
     ranges = spec.port_ranges()
     taken: dict[str, int] = {}
     targeted: set[str] = set()
     built: set[str] = set()
-    link_schema = kind("cxl_link").schema
-    port_schema = kind("cxl_switch").schema.model_fields["ports"].annotation.__args__[0]
 
     def link_node(lname: str, link_spec, to: str, port: int | None, where) -> None:
-        g.add(lname, "cxl_link", _construct(link_schema, link_spec, to=to, port=port), where)
+        _add(g, lname, "cxl_link", where, link_spec, to=to, port=port)
 
     def build(si: int) -> None:
         sw = spec.switches[si]
@@ -195,7 +193,7 @@ def _expand_fabric(g: Graph, cfg: SystemConfig, name: str = "cxl") -> dict[str, 
         for j, p in enumerate(sw.ports):
             here = ("cxl", "switches", si, "ports", j)
             if p.role != "downstream":
-                ports.append(_construct(port_schema, role="upstream"))
+                ports.append(_construct(SwitchPortNode, role="upstream"))
                 continue
             k, idx = spec.lookup(p.target)
             targeted.add(p.target)
@@ -209,9 +207,8 @@ def _expand_fabric(g: Graph, cfg: SystemConfig, name: str = "cxl") -> dict[str, 
                 n = taken.get(p.target, 0)
                 taken[p.target] = n + 1
                 link_node(lname, p.link, f"{name}.{p.target}", ups[n], here)
-            ports.append(_construct(port_schema, role="downstream", link=lname, ranges=ranges[(si, j)]))
-        g.add(f"{name}.{sw.name}", "cxl_switch",
-              _construct(kind("cxl_switch").schema, sw, ports=ports), ("cxl", "switches", si))
+            ports.append(_construct(SwitchPortNode, role="downstream", link=lname, ranges=ranges[(si, j)]))
+        _add(g, f"{name}.{sw.name}", "cxl_switch", ("cxl", "switches", si), sw, ports=ports)
 
     for si in range(len(spec.switches)):
         build(si)

@@ -131,3 +131,19 @@ def test_demo_writes_table_and_figure(tmp_path) -> None:
     assert (out / "compare.png").stat().st_size > 10_000
     assert (out / "compare.pdf").exists()
     assert "PIFS-Rec" in r.stdout
+
+
+@pytest.mark.parametrize("hw", SYSTEMS)
+def test_energy_columns_add_up(tiny, hw) -> None:
+    """The ledger's kinds add up to the total per lookup; dynamic + background + refresh is the total too; the
+    paper checks read the kinds without the derived columns (array, dynamic), so nothing is counted twice."""
+    from archsim.validation_papers import _point
+
+    s = tiny[hw]
+    p = _point(s)
+    assert "dynamic" not in p.energy_nJ and "array" not in p.energy_nJ
+    assert sum(p.energy_nJ.values()) == pytest.approx(s["energy_per_lookup_nJ"], rel=1e-9)
+    assert p.total_nJ == s["energy_per_lookup_nJ"]
+    parts = (s["energy_per_lookup_dynamic_nJ"] + s["energy_per_lookup_background_nJ"]
+             + s["energy_per_lookup_refresh_nJ"])
+    assert parts == pytest.approx(s["energy_per_lookup_nJ"], rel=1e-9)

@@ -22,6 +22,8 @@ ENERGY_KINDS = ("act", "read", "write", "refresh", "background", "io", "link", "
 ARRAY_KINDS = ("act", "pre", "read", "write")
 #: energy that accrues with time, not with traffic: DRAM standby and refresh
 STATIC_KINDS = ("background", "refresh")
+#: the energy_per_lookup_<name>_nJ columns that add kinds up (no kind of the ledger has these names)
+DERIVED_ENERGY = ("array", "dynamic")
 
 #: the columns every embedding-workload summary has, whatever the system (docs/metrics.md); besides these,
 #: ``mem_<medium>_bandwidth_GBps`` for every memory and ``<cache>_hit_rate``, ``<cache>_lookups`` for every cache

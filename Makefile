@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 EXT     := $(VENV)/.ext-built
 CSRC    := $(wildcard archsim/dram/*.c archsim/dram/*.h) setup.py
 
-.PHONY: venv demo test lint bench validate clean
+.PHONY: venv demo test lint bench validate soak clean
 
 venv: $(STAMP)
 
@@ -39,6 +39,10 @@ bench: $(EXT)
 
 validate: $(EXT)
 	$(BIN)/archsim validate --papers
+
+# 10^8 lookups through the CPU baseline with its peak memory (about an hour; make test checks the growth)
+soak: $(EXT)
+	$(BIN)/python tests/soak_memory.py results/soak
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,22 +1,124 @@
-"""The Python API: ``archsim.run(config, trace=..., window=..., overrides=..., seed=...) -> Result``."""
+"""The Python API: ``archsim.run(config, trace=..., window=..., overrides=..., seed=...) -> Result``.
+
+Limits (issue #12): a workload whose simulated work cannot finish is refused before it runs
+(:func:`check_workload_size`: at most :data:`MAX_LOOKUPS` lookups in a run and :data:`MAX_BATCH_LOOKUPS` in one
+batch), and ``run(..., max_wall=SECONDS)`` stops a run that goes past a wall-clock limit with
+:class:`WallLimitExceeded` (nothing is written).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archsim.config import InputError, dump_resolved
+from archsim.config import ConfigError, InputError, dump_resolved
 from archsim.core.sim import Simulator, fewer_gc_passes
 from archsim.core.stats import Histogram
 from archsim.report.output import write_run_dir
 from archsim.system.config import SystemConfig, load_system
-from archsim.system.trace_driver import TraceDriver
+from archsim.system.trace_driver import TraceDriver, address_space
 from archsim.workload.trace import iter_trace
+
+MAX_LOOKUPS = 10**12
+"""Most lookups one workload run may simulate (``num_batches x batch_size x`` the mean pooling summed over the
+tables). At the simulator's speed (about 10^5 to 10^6 lookups per wall second) a run above it would take
+weeks; it is refused before it starts."""
+
+MAX_BATCH_LOOKUPS = 10**9
+"""Most lookups in one batch (``batch_size x`` the mean pooling summed over the tables): a batch's indices
+are generated at once (8 bytes each), so a larger one cannot be held in memory."""
+
+
+class WallLimitExceeded(BaseException):
+    """A run went past its wall-clock limit (``run(..., max_wall=...)``, ``archsim run --max-wall``, a sweep's
+    ``timeout``). A BaseException, so that no ``except Exception`` in the simulator swallows it."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+    def __str__(self) -> str:
+        return f"ran past the wall-clock limit of {self.seconds:g} s"
+
+
+_ALARM: dict[str, Any] = {"armed": False, "seconds": None}
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    if _ALARM["armed"]:
+        raise WallLimitExceeded(_ALARM["seconds"])
+
+
+@contextmanager
+def wall_limit(seconds: float | None) -> Iterator[float | None]:
+    """Raise :class:`WallLimitExceeded` in the body once ``seconds`` of wall time have passed (None or 0: no
+    limit); yields the deadline (``time.monotonic()`` units) or None.
+
+    On a process's main thread a SIGALRM timer interrupts the body wherever it is (it repeats every 50 ms, so
+    an exception the garbage collector swallows in a callback is raised again at the next tick). Elsewhere (a
+    Dask worker thread) there is no timer: :func:`run` checks the deadline after each batch of a workload."""
+    if not seconds:
+        yield None
+        return
+    deadline = time.monotonic() + seconds
+    alarm = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    old_handler: Any = None
+    if alarm:
+        old_handler = signal.signal(signal.SIGALRM, _on_alarm)
+        _ALARM.update(armed=True, seconds=seconds)
+        signal.setitimer(signal.ITIMER_REAL, float(seconds), 0.05)
+    try:
+        yield deadline
+    finally:
+        while alarm:  # disarm; a tick that lands in here is dropped (and the disarming done again)
+            try:
+                _ALARM["armed"] = False
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, old_handler)
+                alarm = False
+            except WallLimitExceeded:
+                continue
+
+
+def check_workload_size(wl: Any) -> None:
+    """Refuse a workload (a loaded :class:`~archsim.workload.spec.WorkloadSpec`) whose simulated work cannot
+    finish: more than :data:`MAX_BATCH_LOOKUPS` lookups in a batch (named at ``batch_size``) or more than
+    :data:`MAX_LOOKUPS` in the run (named at ``num_batches``); raises :class:`ConfigError`."""
+    tables = len(wl.table_list())
+    per_batch = wl.lookups_per_batch
+    batches = wl.num_batches or 0
+    pooling = per_batch / (wl.batch_size * tables) if wl.batch_size and tables else 0.0
+    what = f"batch_size {wl.batch_size} x {tables} tables x {pooling:g} lookups per bag"
+    if per_batch > MAX_BATCH_LOOKUPS:
+        key, text = "batch_size", (f"a batch of {_sci(per_batch)} lookups ({what}) is more than a batch may hold "
+                                   f"(at most {_sci(MAX_BATCH_LOOKUPS)}, archsim.api.MAX_BATCH_LOOKUPS)")
+    elif per_batch * batches > MAX_LOOKUPS:
+        key, text = "num_batches", (f"{batches} batches of {_sci(per_batch)} lookups ({what}) are "
+                                    f"{_sci(per_batch * batches)} lookups, more than a run may simulate (at most "
+                                    f"{_sci(MAX_LOOKUPS)}, archsim.api.MAX_LOOKUPS)")
+    else:
+        return
+    sources = getattr(wl, "_sources", None)
+    file, line = sources.where((key,)) if sources is not None else (None, None)
+    raise ConfigError(text, file=file, line=line, path=key)
+
+
+def _sci(x: float) -> str:
+    """``1088``, ``1.64e5``, ``3.02e24``: below a million as is, else three significant digits."""
+    if abs(x) < 1e6:
+        return f"{x:.6g}"
+    text = f"{x:.3g}"
+    mantissa, _, exp = text.partition("e")
+    return f"{mantissa}e{int(exp)}" if exp else text
 
 
 @dataclass
@@ -40,27 +142,38 @@ class Result:
 def run(config: str | Path, trace: str | Path | None = None, window: int = 0,
         overrides: Sequence[str] = (), seed: int | None = None, out: str | Path | None = None,
         write: bool = False, workload: str | Path | None = None, workload_overrides: Sequence[str] = (),
-        progress: Callable[[int, int, int], None] | None = None) -> Result:
+        progress: Callable[[int, int, int], None] | None = None, max_wall: float | None = None) -> Result:
     """Simulate ``trace`` (memory requests) or ``workload`` (embedding batches) on ``config``.
 
     ``seed``: the run's seed (default: the workload's own seed, 0 for traces). ``progress(batches_done,
     batches_total, sim_time_ps)`` is called after each batch of a workload. With ``write`` (or ``out``
     given) the run directory is written atomically; the default directory is
     ``results/<config-name>-<hash8>/``.
+
+    ``max_wall``: seconds of wall time the simulation may take (default: no limit); past it the run stops with
+    :class:`WallLimitExceeded` and writes nothing (see :func:`wall_limit`). A workload above
+    :data:`MAX_LOOKUPS` / :data:`MAX_BATCH_LOOKUPS` is refused with a :class:`ConfigError` before it runs.
     """
+    if max_wall is not None and not (isinstance(max_wall, int | float) and math.isfinite(max_wall)
+                                     and max_wall > 0):
+        raise InputError(f"max_wall: must be a number of seconds > 0, got {max_wall!r}")
     cfg, loaded = load_system(config, overrides)
     if (trace is None) == (workload is None):
         raise InputError("give either a memory trace (--trace FILE) or an embedding workload (--workload FILE)")
     wall0 = time.perf_counter()
     if trace is not None:
         seed = 0 if seed is None else seed
-        with fewer_gc_passes():
+        with fewer_gc_passes(), wall_limit(max_wall):
             summary, stats, sim = _run_trace(cfg, trace, window, seed)
         run_info: dict[str, Any] = {"trace": str(trace), "window": window}
         run_hash = loaded.hash
     else:
-        with fewer_gc_passes():
-            summary, stats, sim, wl, seed = _run_workload(cfg, workload, workload_overrides, seed, progress)
+        with fewer_gc_passes(), wall_limit(max_wall) as deadline:
+            try:
+                summary, stats, sim, wl, seed = _run_workload(cfg, workload, workload_overrides, seed, progress,
+                                                              deadline, max_wall)
+            except ConfigError as e:  # a component found its configuration wrong once it saw the workload
+                raise _located(e, loaded) from None
         run_info = {"workload": str(workload), "workload_name": wl.name}
         run_hash = hashlib.sha256((loaded.hash + _workload_hash(wl)).encode()).hexdigest()
     wall = time.perf_counter() - wall0
@@ -80,6 +193,16 @@ def run(config: str | Path, trace: str | Path | None = None, window: int = 0,
     return res
 
 
+def _located(err: ConfigError, loaded) -> ConfigError:
+    """``err`` with the file and line of its key (``err.key_path``, set by components that check their keys
+    when they are built) when it names no file yet."""
+    path = getattr(err, "key_path", None)
+    if err.file is not None or path is None:
+        return err
+    file, line = loaded.sources.where(path)
+    return err.with_location(file=file, line=line)
+
+
 def _run_trace(cfg: SystemConfig, trace: str | Path, window: int, seed: int):
     """Drive the graph's memory root (the host's memory: its DRAM, or its memory map over local DRAM and CXL
     windows) with a memory trace; the hosts and the near-data units above the root are not built."""
@@ -93,7 +216,8 @@ def _run_trace(cfg: SystemConfig, trace: str | Path, window: int, seed: int):
     system = build(sim, graph.below(graph.memory_root))
     mem = system.memory_root
     latency = Histogram() if not hasattr(mem, "summary") else None
-    drv = TraceDriver(sim.env, mem, iter_trace(trace), window=window, cycle_ps=cfg.dram.timing.tCK_ps,
+    drv = TraceDriver(sim.env, mem, iter_trace(trace, address_space(mem)), window=window,
+                      cycle_ps=cfg.dram.timing.tCK_ps,
                       latency=latency)
     sim.env.run(until=drv.finished)
     if drv.completed == 0:
@@ -119,29 +243,36 @@ def _workload_hash(wl) -> str:
 
 
 def _run_workload(cfg: SystemConfig, workload: str | Path, workload_overrides: Sequence[str],
-                  seed: int | None, progress):
+                  seed: int | None, progress, deadline: float | None = None, max_wall: float | None = None):
+    from archsim.config import load_config
     from archsim.system.builder import build_layout, run_embedding
     from archsim.system.metrics import workload_summary
     from archsim.workload.batches import iter_batches
     from archsim.workload.spec import load_workload
 
-    wl = load_workload(workload, overrides=tuple(workload_overrides))
+    # errors in an override name the option it came from: --workload-set (--set is the hwconfig's)
+    wl = load_workload(load_config(workload, overrides=tuple(workload_overrides), kind="workload",
+                                   override_label="--workload-set"))
+    check_workload_size(wl)
     seed = wl.seed if seed is None else seed
     tables = wl.table_list()
     layout = build_layout(cfg, tables)
     if not layout.fits:
-        from archsim.config import ConfigError
-
         where = ("tables",) if wl.tables else ("trace",)
-        file, line = wl._sources.where(where) if wl._sources is not None else (str(workload), None)
+        # an override of the tables or their defaults (--workload-set defaults.rows=...) is what made them big
+        file, line = (wl._sources.blame(where, also=[("defaults",)]) if wl._sources is not None
+                      else (str(workload), None))
         per = " per channel (layout.policy channel_per_table)" if cfg.layout.policy == "channel_per_table" else ""
         raise ConfigError(f"the tables need {layout.bytes_needed / 2**30:.2f} GiB but {cfg.name or 'the memory'} "
                           f"holds {layout.capacity / 2**30:.2f} GiB{per}", file=file, line=line, path=where[0])
     total = wl.num_batches
     cb = None
-    if progress is not None:
+    if progress is not None or deadline is not None:
         def cb(done: int, now: int) -> None:
-            progress(done, total, now)
+            if deadline is not None and time.monotonic() > deadline:  # where no SIGALRM timer runs
+                raise WallLimitExceeded(max_wall)
+            if progress is not None:
+                progress(done, total, now)
     more = [iter_batches(wl, seed=seed + i) for i in range(1, cfg.hosts)]  # each host its own stream
     system, end_ps = run_embedding(cfg, tables, iter_batches(wl, seed=seed), seed, cb,
                                    profile=iter_batches(wl, seed=seed), more_batches=more)

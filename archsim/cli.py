@@ -2,7 +2,8 @@
 
 Exit status: 0 on success, 2 on bad input (one line on stderr naming file:line and key path; usage errors one
 line with a hint to --help), 1 on an internal error (one line and the path of a file with the traceback),
-3 from ``validate --strict`` when a row is outside its tolerance.
+3 from ``validate --strict`` when a row is outside its tolerance, 4 when ``run --max-wall`` stopped the run
+(``sweep``: when a point ran past its time limit).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from archsim.config import InputError
 from archsim.config.errors import run_guarded
+from archsim.core.files import atomic_write_text
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=None,
                    help="run seed (default: the workload's seed; 0 for traces)")
     r.add_argument("--out", help="run directory (default results/<config-name>-<hash8>/)")
+    r.add_argument("--max-wall", type=float, default=None, metavar="SECONDS",
+                   help="stop the run past this many seconds of wall time: exit status 4, one line "
+                        "'archsim: stopped: ran past --max-wall N s', no results written (default: no limit)")
     r.add_argument("--plot", action="store_true", help="also write a read-latency CDF plot (latency_cdf.png)")
     r.add_argument("--quiet", action="store_true", help="print nothing on success")
 
@@ -98,22 +103,43 @@ def main(argv: list[str] | None = None) -> int:
     return run_guarded(cmd, args)
 
 
+EXIT_STOPPED = 4
+"""Exit status of ``archsim run`` stopped by ``--max-wall`` (and of ``archsim sweep`` when a point was)."""
+
+
+def check_max_wall(seconds: float | None) -> None:
+    """``--max-wall``: a finite number of seconds > 0 (InputError otherwise)."""
+    import math
+
+    if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+        raise InputError(f"--max-wall: must be a number of seconds > 0, got {seconds:g}")
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from archsim.api import run
+    from archsim.api import WallLimitExceeded, run
 
     if args.window < 0:
         raise InputError(f"--window: must be >= 0, got {args.window}")
-    with _Progress(enabled=not args.quiet) as prog:
-        res = run(args.config, trace=args.trace, window=args.window, overrides=args.overrides, seed=args.seed,
-                  out=args.out, write=True, workload=args.workload,
-                  workload_overrides=args.workload_overrides, progress=prog.update)
+    check_max_wall(args.max_wall)
+    try:
+        with _Progress(enabled=not args.quiet) as prog:
+            res = run(args.config, trace=args.trace, window=args.window, overrides=args.overrides,
+                      seed=args.seed, out=args.out, write=True, workload=args.workload,
+                      workload_overrides=args.workload_overrides, progress=prog.update, max_wall=args.max_wall)
+    except WallLimitExceeded:
+        print(f"archsim: stopped: ran past --max-wall {args.max_wall:g} s", file=sys.stderr)
+        return EXIT_STOPPED
     if args.plot:
+        import os
+
         from archsim.report.plots import latency_cdf_png
 
-        latency_cdf_png(res, res.out_dir / "latency_cdf.png")
+        tmp = res.out_dir / ".latency_cdf.tmp.png"  # a temporary name, then a rename: never half a file
+        latency_cdf_png(res, tmp)
+        os.replace(tmp, res.out_dir / "latency_cdf.png")
     if not args.quiet:
         what = args.trace if args.trace else args.workload
         extra = f", window {args.window}" if args.trace else ""
@@ -237,7 +263,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     print(f"{cfg.name or loaded.name}: {len(graph.nodes)} components, built in this order (wires: key -> name)")
     print(describe(graph))
     if args.dot:
-        Path(args.dot).write_text(to_dot(graph))
+        atomic_write_text(args.dot, to_dot(graph))
         print(f"written {args.dot}")
     return 0
 
@@ -247,7 +273,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
     text = json.dumps(SystemConfig.model_json_schema(), indent=2)
     if args.out:
-        Path(args.out).write_text(text + "\n")
+        atomic_write_text(args.out, text + "\n")
     else:
         print(text)
     return 0
@@ -284,7 +310,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                       "yes" if c.ok else "[red]no[/red]")
     con.print(table)
     if args.markdown:
-        Path(args.markdown).write_text(markdown_table(checks))
+        atomic_write_text(args.markdown, markdown_table(checks))
     failed = [c for c in checks if not c.ok]
     print(f"{len(checks) - len(failed)} within tolerance, {len(failed)} outside")
     return 3 if failed and args.strict else 0
@@ -337,7 +363,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(f"{hw + ' criteo_zipf':24s} {res.summary['lookups']:>8d} lookups  {wall:7.2f} s "
               f"{rate:>10,.0f} lookups/s")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+    atomic_write_text(args.out, json.dumps(out, indent=2) + "\n")
     print(f"written {args.out}")
     return 0
 

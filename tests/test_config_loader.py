@@ -110,7 +110,7 @@ def test_load_yaml_records_lines_of_nested_keys_and_list_items(tmp_path: Path) -
     assert src[("dram", "channels", 0, "ranks")] == (str(f), 7)
     assert src[("dram", "channels", 1)] == (str(f), 8)
     assert src[("flow", 1)] == (str(f), 9)
-    assert src[()] == (str(f), None)
+    assert src[()] == (str(f), 2)  # the line where the document's content starts
 
 
 def test_source_map_where_falls_back_to_deepest_known_prefix() -> None:
@@ -535,7 +535,7 @@ def test_validation_unknown_key(tmp_path: Path) -> None:
 
 def test_validation_missing_key_points_at_parent_mapping(tmp_path: Path) -> None:
     f, message = _system_error(tmp_path, "description: x\ndram:\n  timing:\n    nCL: 1\n")
-    assert message == f"{f}:3: dram.timing.nRCD: field required"
+    assert message == f"{f}:3: dram.timing.nRCD: required key missing"
 
 
 def test_validation_error_on_an_overridden_value(tmp_path: Path) -> None:

@@ -75,7 +75,7 @@ def _bad(tmp_path, capsys, args, expect: str) -> None:
 
 def test_table_too_big_for_memory(tmp_path, capsys):
     _bad(tmp_path, capsys, ["--workload", ZIPF, "--workload-set", "defaults.rows=20000000000"],
-         "zipf_small.yaml:13: tables: the tables need 4768.37 GiB but cpu_ddr4 holds 256.00 GiB")
+         "--workload-set defaults.rows=20000000000: tables: the tables need 4768.37 GiB but cpu_ddr4 holds 256.00 GiB")
 
 
 def test_pooling_zero(tmp_path, capsys):

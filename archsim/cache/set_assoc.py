@@ -5,8 +5,12 @@ to its dirty bit; dicts keep insertion order, so re-inserting a line on a hit ma
 recently used one. Set index: line number modulo the number of sets (``index: modulo``) or, like the sliced
 last-level caches of server CPUs, an XOR fold of the upper line-number bits into the index (``index: xor``).
 
-Abstracted away: data arrays, coherence states (one cache, no sharers), non-LRU policies (pseudo-LRU trees
-approximate LRU closely; RRIP and adaptive insertion are not modelled).
+This class is the ``lru`` policy and the fast path every shipped hwconfig runs; the other replacement policies
+(``lfu``, ``evlfu``, ``static_hot``, ``random``) are its subclasses in :mod:`archsim.cache.policies`, with the
+same interface (``lookup``, ``contains``, ``fill``, ``invalidate``, ``stats``); ``policies.make_tags`` picks one.
+
+Abstracted away: data arrays, coherence states (one cache, no sharers), pseudo-LRU (trees approximate LRU
+closely), RRIP and adaptive insertion.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ class SetAssocCache:
 
     __slots__ = ("line_bytes", "line_shift", "ways", "nsets", "sets", "xor_index", "hits", "misses",
                  "evictions", "dirty_evictions")
+    policy = "lru"
 
     def __init__(self, size_bytes: int, ways: int, line_bytes: int = 64, index: str = "modulo") -> None:
         if line_bytes <= 0 or line_bytes & (line_bytes - 1):
@@ -91,3 +96,15 @@ class SetAssocCache:
                 self.dirty_evictions += 1
         s[line] = dirty
         return victim
+
+    def invalidate(self, line: int) -> tuple[int, bool] | None:
+        """Drop ``line`` if held (no eviction counted); returns ``(line, dirty)`` if it was held."""
+        s = self.sets[self.set_of(line)]
+        if s is None or line not in s:
+            return None
+        return line, s.pop(line)
+
+    def stats(self) -> dict[str, int]:
+        """The counters: hits, misses, evictions, dirty evictions (policies may add their own)."""
+        return {"hits": self.hits, "misses": self.misses, "evictions": self.evictions,
+                "dirty_evictions": self.dirty_evictions}

@@ -1,4 +1,5 @@
-"""Schema of a cache section (``host.llc:``): geometry, latency, energy."""
+"""Schema of a cache section (``host.llc:``, the ``cache`` kind): geometry, replacement and write policy,
+latency, energy."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ def set_geometry_error(key: str, size_kib: int, ways: int, line_bytes: int = 64)
 
 
 class CacheSpec(BaseModel):
-    """A set-associative write-back, write-allocate cache with LRU replacement."""
+    """A set-associative cache: write-back and write-allocate (or read-only), LRU replacement by default
+    (``policy``: docs/caches.md)."""
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
@@ -30,6 +32,30 @@ class CacheSpec(BaseModel):
                                                           "a miss pays before it leaves for memory")
     access_energy_pJ: float = Field(
         800.0, ge=0, description="energy of one line access (lookup, fill or write-back), pJ")
+    policy: Literal["lru", "lfu", "evlfu", "static_hot", "random"] = Field(
+        "lru", description="replacement within a set: lru (least recently used); lfu (fewest hits since the line "
+                           "was filled, LRU among ties); evlfu (lfu whose counts are halved every "
+                           "evlfu_aging_period lookups, EVStore-style aging); static_hot (the workload's "
+                           "profiled hottest lines are pinned, every other line bypasses: static_hot_lines, "
+                           "static_hot_profile_batches, static_hot_preload); random (a random way, "
+                           "random_seed)")
+    write_policy: Literal["write_back", "read_only"] = Field(
+        "write_back", description="write_back: writes allocate and dirty lines are written back on eviction; "
+                                  "read_only: no line is ever dirty, a write goes around the cache to the next "
+                                  "level and invalidates the cache's copy")
+    evlfu_aging_period: int | None = Field(
+        None, gt=0, description="policy evlfu: lookups to the cache between two halvings of every line's count "
+                                "(default 8 x the cache's lines)")
+    random_seed: int | None = Field(None, ge=0, description="policy random: seed of the victim draws (default 0)")
+    static_hot_lines: int | None = Field(
+        None, gt=0, description="policy static_hot: how many of the profile's hottest lines to pin, at most the "
+                                "cache's lines (default: as many as fit)")
+    static_hot_profile_batches: int | None = Field(
+        None, gt=0, description="policy static_hot: the workload's first batches profiled for line counts "
+                                "(default 4)")
+    static_hot_preload: bool = Field(
+        False, description="policy static_hot: the pinned lines are held from the start (a scratchpad loaded "
+                           "before the run) instead of being filled on their first miss")
 
     @model_validator(mode="after")
     def _geometry(self) -> CacheSpec:
@@ -40,4 +66,18 @@ class CacheSpec(BaseModel):
         if lines % self.ways:
             raise ValueError(f"size_kib {self.size_kib} is not a whole number of {self.ways}-way sets "
                              f"of {lb} B lines")
+        for key, owner in (("evlfu_aging_period", "evlfu"), ("random_seed", "random"),
+                           ("static_hot_lines", "static_hot"), ("static_hot_profile_batches", "static_hot")):
+            if getattr(self, key) is not None and self.policy != owner:
+                raise ValueError(f"{key} is a parameter of policy {owner}, not of {self.policy}")
+        if self.static_hot_preload and self.policy != "static_hot":
+            raise ValueError(f"static_hot_preload is a parameter of policy static_hot, not of {self.policy}")
+        if self.static_hot_lines is not None and self.static_hot_lines > lines:
+            raise ValueError(f"static_hot_lines {self.static_hot_lines} is more than the cache's {lines} lines")
         return self
+
+    def policy_args(self) -> dict:
+        """The keyword arguments of :func:`archsim.cache.policies.make_tags` for this cache (a static_hot
+        profile aside)."""
+        return {"aging_period": self.evlfu_aging_period, "seed": self.random_seed or 0,
+                "max_lines": self.static_hot_lines, "preload": self.static_hot_preload}

@@ -44,14 +44,15 @@ class ConfigError(InputError):
 
     def __str__(self) -> str:
         parts: list[str] = []
-        if self.file is not None and self.line is not None:
-            parts.append(f"{self.file}:{self.line}")
-        elif self.file is not None:
-            parts.append(self.file)
+        file = None if self.file is None else _escaped(str(self.file))  # a --set value may hold a line break
+        if file is not None and self.line is not None:
+            parts.append(f"{file}:{self.line}")
+        elif file is not None:
+            parts.append(file)
         elif self.line is not None:
             parts.append(f"line {self.line}")
         if self.path:
-            parts.append(self.path)
+            parts.append(_escaped(str(self.path)))
         parts.append(_one_line(self.message))
         return ": ".join(parts)
 
@@ -75,9 +76,18 @@ class ConfigError(InputError):
 
 
 def _one_line(text: str) -> str:
-    """Collapse line breaks so the message fits on one line."""
+    """Collapse line breaks so the message fits on one line (other control characters are escaped)."""
     lines = [part.strip() for part in str(text).replace("\r\n", "\n").replace("\r", "\n").split("\n")]
-    return "; ".join(part for part in lines if part)
+    return _escaped("; ".join(part for part in lines if part))
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127] if c != 9} | {10: "\\n", 13: "\\r"}
+
+
+def _escaped(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped (``\\n``, ``\\x00``): one line, and
+    nothing that moves a terminal's cursor, whatever a file name or an echoed value holds."""
+    return text.translate(_CONTROL)
 
 
 def _rebuild_config_error(
@@ -95,7 +105,7 @@ def run_guarded(fn, *args, interrupted: str = "interrupted") -> int:
     try:
         return fn(*args)
     except InputError as e:
-        print(f"archsim: error: {e}", file=sys.stderr)
+        print(f"archsim: error: {_one_line(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"archsim: {interrupted}", file=sys.stderr)

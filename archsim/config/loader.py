@@ -29,6 +29,12 @@ relative to the extending file.
 
 YAML is read with :class:`yaml.SafeLoader` semantics, plus one fix: exponent floats without a dot or an
 exponent sign (``1e9``, ``3.2e9``) are floats, not strings, so frequencies and sizes can be written naturally.
+
+Limits on a YAML file (each refused with one ``FILE:LINE:`` error, never a crash or a hang): the text is UTF-8
+(a UTF-8 byte-order mark is allowed) without control characters other than tab and line breaks; at most
+:data:`MAX_YAML_BYTES` (16 MiB); mappings and lists nest at most :data:`MAX_YAML_DEPTH` (100) levels, aliases
+included; and aliases (``*name``) may add at most :data:`MAX_ALIAS_VALUES` (1,000,000) values to the document
+(so an exponential "billion laughs" chain of anchors is refused before it is expanded).
 """
 
 from __future__ import annotations
@@ -98,14 +104,43 @@ KeyPath = tuple[Hashable, ...]
 Location = tuple[str | None, int | None]
 """``(file, line)``; the line is 1-based, either part may be unknown."""
 
+MAX_YAML_BYTES = 16 * 2**20
+"""The largest YAML file read (16 MiB); a larger one is refused before it is parsed."""
+
+MAX_YAML_DEPTH = 100
+"""The deepest nesting of mappings and lists in a YAML file or ``--set`` value, alias expansion included."""
+
+MAX_ALIAS_VALUES = 1_000_000
+"""The most values that YAML aliases may add to a document (each alias counts the values it repeats)."""
+
+OVERRIDE_LABEL = "--set"
+"""How an override is named in error messages by default (``--set key.path=value: key.path: ...``)."""
+
 _YAML_SUFFIXES = (".yaml", ".yml")
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
+class _LimitError(yaml.MarkedYAMLError):
+    """A YAML document over one of the loader's limits (valid YAML, but refused)."""
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads ``1e9`` / ``3.2e-3`` as floats (YAML 1.2 style)."""
+    """SafeLoader that also reads ``1e9`` / ``3.2e-3`` as floats (YAML 1.2 style), and refuses nesting deeper
+    than :data:`MAX_YAML_DEPTH` while composing (the composer recurses once per level)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node:
+        if self._depth >= MAX_YAML_DEPTH and not self.check_event(yaml.AliasEvent, yaml.ScalarEvent):
+            mark = self.peek_event().start_mark
+            raise _LimitError(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels (the limit)", mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _Loader.add_implicit_resolver(
@@ -178,6 +213,22 @@ class SourceMap:
                 return location
         return (None, None)
 
+    def blame(self, path: Sequence[Hashable], also: Iterable[Sequence[Hashable]] = ()) -> Location:
+        """Where the value at ``path`` that an error is about came from: :meth:`where`, except that when that
+        is a file and a command-line override (``--set``, ``--workload-set``) set a value below ``path`` (or
+        at or below a path in ``also``: other values the check depends on), the (last such) override: a check
+        of a whole mapping (``host.llc``: size, ways and line size together) fails because of the value the
+        command line changed, not because of the file's line. The top level ``()`` is never blamed on an
+        override."""
+        location = self.where(path)
+        key = tuple(path)
+        if not key or _is_override(location[0]):
+            return location
+        heads = [(key, len(key) + 1)] + [(tuple(a), len(a)) for a in also if tuple(a)]
+        below = [loc for p, loc in self._entries.items() if _is_override(loc[0])
+                 and any(len(p) >= n and p[: len(h)] == h for h, n in heads)]
+        return below[-1] if below else location
+
     # combining
     def update(self, other: SourceMap | Mapping[KeyPath, Location]) -> None:
         """Add ``other``'s entries, replacing existing ones (``other`` is the child)."""
@@ -213,6 +264,11 @@ class SourceMap:
 
 
 _MISSING = object()
+
+
+def _is_override(file: str | None) -> bool:
+    """Whether a recorded location is a command-line override (``--set a.b=1``), not a file."""
+    return file is not None and file.startswith("--")
 
 
 def _path_exists(data: Any, path: KeyPath) -> bool:
@@ -251,38 +307,111 @@ def load_yaml(path: str | os.PathLike[str]) -> tuple[Any, SourceMap]:
     """Parse one YAML file, recording the 1-based line of every mapping key and sequence item.
 
     Returns the data (``None`` for an empty file) and its :class:`SourceMap`; the document itself is recorded
-    at path ``()`` with no line. Raises :class:`ConfigError` for a missing or unreadable file, a YAML syntax
-    error (with its line), and a duplicate key in a mapping (at the duplicate's line).
+    at path ``()`` with the line where its content starts (no line for an empty file), so an error about a
+    key missing from the top level names that line. Raises :class:`ConfigError` for a missing or unreadable
+    file, text that is not UTF-8 or holds control characters (with the line), a YAML syntax error (with its
+    line), a duplicate key in a mapping (at the duplicate's line), and a file over the limits of the module
+    doc (size, nesting, alias expansion).
     """
     file = os.fspath(path)
     try:
-        raw = Path(file).read_bytes()
+        with open(file, "rb") as f:
+            raw = f.read(MAX_YAML_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError("file not found", file=file) from None
     except IsADirectoryError:
         raise ConfigError("is a directory, not a YAML file", file=file) from None
     except OSError as exc:
         raise ConfigError(f"cannot read file: {exc.strerror or exc}", file=file) from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(f"larger than {MAX_YAML_BYTES // 2**20} MiB, the limit for a YAML file", file=file)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text (byte {exc.start})", file=file) from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        binary = any(b < 9 or 13 < b < 32 for b in raw[:4096])
+        hint = "; a binary file, or UTF-16?" if binary else "; save it as UTF-8"
+        raise ConfigError(
+            f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at column {column}{hint}", file=file, line=line
+        ) from None
     return _parse_yaml(text, file)
+
+
+def _reader_error(exc: yaml.reader.ReaderError, text: str) -> tuple[str, int]:
+    """The message and 1-based line of a character the YAML reader refuses (NUL, other control characters)."""
+    pos = exc.position
+    line = text.count("\n", 0, pos) + 1
+    column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+    what = "NUL character" if char == 0 else "control character" if char < 32 or 127 <= char < 160 else "character"
+    hint = "; a binary file, or UTF-16?" if char == 0 else ""
+    return f"{what} U+{char:04X} at column {column} is not allowed in YAML{hint}", line
 
 
 def _parse_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
     sources = SourceMap({(): (file, None)})
-    loader = _Loader(text)
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)  # the reader checks every character here
         node = loader.get_single_node()
+        if node is not None:
+            sources[()] = (file, node.start_mark.line + 1)
+            _check_expansion(node, file)
         data = None if node is None else _Builder(loader, file, sources).build(node, ())
+    except yaml.reader.ReaderError as exc:
+        message, line = _reader_error(exc, text)
+        raise ConfigError(message, file=file, line=line) from None
+    except _LimitError as exc:
+        mark = exc.problem_mark
+        raise ConfigError(str(exc.problem), file=file, line=None if mark is None else mark.line + 1) from None
     except yaml.MarkedYAMLError as exc:
         raise _yaml_error(exc, file) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", file=file) from None
+    except RecursionError:  # pragma: no cover - the depth limit comes first
+        raise ConfigError(f"nested deeper than {MAX_YAML_DEPTH} levels (the limit)", file=file) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, sources.pruned(data)
+
+
+def _check_expansion(root: Node, file: str) -> None:
+    """Refuse a document whose aliases nest it deeper than :data:`MAX_YAML_DEPTH` or repeat more than
+    :data:`MAX_ALIAS_VALUES` values, before it is expanded (one pass over the node graph, shared nodes once)."""
+    memo: dict[int, tuple[int, int]] = {}  # id(node) -> (values after expansion, depth)
+    active: set[int] = set()
+
+    def visit(node: Node) -> tuple[int, int]:
+        key = id(node)
+        done = memo.get(key)
+        if done is not None:
+            return done
+        if isinstance(node, ScalarNode):
+            memo[key] = (1, 0)
+            return memo[key]
+        if key in active:  # a recursive alias: the builder reports it with its key path
+            return (1, 0)
+        active.add(key)
+        children = node.value if isinstance(node, SequenceNode) else [n for pair in node.value for n in pair]
+        values, depth = 1, 0
+        for child in children:
+            v, d = visit(child)
+            values += v
+            depth = max(depth, d)
+        active.discard(key)
+        depth += 1
+        if depth > MAX_YAML_DEPTH:
+            raise ConfigError(f"nested deeper than {MAX_YAML_DEPTH} levels through aliases (the limit)",
+                              file=file, line=node.start_mark.line + 1)
+        memo[key] = (values, depth)
+        if values > MAX_ALIAS_VALUES and values - len(memo) > MAX_ALIAS_VALUES:
+            raise ConfigError(f"aliases expand the document to more than {MAX_ALIAS_VALUES:,} values "
+                              "(the limit)", file=file, line=node.start_mark.line + 1)
+        return memo[key]
+
+    visit(root)
 
 
 def _yaml_error(exc: yaml.MarkedYAMLError, file: str) -> ConfigError:
@@ -654,7 +783,7 @@ class _Resolver:
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            raise error(f"cannot extend '{ref}': its top level is a {type(data).__name__}, not a mapping")
+            raise error(f"cannot extend '{ref}': its top level is {_kind_of(data)}, not a mapping")
         if "description" in data:  # describes the parent file only
             del data["description"]
             sources = sources.pruned(data)
@@ -700,38 +829,45 @@ class _Resolver:
 _SEGMENT = re.compile(r"([^.\[\]]+)((?:\[\d+\])*)")
 
 
-def parse_override(text: str) -> tuple[KeyPath, Any]:
+def parse_override(text: str, label: str = OVERRIDE_LABEL) -> tuple[KeyPath, Any]:
     """Parse ``a.b[0].c=value`` into ``(("a", "b", 0, "c"), value)``; the value is read as YAML.
 
-    Raises :class:`ConfigError` (file ``--set``) for a malformed override.
+    Raises :class:`ConfigError` (file ``--set``, or ``label``: the option the override came from) for a
+    malformed override.
     """
     key, sep, raw_value = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ConfigError(f"malformed override '{text}' (expected KEY.PATH=VALUE)", file="--set")
+        raise ConfigError(f"malformed override '{text}' (expected KEY.PATH=VALUE)", file=label)
     path: list[Hashable] = []
     for segment in key.split("."):
         match = _SEGMENT.fullmatch(segment.strip())
         if match is None or not match.group(1).strip():
-            raise ConfigError(f"malformed override '{text}' (bad key path '{key}')", file="--set")
+            raise ConfigError(f"malformed override '{text}' (bad key path '{key}')", file=label)
         path.append(match.group(1).strip())
         path.extend(int(i) for i in re.findall(r"\[(\d+)\]", match.group(2)))
     try:
         value = yaml.load(raw_value, Loader=_Loader)  # _Loader is a SafeLoader
+    except yaml.reader.ReaderError as exc:
+        problem = _reader_error(exc, raw_value)[0].replace(" in YAML", "")
+        raise ConfigError(f"invalid value: {problem}", file=f"{label} {text}", path=key) from None
+    except _LimitError as exc:
+        raise ConfigError(str(exc.problem), file=f"{label} {text}", path=key) from None
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"invalid value: {problem}", file=f"--set {text}", path=key) from None
+        raise ConfigError(f"invalid value: {problem}", file=f"{label} {text}", path=key) from None
     return tuple(path), value
 
 
-def apply_override(data: dict[Any, Any], sources: SourceMap, text: str) -> KeyPath:
+def apply_override(data: dict[Any, Any], sources: SourceMap, text: str, label: str = OVERRIDE_LABEL) -> KeyPath:
     """Apply one ``key.path=value`` override to ``data`` in place, and record it in ``sources``.
 
     Missing (or null) intermediate mappings are created; list items are addressed as ``a[0]`` or ``a.0``.
-    The recorded location is ``("--set key.path=value", None)``. Returns the key path that was set.
+    The recorded location is ``("--set key.path=value", None)`` (``label`` instead of ``--set``: the option
+    the override came from, such as ``--workload-set``). Returns the key path that was set.
     """
-    path, value = parse_override(text)
-    origin = f"--set {text.strip()}"
+    path, value = parse_override(text, label)
+    origin = f"{label} {text.strip()}"
     location: Location = (origin, None)
     node: Any = data
     walked: list[Hashable] = []
@@ -815,6 +951,7 @@ def load_config(
     preset_dirs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = None,
     *,
     kind: str | None = None,
+    override_label: str = OVERRIDE_LABEL,
 ) -> LoadedConfig:
     """Load a config from a YAML file or a name, resolving ``extends:`` and applying ``overrides``.
 
@@ -827,7 +964,9 @@ def load_config(
       (``preset_dirs`` defaults to :data:`WORKLOADS_DIR`).
     - ``None`` with ``preset_dirs`` given: a path or a preset under ``preset_dirs`` only.
 
-    Raises :class:`ConfigError` on any problem with the input.
+    ``override_label``: the option the overrides came from, as errors about them name it (``--set`` by
+    default; ``archsim run`` passes ``--workload-set`` for the workload's). Raises :class:`ConfigError` on any
+    problem with the input.
     """
     if kind is None:
         kind = "hwconfig" if preset_dirs is None else "preset"
@@ -840,12 +979,13 @@ def load_config(
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"the top level must be a mapping, not a {type(data).__name__}", file=file)
+        raise ConfigError(f"the top level must be a mapping (KEY: value), got {_kind_of(data)}", file=file,
+                          line=sources.where(())[1])
     if isinstance(overrides, str):
         overrides = (overrides,)
     applied = tuple(overrides)
     for text in applied:
-        apply_override(data, sources, text)
+        apply_override(data, sources, text, override_label)
     return LoadedConfig(data=data, sources=sources, name=Path(file).stem, path=Path(file), overrides=applied)
 
 
@@ -911,7 +1051,7 @@ def config_error_from_validation(
     loc = tuple(part for part in first.get("loc", ()) if part != "[key]")
     if data is not _MISSING:
         loc = _clean_loc(loc, data)
-    file, line = sources.where(loc)
+    file, line = sources.blame(loc)
     return ConfigError(_error_message(first), file=file, line=line, path=format_key_path(loc) or None)
 
 
@@ -935,19 +1075,52 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
     return tuple(out)
 
 
+_MAPPING_TYPES = frozenset({"model_type", "model_attributes_type", "dict_type", "dataclass_type",
+                            "dataclass_exact_type", "typed_dict_type", "mapping_type"})
+_LIST_TYPES = frozenset({"list_type", "tuple_type", "set_type", "frozen_set_type", "iterable_type"})
+
+
 def _error_message(error: Mapping[str, Any]) -> str:
-    if error.get("type") == "extra_forbidden":
+    """One pydantic error in plain words: no class names (``instance of TableSpec``), the value once."""
+    kind = error.get("type")
+    if kind == "extra_forbidden":
         return "unknown key"
-    message = str(error.get("msg", "invalid value"))
-    for prefix in _MSG_PREFIXES:
-        if message.startswith(prefix):
-            message = message[len(prefix) :]
-    if message and message[0].isupper() and not (len(message) > 1 and message[1].isupper()):
-        message = message[0].lower() + message[1:]
+    if kind == "missing":
+        return "required key missing"
+    if kind in _MAPPING_TYPES:
+        message = "must be a mapping (KEY: value)"
+    elif kind in _LIST_TYPES:
+        message = "must be a list"
+    else:
+        message = str(error.get("msg", "invalid value"))
+        for prefix in _MSG_PREFIXES:
+            if message.startswith(prefix):
+                message = message[len(prefix) :]
+        message = re.sub(r" or (?:an )?instance of \w+", "", message)  # "a valid dictionary or instance of X"
+        message = re.sub(r"\ban instance of \w+", "of another type", message)
+        if message and message[0].isupper() and not (len(message) > 1 and message[1].isupper()):
+            message = message[0].lower() + message[1:]
     value = error.get("input", _MISSING)
-    if error.get("type") != "missing" and _is_scalar(value):
+    if value is _MISSING or re.search(r"\bgot\b", message):  # the validator's message shows the value already
+        return message
+    if _is_scalar(value):
         message += f", got {_short_repr(value)}"
+    elif kind in ("value_error", "assertion_error"):  # a check of a whole mapping or list: its message says it
+        pass
+    elif isinstance(value, Mapping):
+        message += ", got a mapping"
+    elif isinstance(value, list | tuple):
+        message += ", got a list"
     return message
+
+
+def _kind_of(value: Any) -> str:
+    """``a list``, ``a mapping``, or the scalar itself (``'abc'``, ``5``): a YAML value in words."""
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return _short_repr(value)
 
 
 def _is_scalar(value: Any) -> bool:

@@ -5,7 +5,8 @@ rank, bank-group and bank level, PIFS port units and the switch's combiner.
   takes ``ceil(elems / lanes)`` clocks; lines are pooled one after another, each no earlier than it arrives.
   A combiner of partial sums is the same datapath fed with whole vectors.
 - :class:`LineBuffer`: lines held next to a datapath (RecNMP's RankCache, PIFS-Rec's on-switch buffer): tags of
-  a set-associative LRU cache, and the reads in flight, so that a second request for a line being read waits
+  a set-associative cache (LRU unless ``policy`` names another, :mod:`archsim.cache.policies`), and the reads
+  in flight, so that a second request for a line being read waits
   for that read instead of reading it again.
 
 Abstracted away: the datapath's pipeline depth (a line's adds finish ``ceil(elems / lanes)`` clocks after they
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archsim.cache.set_assoc import SetAssocCache
+from archsim.cache.policies import make_tags
 
 HIT, MERGED, MISS = 0, 1, 2
 
@@ -60,14 +61,17 @@ class Datapath:
 
 
 class LineBuffer:
-    """Lines of ``line_bytes`` kept near a datapath (LRU tags of ``size_bytes``, ``ways``-way) with the reads in
+    """Lines of ``line_bytes`` kept near a datapath (tags of ``size_bytes``, ``ways``-way, replacement ``policy``
+    with its keyword arguments ``policy_args``, as :func:`archsim.cache.policies.make_tags`) with the reads in
     flight: :meth:`lookup` says whether a line is held, being read (the waiter is queued on that read) or must
-    be read; :meth:`fill` holds a line that arrived and returns the waiters of its read."""
+    be read; :meth:`fill` holds a line that arrived (a static_hot policy may bypass it) and returns the waiters
+    of its read."""
 
     __slots__ = ("tags", "pending", "merged", "shift")
 
-    def __init__(self, size_bytes: int, ways: int, line_bytes: int = 64, index: str = "xor") -> None:
-        self.tags = SetAssocCache(size_bytes, ways, line_bytes, index)
+    def __init__(self, size_bytes: int, ways: int, line_bytes: int = 64, index: str = "xor", policy: str = "lru",
+                 **policy_args) -> None:
+        self.tags = make_tags(size_bytes, ways, line_bytes, index, policy, **policy_args)
         self.pending: dict[int, list[Any]] = {}
         self.merged = 0
         self.shift = line_bytes.bit_length() - 1

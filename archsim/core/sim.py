@@ -9,8 +9,17 @@ from contextlib import contextmanager
 import numpy as np
 import simpy
 
+from archsim.config.errors import InputError
 from archsim.core.energy import EnergyLedger
 from archsim.core.stats import Stats
+
+
+def check_seed(seed: object) -> int:
+    """A run or workload seed: an integer >= 0 (numpy's SeedSequence takes no other); bad input otherwise
+    (``archsim run --seed -1`` was a ValueError from numpy, an internal error)."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise InputError(f"seed: must be an integer >= 0, got {seed!r}")
+    return int(seed)
 
 
 class Simulator:
@@ -21,7 +30,7 @@ class Simulator:
     """
 
     def __init__(self, seed: int = 0) -> None:
-        self.seed = seed
+        self.seed = check_seed(seed)
         self.env = simpy.Environment()
         self.stats = Stats("system")
         self.energy = EnergyLedger()

@@ -5,7 +5,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-/* _ctrace.c: parse_trace_block(text, pos) -> (records, pos, lines) */
+/* _ctrace.c: parse_trace_block(text, pos[, lo, hi, max_cycle]) -> (records, pos, lines) */
 PyObject *archsim_parse_trace_block(PyObject *module, PyObject *args);
 extern const char archsim_parse_trace_block_doc[];
 

@@ -8,6 +8,10 @@
  * Python reader handles that line with its reference parser: unusual spellings Python accepts (digit
  * separators, big numbers, other whitespace) and every error message stay exactly as they were.
  *
+ * parse_trace_block(text, pos, lo, hi, max_cycle) also stops before a line whose address is outside
+ * [lo, hi) (hi 0: no upper bound) or whose cycle is above max_cycle (negative: no bound), for the reference
+ * parser to refuse it with its message (an address beyond the memory, a cycle beyond the trace limit).
+ *
  * Plain forms (fields separated by spaces or tabs, case-insensitive keywords):
  *     ADDR R|W|READ|WRITE|LD|ST [CYCLE]      LD|ST ADDR      # comment
  * ADDR and CYCLE: 0x + 1..16 hex digits, or 1..19 decimal digits.
@@ -18,7 +22,8 @@
 #include <stdint.h>
 
 const char archsim_parse_trace_block_doc[] =
-    "parse_trace_block(text, pos) -> (records, pos, lines): the plain trace lines of text from pos on";
+    "parse_trace_block(text, pos, lo=0, hi=0, max_cycle=-1) -> (records, pos, lines): the plain trace lines "
+    "of text from pos on, stopping before an address outside [lo, hi) (hi 0: none) or a cycle above max_cycle";
 
 enum { LINE_SKIP, LINE_REC, LINE_SLOW };
 
@@ -141,7 +146,9 @@ PyObject *archsim_parse_trace_block(PyObject *Py_UNUSED(module), PyObject *args)
 {
     PyObject *text;
     Py_ssize_t pos;
-    if (!PyArg_ParseTuple(args, "Un", &text, &pos))
+    unsigned long long lo = 0, hi = 0;
+    long long max_cycle = -1;
+    if (!PyArg_ParseTuple(args, "Un|KKL", &text, &pos, &lo, &hi, &max_cycle))
         return NULL;
     Text t = {PyUnicode_KIND(text), PyUnicode_DATA(text)};
     Py_ssize_t len = PyUnicode_GET_LENGTH(text);
@@ -163,6 +170,8 @@ PyObject *archsim_parse_trace_block(PyObject *Py_UNUSED(module), PyObject *args)
         int kind = parse_line(&t, pos, eol, &addr, &is_write, &cycle);
         if (kind == LINE_SLOW)
             break;
+        if (kind == LINE_REC && (addr < lo || (hi && addr >= hi) || (max_cycle >= 0 && cycle > max_cycle)))
+            break; /* out of bounds: the reference parser reports it */
         if (kind == LINE_REC) {
             PyObject *a = PyLong_FromUnsignedLongLong(addr);
             PyObject *c = PyLong_FromLongLong(cycle);

@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import math
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from archsim.core.files import atomic_write_text
 
 #: (hwconfig, label in the table and the figure), in the order shown
 SYSTEMS: tuple[tuple[str, str], ...] = (
@@ -88,13 +91,12 @@ def write_summary(rows: list[dict[str, Any]], path: Path) -> Path:
     cols: list[str] = []
     for r in rows:
         cols += [c for c in r if c not in cols]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(cols)
-        for r in rows:
-            w.writerow([_fmt(r[c]) if c in r else "" for c in cols])
-    return path
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(cols)
+    for r in rows:
+        w.writerow([_fmt(r[c]) if c in r else "" for c in cols])
+    return atomic_write_text(path, buf.getvalue())
 
 
 def energy_groups(row: dict[str, Any]) -> dict[str, float]:

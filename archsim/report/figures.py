@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from archsim.config import InputError
+from archsim.core.files import atomic_write_with
 from archsim.report.plots import OKABE_ITO, paper_style
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
@@ -225,7 +226,8 @@ def save(fig, base: str | Path) -> list[Path]:
     out = []
     for ext in ("pdf", "png"):
         p = base.with_suffix(f".{ext}")
-        fig.savefig(p, metadata={"CreationDate": None} if ext == "pdf" else None)
+        atomic_write_with(p, lambda tmp, ext=ext: fig.savefig(tmp, format=ext, metadata={"CreationDate": None}
+                                                              if ext == "pdf" else None))
         out.append(p)
     plt.close(fig)
     return out

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from archsim.core.files import atomic_write_with
+
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 
 
@@ -43,6 +45,6 @@ def latency_cdf_png(result: Any, path: str | Path) -> Path:
     ax.set_ylim(0, 1.02)
     ax.set_title(result.name, fontsize=9)
     path = Path(path)
-    fig.savefig(path)
+    atomic_write_with(path, lambda tmp: fig.savefig(tmp, format=path.suffix.lstrip(".") or "png"))
     plt.close(fig)
     return path

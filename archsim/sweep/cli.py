@@ -29,16 +29,31 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--dask", metavar="ADDRESS",
                    help="run on a Dask cluster: tcp://HOST:PORT of a scheduler, or 'local' (a LocalCluster)")
     s.add_argument("--out", help="sweep directory (default results/<spec-name>/)")
+    s.add_argument("--max-wall", type=float, default=None, metavar="SECONDS",
+                   help="wall-clock seconds one point may run (replaces the spec's timeout); a point past it "
+                        "fails with 'timed out after N s' and, if no point failed otherwise, the exit status is 4")
     s.add_argument("--dry-run", action="store_true", help="list the points (after constraints) and exit")
     s.add_argument("--quiet", action="store_true", help="no progress bar and no summary line")
     return s
 
 
+EXIT_STOPPED = 4
+"""Exit status when points ran past their time limit (``--max-wall`` or the spec's ``timeout``) and no point
+failed otherwise."""
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
-    """Run ``archsim sweep``; 0 when every point succeeded, 1 when some failed (they are in the table)."""
+    """Run ``archsim sweep``; 0 when every point succeeded, 1 when some failed (they are in the table), 4 when
+    the only failures are points that ran past their time limit. Nothing runs when the spec (any of its values)
+    is invalid: InputError / ConfigError, exit status 2."""
+    import math
+
     from archsim.sweep.runner import run_sweep
     from archsim.sweep.spec import expand_points, load_sweep
 
+    max_wall = getattr(args, "max_wall", None)
+    if max_wall is not None and not (math.isfinite(max_wall) and max_wall > 0):
+        raise InputError(f"--max-wall: must be a number of seconds > 0, got {max_wall:g}")
     if args.jobs is not None and args.jobs < 0:
         raise InputError(f"-j: must be >= 0, got {args.jobs}")
     if args.dask is not None and args.dask != "local" and args.jobs is not None:
@@ -50,9 +65,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         for p in points:
             print("  " + ", ".join(f"{k}={v!r}" for k, v in p.axes.items()))
         return 0
+    if max_wall is not None:
+        sweep.timeout = max_wall
     df = run_sweep(sweep, jobs=args.jobs, dask=args.dask, out=args.out, progress=not args.quiet)
     failed = int((df["status"] != "ok").sum())
-    return 0 if failed == 0 else 1
+    if failed == 0:
+        return 0
+    stats = df.attrs["sweep"]
+    return EXIT_STOPPED if stats["failed"] == stats["timed_out"] else 1
 
 
 def main(argv: list[str] | None = None) -> int:

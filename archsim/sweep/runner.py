@@ -31,7 +31,8 @@ def run_sweep(spec: str | os.PathLike[str] | Sweep, jobs: int | None = None, das
     a progress bar when stderr is a terminal, and a one-line summary on stderr at the end.
     ``on_result(record)`` is called after each point's record is written.
 
-    ``df.attrs["sweep"]`` holds the counts: ``points, unique, reused, ran, ok, failed, seconds, out``.
+    ``df.attrs["sweep"]`` holds the counts: ``points, unique, reused, ran, ok, failed, timed_out, seconds, out``
+    (``timed_out``: the failed points that ran past ``sweep.timeout``).
     Raises :class:`~archsim.config.ConfigError` for a bad spec; a failing point does not raise.
     """
     t0 = time.perf_counter()
@@ -42,7 +43,7 @@ def run_sweep(spec: str | os.PathLike[str] | Sweep, jobs: int | None = None, das
     resolver = KeyResolver(sweep)
     records: dict[str, dict[str, Any] | None] = {}
     todo: list[Point] = []
-    stats = {"points": len(points), "unique": 0, "reused": 0, "ran": 0, "ok": 0, "failed": 0}
+    stats = {"points": len(points), "unique": 0, "reused": 0, "ran": 0, "ok": 0, "failed": 0, "timed_out": 0}
     unresolved: list[tuple[Point, str]] = []
     for p in points:
         try:
@@ -67,6 +68,9 @@ def run_sweep(spec: str | os.PathLike[str] | Sweep, jobs: int | None = None, das
         "archsim_version": archsim_version(), "grid_points": sweep.grid_size,
         "axes": sweep.axis_keys, "points": [{"key": p.key, "axes": p.axes} for p in points]})
 
+    if todo or unresolved:
+        # a table from an earlier run would look complete while points are missing: it is written anew at the end
+        store.remove_tables()
     bar = _Progress(progress, sweep.name, total=len(todo) + len(unresolved), reused=stats["reused"])
 
     def record(p: Point, res: dict[str, Any], attempts: int) -> None:
@@ -83,6 +87,7 @@ def run_sweep(spec: str | os.PathLike[str] | Sweep, jobs: int | None = None, das
         rec = store.save(rec)
         records[p.key] = rec
         stats["ok" if rec["status"] == "ok" else "failed"] += 1
+        stats["timed_out"] += rec.get("error_kind") == "timeout"
         bar.advance(rec["status"] == "ok")
         if on_result is not None:
             on_result(rec)
@@ -141,8 +146,9 @@ def summary_line(name: str, stats: dict[str, Any]) -> str:
     """``sweep NAME: 24 points: 24 ok, 0 failed (20 run, 4 reused) in 3.2 s; results in DIR``."""
     dup = stats["points"] - stats["unique"]
     extra = f", {dup} duplicates" if dup else ""
+    timed = f", {stats['timed_out']} past the time limit" if stats.get("timed_out") else ""
     return (f"sweep {name}: {stats['points']} points: {stats['ok'] + stats['reused']} ok, {stats['failed']} "
-            f"failed ({stats['ran']} run, {stats['reused']} reused{extra}) in {stats['seconds']:.1f} s; "
+            f"failed ({stats['ran']} run, {stats['reused']} reused{extra}{timed}) in {stats['seconds']:.1f} s; "
             f"results in {stats['out']}")
 
 

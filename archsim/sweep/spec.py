@@ -274,8 +274,11 @@ class Sweep:
         return n
 
 
-def load_sweep(path: str | os.PathLike[str]) -> Sweep:
-    """Load and validate a sweep spec; raises :class:`ConfigError` (``FILE:LINE: KEY.PATH: MESSAGE``)."""
+def load_sweep(path: str | os.PathLike[str], check_values: bool = True) -> Sweep:
+    """Load and validate a sweep spec; raises :class:`ConfigError` (``FILE:LINE: KEY.PATH: MESSAGE``).
+
+    With ``check_values`` (the default) every ``hw.`` / ``workload.`` value (``base.overrides``, each distinct
+    axis value) is checked against the schema it overrides before anything runs (archsim.sweep.check)."""
     loaded = load_config(path)
     spec = validate(loaded, SweepSpec)
     src = loaded.sources
@@ -351,6 +354,10 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
                   choices=choices)
     if sweep.grid_size > _MAX_POINTS:
         raise error(("axes",), f"{sweep.grid_size} points (at most {_MAX_POINTS})")
+    if check_values:
+        from archsim.sweep.check import check_sweep
+
+        check_sweep(sweep)
     return sweep
 
 

@@ -22,7 +22,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from archsim.config import (
     load_config,
     parse_override,
 )
+from archsim.core.files import atomic_write_bytes
 from archsim.sweep.spec import Point, Sweep
 
 __all__ = ["KeyResolver", "ResultStore", "archsim_version", "build_table", "fallback_key"]
@@ -141,6 +141,9 @@ class KeyResolver:
             if wl_base is None:  # pragma: no cover - load_sweep requires base.workload or a workload axis
                 raise InputError("the point has no workload")
             wl = load_workload(self._apply(wl_base, point.workload_overrides, self.strict["workload"]))
+            from archsim.api import check_workload_size
+
+            check_workload_size(wl)  # work that cannot finish fails the point before it is sent
             # as archsim.api hashes a workload (tests/test_sweep.py checks the two agree)
             wl_text = json.dumps(wl.model_dump(mode="json"), sort_keys=True)
             wl_hash = hashlib.sha256(wl_text.encode()).hexdigest()
@@ -178,18 +181,7 @@ def _check_parents(data: Any, text: str, name: str) -> None:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write_bytes(path, data)
 
 
 def _json_safe(v: Any) -> Any:
@@ -235,6 +227,11 @@ class ResultStore:
 
     def write_json(self, name: str, data: Any) -> None:
         _atomic_write(self.root / name, json.dumps(_json_safe(data), indent=1).encode("utf-8"))
+
+    def remove_tables(self) -> None:
+        """Remove ``results.csv`` / ``results.parquet`` (before points run: a killed sweep leaves no table)."""
+        for name in ("results.csv", "results.parquet"):
+            (self.root / name).unlink(missing_ok=True)
 
     def write_tables(self, df: Any) -> list[Path]:
         """``results.csv`` always, ``results.parquet`` when pyarrow imports; returns the files written."""

@@ -93,11 +93,24 @@ def build_layout(cfg: SystemConfig, tables: list) -> TableLayout:
                        org.logical_channels, org.capacity_bytes, regions)
 
 
+def _pins_profiled_lines(cfg: SystemConfig) -> bool:
+    """Whether a component of ``cfg``'s graph reads the workload's profile: a cache that pins profiled lines
+    (``policy: static_hot``), or a node whose parameters say so (``reads_profile``: a tier's placement)."""
+    if not (cfg.host is not None and cfg.host.llc is not None and cfg.host.llc.policy == "static_hot") \
+            and not cfg.components:
+        return False
+    from archsim.system.shorthand import expand
+
+    return any((n.impl == "cache" and getattr(n.params, "policy", "lru") == "static_hot")
+               or getattr(n.params, "reads_profile", False) for n in expand(cfg).nodes.values())
+
+
 def build_host_system(sim: Simulator, cfg: SystemConfig, tables: list, layout: TableLayout,
-                      hot_rows: list | None = None) -> HostSystem:
+                      hot_rows: list | None = None, profile=None) -> HostSystem:
     """The graph of ``cfg`` (its sections expanded, :mod:`archsim.system.shorthand`) built for ``tables``
     laid out by ``layout``; ``hot_rows`` (per table, for units that treat hot rows apart) from
-    :func:`archsim.nmp.placement.profile_hot_rows`."""
+    :func:`archsim.nmp.placement.profile_hot_rows`; ``profile``: the workload's batches for caches that pin
+    profiled lines (``policy: static_hot``)."""
     from archsim.system.graph import BuildContext, build
     from archsim.system.shorthand import expand
     from archsim.system.table_map import TableMap
@@ -106,7 +119,7 @@ def build_host_system(sim: Simulator, cfg: SystemConfig, tables: list, layout: T
     errs = graph.errors()
     if errs:
         raise ValueError(f"{errs[0][0]}: {errs[0][1]}")
-    table_map = TableMap(layout, tables, hot_rows)
+    table_map = TableMap(layout, tables, hot_rows, profile=profile)
     system = build(sim, graph, BuildContext(sim, table_map))
     return HostSystem(sim, graph, system.components, table_map)
 
@@ -126,6 +139,12 @@ def run_embedding(cfg: SystemConfig, tables: list, batches, seed: int = 0,
     hot = None
     from archsim.nmp.placement import profile_hot_rows
 
+    cache_profile = None
+    if profile is not None and _pins_profiled_lines(cfg):  # a static_hot cache reads the same batches too
+        import itertools
+
+        profile, cache_profile = itertools.tee(profile)
+
     nmps = [cfg.nmp] + ([e.nmp for e in cfg.cxl.expanders] if cfg.cxl is not None else [])
     for nmp in nmps:  # the NMP units' (all expanders' units share the first one's profile settings)
         if nmp is not None and (nmp.level == "cross" or nmp.rank_cache_admit == "hot"):
@@ -135,10 +154,12 @@ def run_embedding(cfg: SystemConfig, tables: list, batches, seed: int = 0,
     pifs = cfg.cxl.pifs if cfg.cxl is not None else None
     if pifs is not None and (pifs.buffer_admit == "hot" or pifs.replicate_hot):
         hot = profile_hot_rows(profile or (), tables, pifs.hot_fraction, pifs.profile_batches)
+    if cache_profile is not None:
+        profile = None  # the units are done with their copy: the tee keeps nothing more for it
     streams = list(more_batches or ())
     if len(streams) != cfg.hosts - 1:
         raise ValueError(f"{cfg.hosts} hosts need {cfg.hosts - 1} more batch streams, got {len(streams)}")
-    system = build_host_system(sim, cfg, tables, layout, hot)
+    system = build_host_system(sim, cfg, tables, layout, hot, cache_profile)
     procs = [sim.env.process(system.hosts[0].run(batches, progress))]
     procs += [sim.env.process(h.run(b)) for h, b in zip(system.hosts[1:], streams)]
     sim.env.run(until=sim.env.all_of(procs))

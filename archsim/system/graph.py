@@ -126,16 +126,30 @@ class Graph:
 
     def below(self, root: str) -> Graph:
         """The part of the graph ``root`` reaches (root included), in declaration order, with ``root`` as its
-        memory root and no hosts: what a memory trace drives."""
+        memory root and no hosts: what a memory trace drives. Near-data units (wires of role ``reducer``, such
+        as an expander's NMP DIMMs) are left out: a trace's plain reads and writes do not reach them, and they
+        need a workload's table map; the node that named one keeps its media only."""
         keep: set[str] = set()
+        cut: dict[str, list[str]] = {}
         todo = [root]
         while todo:
             n = todo.pop()
             if n in keep:
                 continue
             keep.add(n)
-            todo += [t for _, t in self.nodes[n].refs()]
-        return Graph({n: node for n, node in self.nodes.items() if n in keep}, [], root)
+            for rel, t, role in kind(self.nodes[n].impl).refs(self.nodes[n].params):
+                if role == "reducer" and len(rel) == 1:
+                    cut.setdefault(n, []).append(rel[0])
+                else:
+                    todo.append(t)
+        nodes = {}
+        for n, node in self.nodes.items():
+            if n in keep:
+                if n in cut:
+                    params = node.params.model_copy(update={key: None for key in cut[n]})
+                    node = Node(node.name, node.impl, params, node.where)
+                nodes[n] = node
+        return Graph(nodes, [], root)
 
     def edges(self) -> Iterator[tuple[str, str, str]]:
         """(from, to, label) for every wire; label is the key that names the target."""

@@ -20,6 +20,53 @@ import simpy
 from archsim.core.component import Component
 from archsim.core.request import MemRequest
 from archsim.core.stats import Histogram
+from archsim.workload.trace import AddressSpace
+
+
+def address_space(mem: Component) -> AddressSpace | None:
+    """The addresses ``mem`` serves, for :func:`archsim.workload.trace.iter_trace` to check a trace against:
+    a DRAM's capacity (its address mapping would otherwise fold a larger address onto a smaller one), a memory
+    map's windows (the local DRAM, and the CXL windows that the link behind it reaches: an address outside
+    them has no owner); None for another kind of memory (then only the 64-bit bound is checked)."""
+    from archsim.system.memory_map import AddressRouter
+
+    if isinstance(mem, AddressRouter):
+        windows: list[tuple[int, int]] = []
+        for lo, hi, dest in zip(mem._lo, mem._hi, mem._dest):
+            below = _windows(dest)
+            if below is None:  # a component that does not tell: the whole range
+                windows.append((lo, hi))
+            elif _is_dram(dest):  # a DRAM serves its own addresses from the range's base
+                windows.extend((lo + a, min(hi, lo + b)) for a, b in below if lo + a < hi)
+            else:  # the far side of a link serves host addresses (its windows)
+                windows.extend((max(lo, a), min(hi, b)) for a, b in below if max(lo, a) < min(hi, b))
+        return AddressSpace.of_windows(windows, mem.name)
+    below = _windows(mem)
+    if below is None:
+        return None
+    if _is_dram(mem):
+        return AddressSpace.of_capacity(below[0][1])
+    return AddressSpace.of_windows(below)
+
+
+def _is_dram(comp: Component) -> bool:
+    from archsim.dram.memory import DRAMSystem
+
+    return isinstance(comp, DRAMSystem)
+
+
+def _windows(comp: Component) -> list[tuple[int, int]] | None:
+    """The address windows ``comp`` serves (a DRAM: ``[0, capacity)``), or None when it does not say."""
+    if _is_dram(comp):
+        return [(0, comp.mapper.capacity_bytes)]
+    windows = getattr(comp, "windows", None)
+    if windows is None:
+        inner = getattr(comp, "inner", None)  # an HDM decoder in front of a link
+        return _windows(inner) if isinstance(inner, Component) else None
+    try:
+        return [(int(lo), int(hi)) for lo, hi in windows()]
+    except (AttributeError, ValueError, TypeError):  # a component below that does not tell
+        return None
 
 
 class TraceDriver:

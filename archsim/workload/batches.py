@@ -66,8 +66,10 @@ def table_streams(
     seed: int, num_tables: int
 ) -> list[tuple[np.random.Generator, np.random.Generator, list[int]]]:
     """Per table: (pooling generator, index generator, permutation key), derived from ``seed``."""
+    from archsim.core.sim import check_seed
+
     out = []
-    for child in np.random.SeedSequence(seed).spawn(num_tables):
+    for child in np.random.SeedSequence(check_seed(seed)).spawn(num_tables):
         pool, idx, key = child.spawn(3)
         out.append(
             (

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from archsim.config import InputError
 from archsim.config.errors import run_guarded
+from archsim.core.files import atomic_write_text
 
 __all__ = ["add_trace_parser", "cmd_trace", "cmd_trace_gen", "cmd_trace_stats", "main"]
 
@@ -180,7 +181,7 @@ def cmd_trace_stats(args: argparse.Namespace) -> int:
         )
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_out).write_text(json.dumps(st, indent=2) + "\n")
+        atomic_write_text(args.json_out, json.dumps(st, indent=2) + "\n")
     return 0
 
 

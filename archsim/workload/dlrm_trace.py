@@ -93,7 +93,13 @@ def load_dlrm(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, np.
             f"[tables, batch], got {tuple(indices.shape)}, {tuple(offsets.shape)}"
             + (f", {tuple(lengths.shape)}" if lengths is not None else "")
         )
-    arrays = (indices.numpy(), offsets.numpy(), None if lengths is None else lengths.numpy())
+    try:
+        arrays = (indices.numpy(), offsets.numpy(), None if lengths is None else lengths.numpy())
+    except (TypeError, RuntimeError, ValueError) as e:  # a dtype numpy lacks (bfloat16), a tensor on a device
+        raise InputError(f"{p}: not a dlrm_datasets file: {_short(e)}") from None
+    for name, a in zip(("indices", "offsets", "lengths"), arrays):
+        if a is not None and a.dtype.kind not in "iu":
+            raise InputError(f"{p}: not a dlrm_datasets file: {name} must hold integers, got {a.dtype}")
     _CACHE.clear()
     _CACHE[key] = (*arrays, data)
     return arrays
@@ -115,6 +121,8 @@ class DlrmInfo:
         out = []
         for t in tables:
             seg = indices[int(offsets[t * b]) : int(offsets[(t + 1) * b])]
+            if seg.size and int(seg.min()) < 0:
+                raise InputError(f"{self.path}: table {t}: index {int(seg.min())} is negative")
             out.append(int(seg.max()) + 1 if seg.size else 1)
         return out
 
@@ -137,7 +145,7 @@ def dlrm_info(path: str | os.PathLike[str], num_tables: int | None = None) -> Dl
         raise InputError(
             f"{p}: lengths is [{lengths.shape[0]}, {lengths.shape[1]}] but offsets hold {b} bags per table"
         )
-    if int(offsets[-1]) > indices.shape[0] or int(offsets[0]) < 0:
+    if int(offsets[-1]) > indices.shape[0] or int(offsets[0]) < 0 or int(offsets[0]) > int(offsets[-1]):
         raise InputError(f"{p}: offsets point past the {indices.shape[0]} indices")
     return DlrmInfo(path=p, num_tables=t, batch_size=b, num_lookups=int(offsets[-1] - offsets[0]))
 
@@ -165,6 +173,15 @@ def iter_dlrm(
         out_idx, out_off = [], []
         for k, t in enumerate(chosen):
             o = offsets[t * b + s0 : t * b + s1 + 1].astype(np.int64)
+            if o[0] < 0 or o[-1] > indices.shape[0] or np.any(np.diff(o) < 0):
+                raise InputError(
+                    f"{p}: table {t}: offsets of samples {s0}..{s1 - 1} decrease or point outside the "
+                    f"{indices.shape[0]} indices"
+                )
+            if indices.dtype.kind == "u" and indices.dtype.itemsize >= 8 and o[-1] > o[0]:
+                if int(indices[o[0] : o[-1]].max()) > np.iinfo(np.int64).max:
+                    raise InputError(f"{p}: table {t}: an index does not fit a 64-bit signed integer "
+                                     f"in samples {s0}..{s1 - 1}")
             idx = indices[o[0] : o[-1]].astype(np.int64)
             limit = rows[k] if rows is not None else None
             if idx.size and (idx.min() < 0 or (limit is not None and idx.max() >= limit)):

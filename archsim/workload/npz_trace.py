@@ -13,7 +13,11 @@ Layout (see docs/workloads.md)::
 
 A single ``.npz`` file holding one batch in the same form is accepted too; it may carry its metadata as a JSON
 string array ``meta``. Everything is read batch by batch; a missing, truncated or inconsistent file raises
-:class:`~archsim.config.InputError` naming it.
+:class:`~archsim.config.InputError` naming it: a file that is not a zip of ``.npy`` arrays, arrays that are not
+1-D integers (or do not fit int64), offsets that do not bound the indices, table ids or indices outside the
+tables of ``meta.json`` (and its rows), a batch whose bags per table differ from ``batch_size``, and a
+``meta.json`` that is not a JSON object of the documented fields (``rows`` and ``dim`` positive integers,
+``dtype`` one of fp32, fp16, bf16, int8, table names distinct strings; at most 16 MiB).
 """
 
 from __future__ import annotations
@@ -47,7 +51,10 @@ __all__ = [
 FORMAT = "archsim-embedding-trace"
 VERSION = 1
 _BATCH_RE = re.compile(r"^batch_\d{5,}\.npz$")
-_READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, TypeError)
+_READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, TypeError,
+                RecursionError, MemoryError)
+_MAX_META_BYTES = 16 * 2**20
+_INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 def batch_file(directory: str | os.PathLike[str], i: int) -> Path:
@@ -74,7 +81,11 @@ def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
         if not mfile.is_file():
             raise InputError(f"{p}: not an archsim trace directory (no meta.json)")
         try:
-            meta = json.loads(mfile.read_text())
+            if mfile.stat().st_size > _MAX_META_BYTES:
+                raise ValueError(f"larger than {_MAX_META_BYTES // 2**20} MiB")
+            meta = json.loads(mfile.read_text(encoding="utf-8"))
+        except RecursionError:  # arrays nested thousands deep
+            raise InputError(f"{mfile}: cannot read trace metadata: JSON nested too deeply") from None
         except (OSError, ValueError) as e:
             raise InputError(f"{mfile}: cannot read trace metadata: {_short(e)}") from None
         meta = _check_meta(meta, mfile)
@@ -116,15 +127,35 @@ def _check_meta(meta: Any, file: Path) -> dict[str, Any]:
         raise bad("not a JSON object")
     if meta.get("format", FORMAT) != FORMAT:
         raise bad(f"format is {meta.get('format')!r}, expected {FORMAT!r}")
-    if not isinstance(meta.get("version", VERSION), int) or meta.get("version", VERSION) > VERSION:
-        raise bad(f"version {meta.get('version')!r} is newer than this archsim reads ({VERSION})")
+    version = meta.get("version", VERSION)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise bad(f"'version' must be a positive integer, got {_short_json(version)}")
+    if version > VERSION:
+        raise bad(f"version {version} is newer than this archsim reads ({VERSION})")
     tables = meta.get("tables")
     if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
         raise bad("'tables' must be a non-empty list of objects")
+    from archsim.workload.spec import DTYPE_BYTES
+
+    names: dict[str, int] = {}
+    tables = [dict(t) for t in tables]
     for i, t in enumerate(tables):
-        rows = t.get("rows")
-        if rows is not None and (not isinstance(rows, int) or rows < 1):
-            raise bad(f"tables[{i}].rows must be a positive integer, got {rows!r}")
+        for key in ("rows", "dim"):
+            v = t.get(key)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                raise bad(f"tables[{i}].{key} must be a positive integer, got {_short_json(v)}")
+        dtype = t.get("dtype")
+        if dtype is not None:
+            if not isinstance(dtype, str) or dtype.lower() not in DTYPE_BYTES:
+                raise bad(f"tables[{i}].dtype must be one of {', '.join(DTYPE_BYTES)}, got {_short_json(dtype)}")
+            t["dtype"] = dtype.lower()
+        name = t.get("name")
+        if name is not None:
+            if not isinstance(name, str) or not name.strip():
+                raise bad(f"tables[{i}].name must be a non-empty string, got {_short_json(name)}")
+            if name in names:
+                raise bad(f"tables[{i}].name {name!r} is the name of tables[{names[name]}] too")
+            names[name] = i
     for key in ("batch_size", "num_batches"):
         v = meta.get(key)
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -145,6 +176,15 @@ class _open_npz:
         if not file.is_file():
             raise InputError(f"{file}: trace file not found")
         try:
+            with open(file, "rb") as f:
+                magic = f.read(6)
+        except OSError as e:
+            raise InputError(f"{file}: cannot read trace batch: {_short(e)}") from None
+        if magic.startswith(b"\x93NUMPY"):
+            raise InputError(f"{file}: a .npy array, not an .npz archive (np.savez writes those)")
+        if not magic.startswith(b"PK"):
+            raise InputError(f"{file}: not an .npz archive (a zip file of .npy arrays)")
+        try:
             self.z = np.load(file, allow_pickle=False)
         except _READ_ERRORS as e:
             raise InputError(f"{file}: cannot read trace batch: {_short(e)}") from None
@@ -163,14 +203,21 @@ def _short(e: BaseException) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
+def _short_json(v: Any) -> str:
+    text = json.dumps(v) if isinstance(v, (str, int, float, bool, type(None))) else type(v).__name__
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def read_batch(
     file: str | os.PathLike[str],
     index: int = 0,
     num_tables: int | None = None,
     rows: Sequence[int | None] | None = None,
+    batch_size: int | None = None,
 ) -> Batch:
     """Read one batch file; ``num_tables`` is the trace's table count (default: the largest table id + 1);
-    ``rows`` (per table) bounds-checks the indices."""
+    ``rows`` (per table) bounds-checks the indices; ``batch_size`` (the trace's) is checked against the bags
+    per table."""
     p = Path(file)
     with _open_npz(p) as z:
         try:
@@ -186,10 +233,14 @@ def read_batch(
     for name, a in (("indices", indices), ("offsets", offsets), ("table_ids", tids)):
         if a.ndim != 1 or a.dtype.kind not in "iu":
             raise bad(f"'{name}' must be a 1-D integer array, got {a.dtype} of shape {a.shape}")
+        if a.dtype.kind == "u" and a.dtype.itemsize >= 8 and a.size and int(a.max()) > _INT64_MAX:
+            raise bad(f"'{name}' holds {int(a.max())}, more than a 64-bit signed integer holds")
     k = tids.size
     if k == 0 or offsets.size < 1 or (offsets.size - 1) % k:
         raise bad(f"offsets has {offsets.size} entries, not (tables x batch_size) + 1 for {k} tables")
     bs = (offsets.size - 1) // k
+    if batch_size is not None and bs != batch_size:
+        raise bad(f"{bs} bags per table, but the trace's batch_size is {batch_size}")
     offsets = offsets.astype(np.int64, copy=False)
     if offsets[0] != 0 or offsets[-1] != indices.size or np.any(np.diff(offsets) < 0):
         raise bad("offsets must start at 0, never decrease, and end at the number of indices")
@@ -221,11 +272,15 @@ def iter_npz(
         rows = [t.get("rows") for t in meta["tables"]]
     if meta["single"]:
         if num_batches is None or num_batches >= 1:
-            yield read_batch(path, 0, num_tables=ntab, rows=rows)
+            yield read_batch(path, 0, num_tables=ntab, rows=rows, batch_size=meta["batch_size"])
         return
     n = meta["num_batches"] if num_batches is None else min(num_batches, meta["num_batches"])
     for i in range(n):
-        yield read_batch(batch_file(path, i), i, num_tables=ntab, rows=rows)
+        f = batch_file(path, i)
+        if not f.is_file():
+            raise InputError(f"{f}: trace file not found ({Path(path) / 'meta.json'} lists "
+                             f"{meta['num_batches']} batches)")
+        yield read_batch(f, i, num_tables=ntab, rows=rows, batch_size=meta["batch_size"])
 
 
 # ------------------------------------------------------------------------------------------------------------

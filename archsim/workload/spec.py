@@ -513,9 +513,9 @@ def _trace_path(spec: WorkloadSpec, sources: SourceMap | None) -> Path:
     file = None
     if sources is not None:
         file, _ = sources.where(("trace", "path"))
-        if file is None or file.startswith("--set"):
+        if file is None or file.startswith("--"):  # an override (--set, --workload-set): no file
             file, _ = sources.where(("trace",))
-    if file is not None and not file.startswith("--set"):
+    if file is not None and not file.startswith("--"):
         return (Path(file).parent / raw).resolve()
     return Path(raw).resolve()
 

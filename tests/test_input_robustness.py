@@ -447,3 +447,21 @@ def test_missing_rows_of_a_table_names_the_table(tmp_path):
     wl = tmp_path / "wl.yaml"
     wl.write_text("name: w\nbatch_size: 4\nnum_batches: 1\ntables:\n  - name: a\n    dim: 4\n")
     _refused(tmp_path, [CPU, "--workload", wl], f"{wl}:5: tables[0]: rows is required")
+
+
+@pytest.mark.parametrize("hw", sorted(p.stem for p in (ROOT / "hwconfigs").glob("*.yaml")))
+def test_a_memory_trace_runs_on_every_shipped_hwconfig(tmp_path, hw):
+    """A trace drives any hwconfig's memory (NMP units in expanders stay idle: pifs_recross used to fail with an
+    AttributeError, its units wanted a table map); one that needs a workload (a tier manager) says so in one
+    line, exit 2."""
+    trace = tmp_path / "t.trace"
+    trace.write_text("0x40 R\n0x1000 W\n0x2000 R\n")
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "archsim.cli", "run", hw, "--trace", str(trace), "--quiet",
+                        "--out", str(out)], capture_output=True, text=True, timeout=120)
+    if r.returncode == 2:
+        assert len(r.stderr.splitlines()) == 1 and "workload" in r.stderr, r.stderr
+        assert not out.exists()
+    else:
+        assert r.returncode == 0, r.stderr
+        assert "3" in (out / "summary.csv").read_text()

@@ -247,15 +247,17 @@ class RankUnit:
 class RankNMP(Component):
     """The NMP-capable memory: channels of ranks, each rank with a unit; accepts ``GatherReduce``."""
 
-    def __init__(self, sim: Simulator, dram: DRAMSpec, spec: NMPSpec, table_map: TableMap,
+    def __init__(self, sim: Simulator, dram: DRAMSpec, spec: NMPSpec, table_map: TableMap | None,
                  name: str = "nmp", window_base: int = 0) -> None:
-        """``table_map``: where the tables' rows live and which are hot; ``window_base``: the host address of
-        the DIMMs' first byte (units in a CXL expander): row addresses are taken relative to it."""
+        """``table_map``: where the tables' rows live and which are hot (None when a memory trace drives the
+        system: then no bag comes and the units stay idle, the DIMMs serve the trace's plain reads);
+        ``window_base``: the host address of the DIMMs' first byte (units in a CXL expander): row addresses are
+        taken relative to it."""
         super().__init__(sim, name)
         self.spec = spec
         self.window_base = window_base
         self.table_map = table_map
-        self.tables = table_map.tables
+        self.tables = table_map.tables if table_map is not None else []
         org = dram.org
         self.mapper = AddressMapper(org, dram.mapping)
         local = rank_local_spec(dram, spec.level)
@@ -266,10 +268,10 @@ class RankNMP(Component):
         self.port = MemoryPort(self.dram)
         self.level = spec.level
         self.cross = spec.level == "cross"
-        hot_rows = table_map.hot  # per table: sorted hot row indices (cross level, LocalityBit admission)
+        hot_rows = table_map.hot if table_map is not None else None  # per table: sorted hot row indices
         self.admit_hot = spec.rank_cache_admit == "hot"
         self.hot_at_rank = spec.cross_hot_level == "rank"
-        if (self.cross or self.admit_hot) and hot_rows is None:
+        if (self.cross or self.admit_hot) and hot_rows is None and table_map is not None:
             raise ValueError("nmp.level cross and rank_cache_admit hot need the profiled hot rows of each table")
         nsub = {"rank": 0, "bankgroup": org.bankgroups, "bank": org.banks, "cross": org.banks}[spec.level]
         self.unit_of: dict[tuple[int, int, int], RankUnit] = {}

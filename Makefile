@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 EXT     := $(VENV)/.ext-built
 CSRC    := $(wildcard archsim/dram/*.c archsim/dram/*.h) setup.py
 
-.PHONY: venv demo test lint bench validate soak clean
+.PHONY: venv demo test lint bench validate soak fuzz clean
 
 venv: $(STAMP)
 
@@ -43,6 +43,15 @@ validate: $(EXT)
 # 10^8 lookups through the CPU baseline with its peak memory (about an hour; make test checks the growth)
 soak: $(EXT)
 	$(BIN)/python tests/soak_memory.py results/soak
+
+# the long fuzzing campaign (issue #12, docs/reliability.md): FUZZ_CASES mutants per input kind (hwconfig, workload,
+# sweep, trace), FUZZ_JOBS worker processes (0: one per CPU); results/fuzz.json, failing cases in
+# results/fuzz/cases/, the table on stdout (make fuzz FUZZ_CASES=500 FUZZ_JOBS=1 for a medium one)
+FUZZ_CASES ?= 10000
+FUZZ_JOBS  ?= 0
+fuzz: $(EXT)
+	$(BIN)/python -m tests.fuzz.campaign --cases $(FUZZ_CASES) --jobs $(FUZZ_JOBS) --out results/fuzz.json \
+		--cases-dir results/fuzz/cases
 
 clean:
 	rm -rf $(VENV) build *.egg-info

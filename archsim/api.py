@@ -75,8 +75,9 @@ def wall_limit(seconds: float | None) -> Iterator[float | None]:
     if alarm:
         old_handler = signal.signal(signal.SIGALRM, _on_alarm)
         _ALARM.update(armed=True, seconds=seconds)
-        signal.setitimer(signal.ITIMER_REAL, float(seconds), 0.05)
     try:
+        if alarm:  # armed inside the try: a tick that comes at once is still disarmed below
+            signal.setitimer(signal.ITIMER_REAL, float(seconds), 0.05)
         yield deadline
     finally:
         while alarm:  # disarm; a tick that lands in here is dropped (and the disarming done again)

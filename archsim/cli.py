@@ -18,6 +18,9 @@ from archsim.config import InputError
 from archsim.config.errors import run_guarded
 from archsim.core.files import atomic_write_text
 
+MAX_WINDOW = 1 << 32
+"""Most requests a trace run may keep outstanding (``--window``, a sweep's ``base.window``)."""
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse with the error contract: a usage error is one line on stderr with a hint to --help, exit 2."""
@@ -121,8 +124,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from archsim.api import WallLimitExceeded, run
 
-    if args.window < 0:
-        raise InputError(f"--window: must be >= 0, got {args.window}")
+    if not 0 <= args.window <= MAX_WINDOW:
+        raise InputError(f"--window: must be 0 to {MAX_WINDOW:,}, got {args.window}")
     check_max_wall(args.max_wall)
     try:
         with _Progress(enabled=not args.quiet) as prog:

@@ -315,3 +315,22 @@ def test_sweep_killed_at_random_moments_resumes_without_losing_or_repeating_poin
     assert not [p for p in (out / "points").iterdir() if not (p.suffix == ".json" or p.name.startswith("."))]
     pd.testing.assert_frame_equal(_identity(pd.read_csv(out / "results.csv")),
                                   _identity(pd.read_csv(tmp_path / "full" / "results.csv")))
+
+
+@pytest.mark.parametrize("line, words", [
+    # the fuzz campaign's sweep classes: a tiny timeout fired outside the point (a raw traceback), a 2^64 one
+    # overflowed setitimer, a float range of 1e308 / 1e-300 overflowed, a metric listed twice broke the table
+    ("timeout: 1.0e-09", "timeout: input should be greater than or equal to 0.01"),
+    ("timeout: 18446744073709551616", "timeout: input should be less than or equal to 10000000"),
+    ("metrics: [seed, seed]", "metrics: 'seed' is listed twice"),
+    ("axes: {workload.defaults.index.s: {start: 0, stop: 1.0e+308, step: 1.0e-300}}",
+     "range from 0 to 1e+308 with step 1e-300 has more than 1000000 values"),
+])
+def test_fuzz_found_sweep_specs_are_refused(tmp_path, line, words):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"name: s\nbase: {{hwconfig: cpu_ddr4, workload: zipf_small}}\n{line}\n")
+    r = subprocess.run([sys.executable, "-m", "archsim.cli", "sweep", str(spec), "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert words in r.stderr and "s.yaml:" in r.stderr, r.stderr
+    assert not (tmp_path / "o").exists()

@@ -272,7 +272,7 @@ def test_cli_bad_input_one_line_exit_2(tmp_path, capsys, case):
         expect = f"{tmp_path / 'gone.npz'}: trace not found"
     elif case == "bad_batches":
         argv += ["--batches", "0"]
-        expect = "--batches: must be >= 1, got 0"
+        expect = "--batches: must be 1 to 1,000,000,000, got 0"
     elif case == "bad_set":
         spec.write_text(SPEC)
         argv += ["--set", "tables[0].index.s=-1"]

@@ -63,7 +63,7 @@ class CacheSpec(BaseModel):
         if lb & (lb - 1):
             raise ValueError(f"line_bytes must be a power of two, got {lb}")
         lines = self.size_kib * 1024 // lb
-        if lines % self.ways:
+        if lines < self.ways or lines % self.ways:  # fewer lines than ways: a fuzzed 2^40 B line
             raise ValueError(f"size_kib {self.size_kib} is not a whole number of {self.ways}-way sets "
                              f"of {lb} B lines")
         for key, owner in (("evlfu_aging_period", "evlfu"), ("random_seed", "random"),

@@ -239,11 +239,13 @@ class PIFSSpec(_Strict):
     lanes: int = Field(16, gt=0, description="fp32 adds per unit clock in each port unit")
     combine_lanes: int = Field(16, gt=0, description="fp32 adds per unit clock in the switch's combiner of "
                                                      "the ports' partial sums")
-    index_bytes: int = Field(4, gt=0, description="bytes per row index in the command the host sends")
-    command_header_bytes: int = Field(16, ge=0, description="bytes of a bag command besides its indices")
-    buffer_kib: int = Field(0, ge=0, description="on-switch buffer of embedding lines (LRU, shared by the "
-                                                 "units); 0: none")
-    buffer_ways: int = Field(16, gt=0, description="associativity of the on-switch buffer")
+    # upper bounds: a fuzzed 2^40 index or header hung a run, a 2^40 KiB buffer was a MemoryError
+    index_bytes: int = Field(4, gt=0, le=4096, description="bytes per row index in the command the host sends")
+    command_header_bytes: int = Field(16, ge=0, le=4096,
+                                      description="bytes of a bag command besides its indices")
+    buffer_kib: int = Field(0, ge=0, le=1 << 20, description="on-switch buffer of embedding lines (LRU, shared by "
+                                                             "the units); 0: none")
+    buffer_ways: int = Field(16, gt=0, le=1 << 16, description="associativity of the on-switch buffer")
     buffer_hit_ns: float = Field(2.0, ge=0, description="latency of a buffer hit")
     buffer_energy_pJ: float = Field(50.0, ge=0, description="energy per buffer access (lookup or fill), pJ")
     buffer_admit: Literal["all", "hot"] = Field(

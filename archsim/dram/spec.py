@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from archsim.dram.standard import COMMANDS, eval_delay
 
@@ -26,6 +26,23 @@ def _pow2(name: str, v: int) -> int:
     if v < 1 or (v & (v - 1)) != 0:
         raise ValueError(f"must be a power of two, got {v}")
     return v
+
+
+MAX_CYCLES = 1 << 24
+"""Largest timing parameter or constraint delay, in clock cycles (16.7M; JEDEC's largest, nREFI, is about 34k):
+past it, times in the engine's 64-bit picoseconds overflow (a fuzzed nRCD of 2^62 was an OverflowError)."""
+
+MAX_TCK_PS = 1_000_000
+"""Longest clock period: 1 us (a 1 MHz memory clock)."""
+
+ORG_MAX = {"channels": 4096, "pseudo_channels": 64, "ranks": 64, "bankgroups": 64, "banks_per_group": 64,
+           "rows": 1 << 24, "columns": 1 << 20, "device_width": 1 << 12, "bus_width": 1 << 14,
+           "burst_length": 1 << 10}
+"""Largest value of each organisation field: far beyond any DRAM or HBM part, small enough that a system of
+them is built in bounded time and memory (a fuzzed 2^62 channels hung; 2^64 ranks was an OverflowError)."""
+
+MAX_QUEUE = 1 << 16
+"""Largest controller queue (entries) and row-hit cap."""
 
 
 class Organisation(_Strict):
@@ -46,8 +63,12 @@ class Organisation(_Strict):
     @field_validator("channels", "pseudo_channels", "ranks", "bankgroups", "banks_per_group", "rows",
                      "columns", "device_width", "bus_width", "burst_length")
     @classmethod
-    def _powers_of_two(cls, v: int) -> int:
-        return _pow2("", v)
+    def _powers_of_two(cls, v: int, info: ValidationInfo) -> int:
+        _pow2("", v)
+        top = ORG_MAX[info.field_name]
+        if v > top:
+            raise ValueError(f"must be at most {top}, got {v}")
+        return v
 
     @model_validator(mode="after")
     def _geometry(self) -> Organisation:
@@ -93,7 +114,7 @@ class Timing(_Strict):
     ``burst_length / 2``. ``nRC`` defaults to ``nRAS + nRP``; ``nRCDRD``/``nRCDWR`` default to ``nRCD``.
     """
 
-    tCK_ps: int = Field(..., description="clock period in picoseconds")
+    tCK_ps: int = Field(..., description="clock period in picoseconds (at most 1 us)")
     nCL: int
     nCWL: int
     nRCD: int
@@ -121,9 +142,13 @@ class Timing(_Strict):
     @field_validator("tCK_ps", "nCL", "nCWL", "nRCD", "nRP", "nRAS", "nWR", "nRTP", "nCCD_S", "nCCD_L",
                      "nRRD_S", "nRRD_L", "nFAW", "nWTR_S", "nWTR_L", "nRFC", "nREFI")
     @classmethod
-    def _positive(cls, v: int) -> int:
+    def _positive(cls, v: int, info: ValidationInfo) -> int:
         if not isinstance(v, int) or v <= 0:
             raise ValueError("must be a positive integer")
+        top = MAX_TCK_PS if info.field_name == "tCK_ps" else MAX_CYCLES
+        if v > top:
+            raise ValueError(f"must be at most {top}{' ps (a 1 MHz clock)' if top == MAX_TCK_PS else ' cycles'}, "
+                             f"got {v}")
         return v
 
     @field_validator("nRTRS", "nAL", "nPPD", "nRC", "nRCDRD", "nRCDWR", "nBL")
@@ -131,6 +156,8 @@ class Timing(_Strict):
     def _non_negative(cls, v: int | None) -> int | None:
         if v is not None and v < 0:
             raise ValueError("must be a non-negative integer")
+        if v is not None and v > MAX_CYCLES:
+            raise ValueError(f"must be at most {MAX_CYCLES} cycles, got {v}")
         return v
 
     def resolved(self, burst_length: int) -> dict[str, int]:
@@ -238,11 +265,12 @@ class Controller(_Strict):
     """
 
     queue_structure: Literal["per_bank", "unified"] = "per_bank"
-    read_queue: int = Field(32, gt=0, description="read transaction queue entries")
-    write_queue: int = Field(32, gt=0, description="write buffer entries")
-    cmd_queue: int = Field(8, gt=0, description="entries per bank command queue (per_bank only)")
+    read_queue: int = Field(32, gt=0, le=MAX_QUEUE, description="read transaction queue entries")
+    write_queue: int = Field(32, gt=0, le=MAX_QUEUE, description="write buffer entries")
+    cmd_queue: int = Field(8, gt=0, le=MAX_QUEUE, description="entries per bank command queue (per_bank only)")
     row_policy: Literal["open", "closed"] = "open"
-    row_hit_cap: int = Field(4, ge=0, description="row hits served before a pending precharge may close a row")
+    row_hit_cap: int = Field(4, ge=0, le=MAX_QUEUE,
+                             description="row hits served before a pending precharge may close a row")
     write_high_watermark: float = Field(1.0, gt=0, le=1,
                                         description="write buffer fill fraction that starts a write drain")
     write_low_watermark: float = Field(0.25, ge=0, le=1,
@@ -264,7 +292,7 @@ class Constraint(_Strict):
     next: list[str]
     delay: str | int
     sibling: bool = False
-    window: int = 0
+    window: int = Field(0, ge=0, le=MAX_QUEUE)
 
     @field_validator("prev", "next", mode="before")
     @classmethod
@@ -295,9 +323,12 @@ class DRAMSpec(_Strict):
         names = self.timing.resolved(self.org.burst_length)
         for i, c in enumerate(self.constraints):
             try:
-                eval_delay(c.delay, names)
+                delay = eval_delay(c.delay, names)
             except ValueError as e:
                 errs.append((("constraints", i, "delay"), str(e)))
+                continue
+            if abs(delay) > MAX_CYCLES:
+                errs.append((("constraints", i, "delay"), f"{c.delay!r} is {delay} cycles: at most {MAX_CYCLES}"))
         if names["nRAS"] > names["nRC"]:
             errs.append((("timing", "nRAS"), f"exceeds nRC ({names['nRC']}), got {names['nRAS']}"))
         if names["nREFI"] <= names["nRFC"]:

@@ -44,18 +44,19 @@ class NMPSpec(BaseModel):
                           "(the reduction tree of TRiM and ReCross); false: every bank's crosses the rank bus")
     clock_mhz: float = Field(1600.0, gt=0, description="clock of the units' pooling datapath")
     lanes: int = Field(16, gt=0, description="fp32 adds per unit clock (pooling throughput)")
-    inst_bits: int = Field(79, gt=0, description="bits of one NMP instruction (one embedding-row read) "
-                                                 "sent over the channel's C/A bus")
-    ca_bits_per_cycle: float = Field(
-        24, gt=0, description="bits per DRAM clock of the channel pins carrying NMP instructions (C/A, or C/A "
-                              "and DQ as in RecNMP: 2 x 79 bits per clock); fractions of a clock accumulate")
-    rank_cache_kib: int = Field(0, ge=0, description="per-unit cache of embedding lines (RecNMP's RankCache); "
-                                                     "0: none")
+    inst_bits: int = Field(79, gt=0, le=1 << 16, description="bits of one NMP instruction (one embedding-row "
+                                                              "read) sent over the channel's C/A bus")
+    ca_bits_per_cycle: float = Field(  # at least a bit per clock: a fuzzed 5e-324 made instruction times NaN
+        24, ge=1, le=1 << 16, description="bits per DRAM clock of the channel pins carrying NMP instructions (C/A, "
+                                          "or C/A and DQ as in RecNMP: 2 x 79 bits per clock); fractions of a "
+                                          "clock accumulate")
+    rank_cache_kib: int = Field(0, ge=0, le=1 << 20,  # a fuzzed 2^40 KiB was a MemoryError
+                                description="per-unit cache of embedding lines (RecNMP's RankCache); 0: none")
     rank_cache_admit: Literal["all", "hot"] = Field(
         "all", description="which rows the rank cache keeps: all it reads, or only the profiled hot rows "
                            "(hot_fraction, hot_min_count, profile_batches; RecNMP's LocalityBit from hot-entry "
                            "profiling), the others read around it")
-    rank_cache_ways: int = Field(8, gt=0, description="associativity of the rank cache (LRU)")
+    rank_cache_ways: int = Field(8, gt=0, le=1 << 16, description="associativity of the rank cache (LRU)")
     rank_cache_hit_ns: float = Field(2.5, ge=0, description="rank-cache hit latency")
     rank_cache_energy_pJ: float = Field(
         50.0, ge=0, description="energy of one rank-cache line access (lookup or fill), pJ")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from archsim.config import (
     ConfigError,
@@ -109,7 +109,10 @@ def _range(v: dict[str, Any]) -> list[Any]:
         count = (stop - start) // step + 1
         _check_count(count)
         return [start + i * step for i in range(count)]
-    count = math.floor((stop - start) / step + 1e-9) + 1
+    span = (stop - start) / step
+    if not math.isfinite(span) or span > _MAX_POINTS:
+        raise ValueError(f"range from {start} to {stop} with step {step} has more than {_MAX_POINTS} values")
+    count = math.floor(span + 1e-9) + 1
     _check_count(count)
     return [round(start + i * step, 12) for i in range(count)]
 
@@ -155,7 +158,8 @@ class BaseRun(BaseModel):
     workload: str | None = Field(None, description="embedding workload YAML (relative to the spec) or name; "
                                                    "may be left out when a 'workload' axis is given")
     trace: str | None = Field(None, description="memory trace (relative to the spec file)")
-    window: int = Field(0, ge=0, description="trace runs: most requests outstanding (0: only queues limit)")
+    window: int = Field(0, ge=0, le=1 << 32, description="trace runs: most requests outstanding, at most 2^32 "
+                                                        "(0: only queues limit)")
     overrides: dict[str, Any] = Field(
         default_factory=dict, description="overrides of every point: hw.<path> / workload.<path>: value")
 
@@ -174,8 +178,20 @@ class SweepSpec(BaseModel):
     constraints: list[str] = Field(default_factory=list, description="expressions a point must satisfy")
     metrics: list[str] | None = Field(None, description="summary columns to keep (default: all)")
     retries: int = Field(1, ge=0, description="re-runs of a point that fails with an internal error")
-    timeout: float | None = Field(None, gt=0, description="seconds a point may run (default: no limit)")
+    timeout: float | None = Field(None, ge=0.01, le=10**7, description="seconds a point may run, 0.01 to 10^7 "
+                                                                      "(default: no limit)")
     seed: int | None = Field(None, ge=0, description="seed of every point (default: the workload's, or 0)")
+
+    @field_validator("metrics")
+    @classmethod
+    def _distinct_metrics(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            seen: set[str] = set()
+            for m in v:
+                if m in seen:
+                    raise ValueError(f"'{m}' is listed twice")
+                seen.add(m)
+        return v
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ them, loads and validates a file with line-numbered errors, and runs the cross-f
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -81,15 +82,61 @@ class SystemConfig(BaseModel):
                 if bad:
                     errs.append((("hosts",), f"every host must attach to the PIFS switch {sw!r}; {bad[0]!r} "
                                              f"does not"))
+        errs += self._llc_line_errors()
         if self.cxl is not None:
             errs += self._expander_nmp_errors()
+        if not errs and self.cxl is not None and self.layout.memory == "cxl":
+            errs += self._cxl_reach_errors()
         if self.layout.memory == "cxl" and (self.cxl is None or not self.cxl.expanders):
             errs.append((("layout", "memory"), "cxl needs a cxl: section with at least one expander"))
+        # were ValueErrors in the run (found by the fuzzer: layout.memory local with device_per_table)
+        if self.layout.policy == "device_per_table" and self.layout.memory != "cxl":
+            errs.append((("layout", "policy"), "device_per_table places table t on expander t mod expanders: it "
+                                               "needs layout.memory cxl"))
+        if self.layout.policy == "channel_per_table" and self.layout.memory != "local":
+            errs.append((("layout", "policy"), "channel_per_table places tables in local DRAM channels: with "
+                                               "layout.memory cxl use contiguous or device_per_table"))
         if self.nmp is not None and self.layout.memory == "cxl":
             errs.append((("nmp",), "near-memory units in the host's DIMMs cannot reach tables on CXL memory "
                                    "(layout.memory cxl)"))
         return errs
 
+
+    def _llc_line_errors(self) -> list[tuple[tuple, str]]:
+        """An LLC line must lie in one DRAM channel (a fuzzed 128 B line on cpu_ddr4, whose channels interleave
+        every 64 B, was a ValueError 'a multi-burst request must stay in one channel' in the run)."""
+        llc = self.host.llc if self.host is not None else None
+        if llc is None:
+            return []
+        from archsim.dram.mapping import AddressMapper
+
+        m = AddressMapper(self.dram.org, self.dram.mapping)
+        granule = 1 << m.pos["ch"]
+        if m.widths["ch"] and llc.line_bytes > granule:
+            return [(("host", "llc", "line_bytes"),
+                     f"{llc.line_bytes} B lines would span DRAM channels: dram.mapping.order "
+                     f"{self.dram.mapping.order} interleaves the channels every {granule} B (at most {granule})")]
+        return []
+
+    def _cxl_reach_errors(self) -> list[tuple[tuple, str]]:
+        """Tables on CXL memory are spread over every expander: each must be reachable from each host's
+        attachment point (a fuzzed cxl_pool without the switch port of exp1 was a ValueError 'address ... is in
+        no downstream port's range' in the run)."""
+        spec = self.cxl
+        ranges = spec.port_ranges()
+        for h, point in enumerate(spec.attach_points(self.hosts)):
+            si = next((i for i, sw in enumerate(spec.switches) if point.startswith(f"{sw.name}.port")), None)
+            if si is not None:
+                covered = [r for (s, _), rs in ranges.items() if s == si for r in rs]
+            else:
+                covered = [(e.base, e.end) for e in spec.expanders if e.name == point]
+            for i, e in enumerate(spec.expanders):
+                if not any(lo <= e.base and e.end <= hi for lo, hi in covered):
+                    who = f"host {h}" if self.hosts > 1 else "the host"
+                    return [(("cxl", "expanders", i),
+                             f"{e.name!r} is out of {who}'s reach (attached at {point!r}: no port leads from "
+                             f"there to it), but layout.memory cxl spreads the tables over every expander")]
+        return []
 
     def _expander_nmp_errors(self) -> list[tuple[tuple, str]]:
         """NMP units in expanders are handed bags by PIFS units in the switch above them."""
@@ -118,6 +165,9 @@ def load_system(source: str | Path, overrides: Sequence[str] = ()) -> tuple[Syst
     """Load, resolve (``extends:``, ``--set``) and validate a system config; raises ConfigError on bad input."""
     loaded = load_config(source, overrides=tuple(overrides))
     cfg = validate(loaded, SystemConfig)
+    for path, msg in magnitude_errors(loaded.data):
+        file, line = loaded.sources.where(path)
+        raise ConfigError(msg, file=file, line=line, path=format_key_path(path))
     for path, msg in cfg.semantic_errors():
         file, line = loaded.sources.where(path)
         raise ConfigError(msg, file=file, line=line, path=format_key_path(path))
@@ -125,6 +175,51 @@ def load_system(source: str | Path, overrides: Sequence[str] = ()) -> tuple[Syst
         file, line = loaded.sources.where(path)
         raise ConfigError(msg, file=file, line=line, path=format_key_path(path))
     return cfg, loaded
+
+
+MAX_NUMBER = 1 << 52
+"""No number in a hwconfig may be larger in magnitude: addresses span at most 52 bits (x86-64 physical), counts
+and sizes far less; past it, products in the engine's 64-bit picoseconds and addresses overflow."""
+
+UNIT_LIMITS: dict[str, tuple[float, float, str]] = {
+    "_ns": (0.0, 1e9, "1e9 ns (one second)"),
+    "_ps": (0.0, 1e12, "1e12 ps (one second)"),
+    "_mhz": (1e-3, 1e6, "1e6 MHz"),
+}
+"""By unit suffix of a key: (smallest positive value, largest value, the largest in words). Latencies above one
+second and clocks below 1 kHz are no memory system's, and their picoseconds overflow a run (a fuzzed 2^64 ns
+latency and a 5e-324 MHz clock were OverflowErrors); a new component's ``*_ns`` key is bounded without edits."""
+
+
+def magnitude_errors(data: Any, path: tuple = ()) -> list[tuple[tuple, str]]:
+    """Numbers of a resolved hwconfig beyond what the simulator represents, as (key path, message): the first
+    one found (every section, ``components:`` included; each section's schema has checked its own ranges)."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            errs = magnitude_errors(v, (*path, k))
+            if errs:
+                return errs
+        return []
+    if isinstance(data, list):
+        for i, v in enumerate(data):
+            errs = magnitude_errors(v, (*path, i))
+            if errs:
+                return errs
+        return []
+    if isinstance(data, bool) or not isinstance(data, int | float):
+        return []
+    if isinstance(data, float) and not math.isfinite(data):
+        return [(path, f"input should be a finite number, got {data!r}")]
+    if abs(data) > MAX_NUMBER:
+        return [(path, f"must be at most 2^52 ({MAX_NUMBER}) in magnitude, got {data!r}")]
+    key = str(path[-1]).lower() if path and not isinstance(path[-1], int) else ""
+    for suffix, (lo, hi, words) in UNIT_LIMITS.items():
+        if key.endswith(suffix):
+            if data > hi:
+                return [(path, f"must be at most {words}, got {data!r}")]
+            if 0 < data < lo:
+                return [(path, f"must be at least {lo:g} (or 0 where 0 is allowed), got {data!r}")]
+    return []
 
 
 def graph_errors(cfg: SystemConfig) -> list[tuple[tuple, str]]:

@@ -31,13 +31,16 @@ class HostSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
-    cores: int = Field(16, gt=0, description="cores running the embedding operator")
-    clock_mhz: float = Field(2400.0, gt=0, description="core clock")
-    fill_buffers: int = Field(12, gt=0, description="line misses in flight per core (L1 line-fill buffers)")
-    vector_bits: int = Field(512, gt=0, description="SIMD register width in bits")
-    vector_units: int = Field(2, gt=0, description="SIMD add pipes per core")
-    to_memory_ns: float = Field(25.0, ge=0, description="core (or LLC miss) to memory controller, one way")
-    from_memory_ns: float = Field(25.0, ge=0, description="memory controller to core, one way")
+    # upper bounds: far beyond any socket, and what the engine's 64-bit picoseconds and a bounded build take
+    # (fuzzed 2^64 cores hung; a 2^64 ns latency or a 5e-324 MHz clock were OverflowErrors)
+    cores: int = Field(16, gt=0, le=1 << 16, description="cores running the embedding operator")
+    clock_mhz: float = Field(2400.0, ge=1, le=1e6, description="core clock")
+    fill_buffers: int = Field(12, gt=0, le=1 << 16,
+                              description="line misses in flight per core (L1 line-fill buffers)")
+    vector_bits: int = Field(512, gt=0, le=1 << 16, description="SIMD register width in bits")
+    vector_units: int = Field(2, gt=0, le=1 << 10, description="SIMD add pipes per core")
+    to_memory_ns: float = Field(25.0, ge=0, le=1e9, description="core (or LLC miss) to memory controller, one way")
+    from_memory_ns: float = Field(25.0, ge=0, le=1e9, description="memory controller to core, one way")
     bag_schedule: Literal["dynamic", "static"] = Field(
         "dynamic", description="dynamic: a core takes the next bag when it has issued its current one; "
                                "static: bag i goes to core i mod cores")

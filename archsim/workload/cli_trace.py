@@ -81,13 +81,18 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return {"gen": cmd_trace_gen, "stats": cmd_trace_stats}[args.trace_cmd](args)
 
 
+MAX_BATCHES = 10**9
+"""Most batches ``--batches`` may ask for (the work bound of a run is archsim.api.MAX_LOOKUPS)."""
+
+
 def _check_count(name: str, value: int | None) -> None:
-    if value is not None and value < 1:
-        raise InputError(f"{name}: must be >= 1, got {value}")
+    if value is not None and not 1 <= value <= MAX_BATCHES:
+        raise InputError(f"{name}: must be 1 to {MAX_BATCHES:,}, got {value}")
 
 
 def cmd_trace_gen(args: argparse.Namespace) -> int:
     """``archsim trace gen SPEC --out DIR [--batches N] [--seed S] [--set K=V]``."""
+    from archsim.api import check_workload_size
     from archsim.config import ConfigError
     from archsim.workload.batches import iter_batches
     from archsim.workload.npz_trace import write_trace
@@ -98,6 +103,7 @@ def cmd_trace_gen(args: argparse.Namespace) -> int:
     if args.batches is not None:
         overrides.append(f"num_batches={args.batches}")
     spec = load_workload(args.spec, overrides=overrides)
+    check_workload_size(spec)
     if spec.trace is not None and args.seed is not None:
         raise ConfigError("--seed does not apply: the workload reads a trace", file=str(args.spec))
     seed = spec.seed if args.seed is None else args.seed

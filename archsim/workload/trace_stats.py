@@ -229,6 +229,9 @@ def trace_stats(
     tables = spec.table_list()
     if num_batches is not None and spec.trace is None:  # a generated workload: as many batches as asked
         spec = spec.model_copy(update={"num_batches": num_batches})
+    from archsim.api import check_workload_size
+
+    check_workload_size(spec)
     nt = len(tables)
     counters = [_RowCounter(t.rows) for t in tables]
     lookups = np.zeros(nt, dtype=np.int64)

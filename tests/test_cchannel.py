@@ -448,3 +448,23 @@ def test_trace_reader_fast_path_matches_reference(tmp_path, monkeypatch, chunk):
     with pytest.raises(Exception) as e_ref:
         list(_reference_records(bad))
     assert str(e_fast.value) == str(e_ref.value) and ":1001: malformed" in str(e_ref.value)
+
+
+@pytest.mark.parametrize("engine", ["c", "python"])
+def test_unified_queue_with_zero_low_watermark_serves_every_read(tmp_path, monkeypatch, engine):
+    """Ramulator 2's unified queue left write mode only below the low watermark: at write_low_watermark 0
+    that never held, and reads waiting behind an empty write buffer waited forever (a hang the fuzz campaign
+    found). An empty write buffer now always ends write mode; above 0 nothing changes."""
+    from archsim.api import run
+
+    monkeypatch.setenv("ARCHSIM_ENGINE", engine)
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    lines = [f"{int(a) << 6:#x} {'WRITE' if i % 3 == 0 else 'READ'} {i}"
+             for i, a in enumerate(rng.integers(0, 1 << 20, size=400))]
+    trace = tmp_path / "t.trace"
+    trace.write_text("\n".join(lines) + "\n")
+    res = run(ROOT / "hwconfigs" / "dram_ddr4_ramulator2.yaml", trace=trace, max_wall=60,
+              overrides=["dram.controller.write_low_watermark=0"])
+    assert res.summary["requests"] == 400

@@ -375,6 +375,8 @@ class CXLSpec(_Strict):
     def semantic_errors(self) -> list[tuple[Path, str]]:
         """Cross-field problems as (key path below ``cxl``, message); empty when the section is consistent."""
         errs: list[tuple[Path, str]] = []
+        if not self.expanders:
+            return [(("expanders",), "a cxl: section needs at least one memory expander")]
         names: dict[str, Path] = {}
         for kind, items in (("expanders", self.expanders), ("switches", self.switches)):
             for i, it in enumerate(items):

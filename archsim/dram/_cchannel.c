@@ -981,7 +981,7 @@ static int pick_unified(Channel *s, i64 c, int *cmd_out, int *fb_out, int *slot_
         }
         int nw = s->writeq.n;
         if (s->write_mode) {
-            if (nw < s->drain_low && s->readq.n)
+            if ((nw < s->drain_low || nw == 0) && s->readq.n) /* an empty buffer always ends write mode */
                 s->write_mode = 0;
         } else if (nw > s->drain_high || !s->readq.n) {
             s->write_mode = 1;

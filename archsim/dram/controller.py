@@ -491,7 +491,9 @@ class ChannelController:
                 return self._refresh_command(c)
             nw = len(self.writeq)
             if self.write_mode:
-                if nw < self.drain_low and self.readq:
+                # an empty write buffer always ends write mode (with write_low_watermark 0, nw < drain_low
+                # never holds: reads waited forever, a hang the fuzz campaign found)
+                if (nw < self.drain_low or nw == 0) and self.readq:
                     self.write_mode = False
             elif nw > self.drain_high or not self.readq:
                 self.write_mode = True

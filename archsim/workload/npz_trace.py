@@ -54,6 +54,8 @@ _BATCH_RE = re.compile(r"^batch_\d{5,}\.npz$")
 _READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, TypeError,
                 RecursionError, MemoryError)
 _MAX_META_BYTES = 16 * 2**20
+MAX_TABLES = 1 << 16
+"""Most tables a trace may hold (a table id of a single batch file is below it)."""
 _INT64_MAX = int(np.iinfo(np.int64).max)
 
 
@@ -108,6 +110,9 @@ def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
                 raise InputError(
                     f"{p}: malformed trace batch: offsets do not hold a whole number of bags per table"
                 )
+            if not np.issubdtype(tids.dtype, np.integer) or tids.min() < 0 or tids.max() >= MAX_TABLES:
+                raise InputError(f"{p}: malformed trace batch: table_ids must be integers in [0, {MAX_TABLES}), "
+                                 f"got {tids.tolist()[:8]}")
             ntab = int(tids.max()) + 1
             meta = {
                 "name": p.stem,

@@ -453,7 +453,8 @@ def sweep_cases(draw) -> Case:
         files, notes = draw(yaml_content(data, seed.text, rel, shrunk=True))
     files["traces/ramulator.trace"] = corpus.memory_traces()["ramulator"].encode()  # base.trace may name it
     dry = draw(st.integers(0, 3)) == 0
-    argv = ["sweep", rel, "--dry-run"] if dry else ["sweep", rel, "--out", "out/sweep", "--quiet"]
+    # --max-wall: a mutant that drops the shrinking overrides runs full-size points, which is no hang
+    argv = ["sweep", rel, "--dry-run"] if dry else ["sweep", rel, "--out", "out/sweep", "--quiet", "--max-wall", "4"]
     return Case("sweep", seed.name, "sweep-dry-run" if dry else "sweep", argv, files, mutations=notes,
                 results=[] if dry else ["out/sweep/results.csv"], max_points=4)
 

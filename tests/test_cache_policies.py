@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import simpy
+from test_cache import FixedLatencyMemory as Mem  # the cache tests' stand-in downstream memory
 
 from archsim.cache.analytic import che_lru_hit_rate, zipf_probabilities
 from archsim.cache.component import Cache
 from archsim.cache.policies import POLICIES, EvLFUCache, LFUCache, RandomCache, StaticHotCache, make_tags
 from archsim.cache.set_assoc import SetAssocCache
 from archsim.cache.spec import CacheSpec
-from archsim.core.component import Component
 from archsim.core.port import MemoryPort
-from archsim.core.request import MemRequest, complete_at
+from archsim.core.request import MemRequest
 from archsim.core.sim import Simulator
 
 N_ITEMS, CAP, DRAWS, WARM = 20_000, 1000, 200_000, 50_000
@@ -327,17 +326,6 @@ def test_lfu_invalidate_keeps_min_count_right() -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # The component: write policies and policies through the schema
 # ---------------------------------------------------------------------------------------------------------------
-class Mem(Component):
-    def __init__(self, sim: Simulator, lat: int = 50_000) -> None:
-        super().__init__(sim, "mem")
-        self.lat = lat
-        self.seen: list[tuple[int, int, bool]] = []
-
-    def submit(self, req: MemRequest) -> simpy.Event:
-        self.seen.append((self.env.now, req.addr, req.is_write))
-        req.done = self.env.event()
-        complete_at(self.env, req.done, req, self.env.now + self.lat)
-        return req.done
 
 
 def _drive(llc: Cache, ops: list[tuple[int, bool]]) -> list[int]:
@@ -362,7 +350,7 @@ def test_read_only_cache_never_writes_back(policy: str) -> None:
     out = {}
     for wp in ("write_back", "read_only"):
         sim = Simulator()
-        mem = Mem(sim)
+        mem = Mem(sim, 50_000)
         kw = {"static_hot_lines": 2} if policy == "static_hot" else {}
         spec = CacheSpec(size_kib=1, ways=4, hit_latency_ns=20, policy=policy, write_policy=wp, **kw)
         llc = Cache(sim, "llc", spec, MemoryPort(mem), 7_000, 3_000, profile=[0, 39] if kw else None)
@@ -383,7 +371,7 @@ def test_read_only_cache_never_writes_back(policy: str) -> None:
 
 def test_static_hot_component_writes_back_dirty_bypasses() -> None:
     sim = Simulator()
-    mem = Mem(sim)
+    mem = Mem(sim, 50_000)
     spec = CacheSpec(size_kib=1, ways=4, policy="static_hot")
     llc = Cache(sim, "llc", spec, MemoryPort(mem), profile=[0])
     _drive(llc, [(0, True), (64, True), (64, False), (0, False)])

@@ -175,6 +175,32 @@ def evstore_layers(warm_requests: int = ARTIFACT_WARMUP, measured_requests: int 
     return out
 
 
+#: cache sizes of the EVStore artifact's experiments (experiments.md: 1,500 to 240,000 entries, 240,000 holding
+#: every key): the sizes :func:`evstore_cache_sweep` runs, as shares of the distinct rows
+ARTIFACT_SWEEP_ENTRIES = (8_000, 32_000, 64_000, 100_000, 150_000)
+
+
+def evstore_cache_sweep(entries: tuple[int, ...] = ARTIFACT_SWEEP_ENTRIES, warm_requests: int = ARTIFACT_WARMUP,
+                        measured_requests: int = 2000, seed: int = 1) -> dict[int, dict[str, Any]]:
+    """The plain LRU cache against all three layers at each cache size of ``entries`` (out of the artifact's
+    240,000), each as that share of the distinct rows at 144 B: EVStore's figures are "up to" figures, so the
+    comparison is with the range over cache sizes. Per size: both runs' latencies and hit rates, and the mean
+    and p90 change."""
+    tables, warm, measured, _ = evstore_setup(warm_requests, measured_requests, seed)
+    rows = distinct_rows(warm + measured)
+    out: dict[int, dict[str, Any]] = {}
+    for n in entries:
+        mem = int(n / 240_000 * rows * ENTRY_BYTES)
+        pair = {name: run_point(HW / "evstore.yaml", tables, warm, measured, {"emb": evstore_tier(mem, layers)})
+                for name, layers in (("lru", ()), ("evstore", ("evcache", "evmix", "evprox")))}
+        out[n] = {"memory_bytes": mem,
+                  **{f"{name}_{k}": r[k] for name, r in pair.items()
+                     for k in ("mean_us", "p50_us", "p90_us", "p99_us", "hit_rate")},
+                  "mean_change": pair["evstore"]["mean_us"] / pair["lru"]["mean_us"] - 1,
+                  "p90_change": pair["evstore"]["p90_us"] / pair["lru"]["p90_us"] - 1}
+    return out
+
+
 def replay_hit_rate(tables: list, warm: list[Batch], measured: list[Batch], node: dict[str, Any]) -> float:
     """Hit rate (exact and approximate) of tier ``node`` (evstore.yaml's ``emb``) on ``measured`` after ``warm``,
     from its state alone (no timing: :meth:`archsim.storage.tiers.TierManager.replay`)."""
@@ -252,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="-")
     ap.add_argument("--warm", type=int, default=ARTIFACT_WARMUP)
     ap.add_argument("--measured", type=int, default=2000)
-    ap.add_argument("--only", default="evstore,iso,hotline")
+    ap.add_argument("--only", default="evstore,iso,hotline", help="any of evstore, iso, hotline, sweep (the "
+                                                                    "cache-size sweep, about 5 minutes)")
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
     res: dict[str, Any] = {}
@@ -273,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         runs["dram_only"] = clean(run_point(HW / "dram_only.yaml", tables, warm, measured))
         runs["ssd_only"] = clean(run_point(HW / "ssd_only.yaml", tables, warm, measured))
         res["evstore"] = runs
+    if "sweep" in only:
+        res["sweep"] = evstore_cache_sweep(warm_requests=args.warm, measured_requests=args.measured)
     if "iso" in only:
         res["iso"] = iso_hit_memory(tables, warm, measured, memory, steps=8)
     if "hotline" in only:

@@ -14,12 +14,16 @@ import sys
 import time
 from pathlib import Path
 
-from archsim.config import InputError
+from archsim.config import ConfigError, InputError
 from archsim.config.errors import run_guarded
 from archsim.core.files import atomic_write_text
 
 MAX_WINDOW = 1 << 32
 """Most requests a trace run may keep outstanding (``--window``, a sweep's ``base.window``)."""
+GPU_TIME_TOL = 0.20
+"""``validate gpu``: a case's predicted kernel time is within this relative error of the measured one..."""
+GPU_L2_TOL_POINTS = 5.0
+"""... and its predicted L2 hit rate within this many percentage points of the measured one."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,13 +66,26 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("schema", help="write the JSON Schema of hwconfig files")
     s.add_argument("--out", help="file to write (default: stdout)")
 
-    v = sub.add_parser("validate", help="compare with the reference simulators (DRAMsim3, Ramulator 2)")
+    v = sub.add_parser("validate", help="compare with the reference simulators (DRAMsim3, Ramulator 2); "
+                                        "'validate gpu CASES.csv --out PRED.csv': the GPU model against "
+                                        "measured EmbeddingBag cases")
+    v.add_argument("what", nargs="?", choices=["gpu"],
+                   help="gpu: predict the EmbeddingBag cases of CASES.csv on a GPU hwconfig (default: the DRAM, "
+                        "host and CXL validation)")
+    v.add_argument("cases", nargs="?", metavar="CASES.csv",
+                   help="for gpu: one case a row, columns rows, dim, dtype, batch, pooling, dist (others kept; "
+                        "kernel_time_ns and l2_hit_pct, when present, are compared with the predictions)")
+    v.add_argument("--config", default=None,
+                   help="for gpu: hwconfig with a gpu component (default hwconfigs/gpu_h100.yaml)")
+    v.add_argument("--out", metavar="PRED.csv", help="for gpu (required): CASES.csv with the predictions added")
     v.add_argument("--only", action="append", default=[], help="substring of case names to run (repeatable)")
     v.add_argument("--markdown", help="also write the table as markdown to this file")
     v.add_argument("--papers", action="store_true",
                    help="also run the papers' set-ups (RecNMP, ReCross; about a minute) against their figures")
     v.add_argument("--strict", action="store_true",
-                   help="exit status 3 when a row is outside its tolerance (for CI); default: report them, exit 0")
+                   help="exit status 3 when a row is outside its tolerance (for CI; gpu: kernel time within "
+                        f"{GPU_TIME_TOL * 100:.0f}%%, L2 hit rate within {GPU_L2_TOL_POINTS:g} points); default: report "
+                        "them, exit 0")
 
     pl = sub.add_parser("plot", help="figures for papers from sweep or run results (PDF and PNG)")
     pl.add_argument("results", nargs="+", help="a sweep directory, a results CSV/Parquet file, or run "
@@ -286,6 +303,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    if args.what == "gpu":
+        return _cmd_validate_gpu(args)
+    for given, name in ((args.config, "--config"), (args.out, "--out")):
+        if given is not None:
+            raise InputError(f"{name}: only for archsim validate gpu")
+
     from archsim.validation import case_name, dram_cases, markdown_table, run_case
 
     rows = [r for r in dram_cases() if not args.only or any(s in case_name(r) for s in args.only)]
@@ -317,6 +340,140 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     failed = [c for c in checks if not c.ok]
     print(f"{len(checks) - len(failed)} within tolerance, {len(failed)} outside")
     return 3 if failed and args.strict else 0
+
+
+def _read_gpu_cases(path: str) -> tuple[list[dict[str, str]], list[str]]:
+    """``archsim.gpu.validate.read_cases``, and what it lets through that would fail later: a CSV the csv
+    module refuses or a count it cannot read is bad input (exit 2), and each case's index distribution is
+    built once here, so a ``dist`` the sampler refuses (``zipf0``) fails before the run, not in its middle."""
+    import csv
+
+    from archsim.gpu.validate import case_of, read_cases
+
+    try:
+        rows, cols = read_cases(path)
+    except (csv.Error, ValueError) as e:
+        raise ConfigError(f"not a CSV of cases: {e}", file=str(path)) from None
+    for i, row in enumerate(rows, start=2):
+        try:
+            case_of(row, str(path), i).sampler()
+        except ValueError as e:
+            raise ConfigError(str(e), file=str(path), line=i, path="dist") from None
+    return rows, cols
+
+
+def _measured(rows: list[dict[str, str]], cols: list[str], file: str) -> list[dict[str, float | None]]:
+    """Each row's measured ``kernel_time_ns`` and ``l2_hit_pct`` (None where the column is absent or the cell
+    empty); ConfigError naming file, line and column on a value that is not a measurement."""
+    import math
+
+    out = []
+    for i, row in enumerate(rows):
+        vals: dict[str, float | None] = {}
+        for col, lo, hi in (("kernel_time_ns", 0.0, math.inf), ("l2_hit_pct", 0.0, 100.0)):
+            text = (row.get(col) or "").strip() if col in cols else ""
+            if not text:
+                vals[col] = None
+                continue
+            try:
+                x = float(text)
+            except ValueError:
+                x = math.nan
+            ok = math.isfinite(x) and (lo < x if col == "kernel_time_ns" else lo <= x <= hi)
+            if not ok:
+                want = "a time in ns > 0" if col == "kernel_time_ns" else "a percentage from 0 to 100"
+                raise ConfigError(f"must be {want} (or empty), got {text!r}", file=file, line=i + 2, path=col)
+            vals[col] = x
+        out.append(vals)
+    return out
+
+
+def _cmd_validate_gpu(args: argparse.Namespace) -> int:
+    """``archsim validate gpu CASES.csv [--config HW] --out PRED.csv``: predict each case, write CASES.csv with
+    the ``pred_*`` columns added, and compare with the measured columns where CASES.csv has them."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from archsim.gpu.validate import DEFAULT_CONFIG, load_gpu, predict, write_predictions
+
+    if args.cases is None:
+        raise InputError("validate gpu: needs CASES.csv (archsim validate gpu CASES.csv --out PRED.csv)")
+    if not args.out:
+        raise InputError("--out: needed for archsim validate gpu (the CSV of predictions to write)")
+    for given, name in ((args.only, "--only"), (args.markdown, "--markdown"), (args.papers, "--papers")):
+        if given:
+            raise InputError(f"{name}: not for archsim validate gpu")
+    rows, cols = _read_gpu_cases(args.cases)  # a bad CSV fails before anything runs
+    measured = _measured(rows, cols, str(args.cases))
+    config = args.config if args.config is not None else str(DEFAULT_CONFIG)
+    spec, hbm_spec = load_gpu(config)
+    out = Path(args.out)
+    if out.is_dir():
+        raise ConfigError("is a directory, not a file to write", file=str(out))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot create its directory: {e.strerror or e.__class__.__name__}",
+                          file=str(out)) from None
+
+    con = Console()
+    with con.status("measuring the loaded latency of the HBM (once per process)") as status:
+        def progress(i: int, n: int, row: dict[str, str]) -> None:
+            status.update(f"[{i + 1}/{n}] rows={row['rows']} dim={row['dim']} dtype={row['dtype']} "
+                          f"batch={row['batch']} pooling={row['pooling']} dist={row['dist']}")
+
+        preds = predict(rows, spec, hbm_spec, progress=progress)
+    try:
+        write_predictions(out, preds, cols)
+    except OSError as e:
+        raise ConfigError(f"cannot write the predictions: {e.strerror or e.__class__.__name__}",
+                          file=str(out)) from None
+
+    has_time, has_l2 = "kernel_time_ns" in cols, "l2_hit_pct" in cols
+    table = Table(title=f"archsim validate gpu: {args.cases} on {Path(config).name}")
+    table.add_column("case" if "case" in cols else "row")
+    for name, show in (("measured ns", has_time), ("predicted ns", True), ("error", has_time),
+                       ("measured L2 %", has_l2), ("predicted L2 %", True), ("points", has_l2),
+                       ("ok", has_time or has_l2)):
+        if show:
+            table.add_column(name, justify="right")
+    judged = within = 0
+    for i, (p, m) in enumerate(zip(preds, measured), 1):
+        t_pred, l2_pred = float(p["pred_kernel_time_ns"]), float(p["pred_l2_hit_pct"])
+        t_meas, l2_meas = m["kernel_time_ns"], m["l2_hit_pct"]
+        cells = [p["case"] if "case" in cols else str(i)]
+        ok: bool | None = None
+        if has_time:
+            err = None if t_meas is None else (t_pred - t_meas) / t_meas
+            cells += ["-" if t_meas is None else f"{t_meas:,.0f}", f"{t_pred:,.0f}",
+                      "-" if err is None else f"{err:+.1%}"]
+        else:
+            cells.append(f"{t_pred:,.0f}")
+        if has_l2:
+            diff = None if l2_meas is None else l2_pred - l2_meas
+            cells += ["-" if l2_meas is None else f"{l2_meas:.2f}", f"{l2_pred:.2f}",
+                      "-" if diff is None else f"{diff:+.2f}"]
+        else:
+            cells.append(f"{l2_pred:.2f}")
+        if (has_time or has_l2) and (not has_time or t_meas is not None) and (not has_l2 or l2_meas is not None):
+            ok = ((not has_time or abs(t_pred - t_meas) <= GPU_TIME_TOL * t_meas)
+                  and (not has_l2 or abs(l2_pred - l2_meas) <= GPU_L2_TOL_POINTS))
+            judged += 1
+            within += ok
+        if has_time or has_l2:
+            cells.append("-" if ok is None else "yes" if ok else "[red]no[/red]")
+        table.add_row(*cells)
+    con.print(table)
+    print(f"written {out}")
+    n = len(preds)
+    if has_time or has_l2:
+        what = " and ".join(([f"kernel time within {GPU_TIME_TOL:.0%}"] if has_time else [])
+                            + ([f"L2 hit rate within {GPU_L2_TOL_POINTS:g} points"] if has_l2 else []))
+        unjudged = f" ({n - judged} without measured values)" if judged < n else ""
+        print(f"{n} case{'s' if n != 1 else ''}: {within} with {what}{unjudged}")
+        return 3 if args.strict and within < judged else 0
+    print(f"{n} case{'s' if n != 1 else ''} predicted")
+    return 0
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

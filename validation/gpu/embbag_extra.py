@@ -61,6 +61,15 @@ def case_list():
         dict(V, name="var_dim256_fp32", dim=256, dtype="float32"),
         dict(V, name="var_dim128_fp16", dim=128, dtype="float16"),
     ]
+    # mechanism cases (2026-12-06, second run): the fixed cost of a launch and of a chunk (batch 1, pooling 1),
+    # the cost per pooled row (pooling 1/5/40), and the sector accounting of each request type (ncu: L1 and
+    # L2 sectors by operation) -- what the model's request structure is checked against
+    Mc = dict(V, group="mechanism")
+    cases += [dict(Mc, name="mech_b1_p1", rows=1000, batch=1, pooling=1, dim=128, dtype="float32"),
+              dict(Mc, name="mech_b64_p1", rows=1000, batch=64, pooling=1, dim=128, dtype="float32")]
+    for p in (1, 5, 40):
+        cases.append(dict(Mc, name=f"mech_p{p}", pooling=p, dim=128, dtype="float32"))
+    cases.append(dict(Mc, name="mech_b1024_p20", batch=1024, pooling=20, dim=128, dtype="float32"))
     return cases
 
 
@@ -312,14 +321,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=".")
     ap.add_argument("--ncu", action="store_true", help="steady-state launches + one NVTX-marked launch per case")
-    ap.add_argument("--cases", default="", help="comma-separated case names (default: all)")
+    ap.add_argument("--cases", default=os.environ.get("EMB_CASES", ""),
+                    help="comma-separated case names or group names (default: all; env EMB_CASES)")
     ap.add_argument("--micro-prof-tables", default="0,5,11")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     cases = case_list()
     if args.cases:
         want = set(args.cases.split(","))
-        cases = [c for c in cases if c["name"] in want]
+        cases = [c for c in cases if c["name"] in want or c["group"] in want]
     props = torch.cuda.get_device_properties(0)
     meta = dict(date=time.strftime("%Y-%m-%d %H:%M:%S %Z"), torch=torch.__version__, cuda=torch.version.cuda,
                 gpu=props.name, sm_count=props.multi_processor_count,

@@ -50,6 +50,12 @@ fi
 if has ncuemb; then
   el "embbag ncu"
   EM=gpu__time_duration.sum,lts__t_sector_hit_rate.pct,l1tex__t_sector_hit_rate.pct,dram__bytes_read.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed
+  # sector accounting by operation (EM_MORE=0 to leave it out)
+  if [ "${EM_MORE:-1}" = 1 ]; then
+    EM=$EM,lts__t_sectors_op_read.sum,lts__t_sectors_op_write.sum,lts__t_sectors_op_read_lookup_hit.sum,lts__t_sectors_op_write_lookup_hit.sum,lts__t_requests_op_read.sum
+    EM=$EM,l1tex__t_sectors_pipe_lsu_mem_global_op_ld.sum,l1tex__t_sectors_pipe_lsu_mem_global_op_ld_lookup_hit.sum,l1tex__t_requests_pipe_lsu_mem_global_op_ld.sum,l1tex__t_sectors_pipe_lsu_mem_global_op_st.sum
+    EM=$EM,sm__warps_active.avg.pct_of_peak_sustained_active,smsp__inst_executed.sum,sm__cycles_elapsed.avg.per_second
+  fi
   NC="ncu --kernel-name regex:EmbeddingBag_updateOutput --clock-control none --cache-control none --metrics $EM"
   timeout 220 $NC --nvtx --nvtx-include "prof/" -f -o /tmp/eb python3 "$HERE/embbag_extra.py" --ncu --out $RES; echo "rc=$?"
   ncu -i /tmp/eb.ncu-rep --csv --page raw > $RES/ncu_embbag.csv 2>&1

@@ -1,0 +1,582 @@
+"""PyTorch's EmbeddingBag kernel (``mode="sum"``) on the GPU model, at the level of memory requests per warp.
+
+The kernel (``EmbeddingBag_updateOutputKernel_sum_mean``; validation/gpu/data/sass_embbag.csv) runs blocks of
+32 x 8 threads on a grid of 1,024 blocks. Each warp takes a *chunk* (a bag and 32 consecutive columns of it:
+``ceil(dim / 32)`` chunks per bag) and strides over the grid's warps to its next chunk. Per chunk it
+
+1. loads the bag's two offsets (one dependent round trip);
+2. counts the bag's valid indices: ``pooling`` index loads, ``index_unroll`` of them in flight at a time (all
+   lanes read the same 8-byte index: one sector each);
+3. gathers: for each index, loads it again (an L1 hit), then the chunk's 32 elements of that row (one
+   coalesced load of 32 x element bytes: four sectors for fp32), and adds them; the next row's load depends
+   on the index; the compiler's software pipelining issues two rows' loads before the first add, so a warp
+   keeps ``rows_in_flight`` (2) row loads in flight (``prefetch_distance`` > 0 keeps more);
+4. stores its 32 pooled columns (not waited for).
+
+What is simulated: every sector request of every warp goes through its SM's L1 and the partitioned L2 (sector
+caches, :mod:`archsim.gpu.caches`) in a lockstep order (all resident warps' first request, then their second,
+...), which gives each request its level (L1 hit, near or far L2 hit, HBM). The time is then a closed queueing
+model per wave of blocks (mean-value analysis): resident warps alternate between waiting on memory and issuing,
+the HBM's latency comes from the DRAM model at the number of misses in flight
+(:func:`archsim.gpu.hbm_curve.loaded_latency_curve`), the L2 slices and the schedulers queue; each warp's time
+is the sum of its own requests' latencies at the current load, a block ends with its slowest warp, and a new
+block takes its slot (so the last wave runs at a lighter load).
+
+Abstracted away: instruction-level timing beyond the per-row instruction count, divergence, the index
+preparation kernel PyTorch launches before this one, bank conflicts of the L1, TLB misses, and the variance of
+each request's latency (a level's latency is its mean at the current load).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from archsim.gpu.caches import SectorCache, set_index
+from archsim.gpu.spec import GPUSpec
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
+
+#: request levels
+L1, NEAR, FAR, HBM = 0, 1, 2, 3
+LEVELS = ("l1", "l2_near", "l2_far", "hbm")
+
+_ZIPF = re.compile(r"^zipf(\d+(?:\.\d+)?)$")
+
+
+@dataclass(frozen=True)
+class EmbeddingBagCase:
+    """One EmbeddingBag call: ``batch`` bags of ``pooling`` indices over a ``rows`` x ``dim`` table of ``dtype``;
+    indices ``uniform`` or ``zipf<s>`` (a fixed scattering permutation of the ranks), ``batches`` distinct
+    batches cycled (as ../shared/reference/gpu/README.md measures)."""
+
+    rows: int
+    dim: int
+    dtype: str
+    batch: int
+    pooling: int
+    dist: str
+    seed: int = 0
+    batches: int = 8
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPE_BYTES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPE_BYTES)}, got {self.dtype!r}")
+        for k in ("rows", "dim", "batch", "pooling", "batches"):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{k} must be a positive integer, got {v!r}")
+        if self.rows >= 1 << 40 or self.batch * self.pooling > 1 << 31:
+            raise ValueError("rows must be below 2^40 and batch x pooling at most 2^31")
+        m = _ZIPF.match(self.dist)
+        if self.dist != "uniform" and (m is None or not float(m.group(1)) > 0):
+            raise ValueError(f"dist must be uniform or zipf<s> with s > 0 (e.g. zipf1.05), got {self.dist!r}")
+
+    @property
+    def elem_bytes(self) -> int:
+        return DTYPE_BYTES[self.dtype]
+
+    @property
+    def row_bytes(self) -> int:
+        return self.dim * self.elem_bytes
+
+    def sampler(self):
+        from archsim.workload.distributions import UniformIndex, ZipfIndex
+
+        if self.dist == "uniform":
+            return UniformIndex(self.rows)
+        s = float(_ZIPF.match(self.dist).group(1))
+        return ZipfIndex(self.rows, s, key=[self.seed, 0x5A17])
+
+    def indices(self, b: int) -> np.ndarray:
+        """The indices of batch ``b`` (``batch * pooling``, int64), the same for the same seed."""
+        rng = np.random.default_rng([self.seed, b % self.batches])
+        return self.sampler().sample(rng, self.batch * self.pooling)
+
+
+@dataclass
+class _Layout:
+    """Byte addresses of the tensors (each on its own 2 MiB boundary, as the caching allocator places them)."""
+
+    weight: int
+    indices: list[int]
+    offsets: list[int]
+    output: int
+    offset2bag: int
+    bag_size: int
+
+    @classmethod
+    def of(cls, case: EmbeddingBagCase) -> _Layout:
+        def up(x: int) -> int:
+            return -(-x // (2 << 20)) * (2 << 20)
+
+        a = up(case.rows * case.row_bytes)
+        idx_bytes = up(case.batch * case.pooling * 8)
+        off_bytes = up((case.batch + 1) * 8)
+        indices = [a + i * idx_bytes for i in range(case.batches)]
+        a += case.batches * idx_bytes
+        offsets = [a + i * off_bytes for i in range(case.batches)]
+        a += case.batches * off_bytes
+        out = a
+        a += up(case.batch * case.row_bytes)
+        o2b = a
+        a += idx_bytes
+        return cls(0, indices, offsets, out, o2b, a)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """One EmbeddingBag launch: the table (``dim`` columns of ``elem_bytes``, rows at ``weight``), the bags
+    (``indices`` and ``offsets``, with ``offsets[-1] == len(indices)``) and where each tensor sits."""
+
+    dim: int
+    elem_bytes: int
+    weight: int
+    indices: np.ndarray
+    offsets: np.ndarray
+    index_buf: int
+    offset_buf: int
+    output: int
+    offset2bag: int
+    bag_size: int
+
+    @property
+    def row_bytes(self) -> int:
+        return self.dim * self.elem_bytes
+
+
+@dataclass
+class LaunchStats:
+    """Counters of one launch: sector lookups and hits per cache, DRAM bytes, and per-warp request rounds."""
+
+    l1_requests: int = 0
+    l1_lookups: int = 0
+    l1_hits: int = 0
+    l1_store_sectors: int = 0
+    l2_lookups: int = 0
+    l2_hits: int = 0
+    l2_far_hits: int = 0
+    dram_read_bytes: int = 0
+    rounds: np.ndarray | None = None  # (warps, 4): dependent rounds per level
+    steps: np.ndarray | None = None   # (warps,): instructions each warp issues
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class EmbeddingBagModel:
+    """The GPU of ``spec`` running EmbeddingBag launches back to back; its caches persist between launches."""
+
+    def __init__(self, spec: GPUSpec, hbm_curve=None) -> None:
+        self.spec = spec
+        l1, l2 = spec.l1, spec.l2
+        self.sectors_per_line = l1.line_bytes // l1.sector_bytes
+        self.l1_sets = l1.bytes // (l1.line_bytes * l1.ways)
+        self.l1 = [SectorCache(self.l1_sets, l1.ways) for _ in range(spec.sm_count)]
+        self.parts = l2.partitions
+        self.pin_bytes = 0
+        k = spec.kernel
+        if k.pin_hot_rows:
+            self.pin_bytes = 0  # set per case in :meth:`pin`
+        self._make_l2(l2.bytes)
+        self._curve = hbm_curve
+
+    def _make_l2(self, usable: int) -> None:
+        l2 = self.spec.l2
+        per = usable // self.parts // (l2.line_bytes * l2.ways)
+        self.l2_sets = max(1, per)
+        self.l2 = [SectorCache(self.l2_sets, l2.ways) for _ in range(self.parts)]
+
+    # -------------------------------------------------------------------------------------------- geometry
+    def warps_per_sm(self) -> int:
+        return self.spec.warps_per_sm()
+
+    def pin(self, case: EmbeddingBagCase, rows: np.ndarray) -> int:
+        """Hold ``rows`` of ``case``'s table in the persisting set-aside (as many as it holds); returns how many.
+        The set-aside is taken out of every partition's capacity."""
+        l2 = self.spec.l2
+        want = len(rows) * case.row_bytes
+        aside = min(l2.persisting_max_bytes, -(-want // l2.persisting_quantum_bytes) * l2.persisting_quantum_bytes)
+        if aside <= 0:
+            return 0
+        self.pin_bytes = aside
+        self._make_l2(l2.bytes - aside)
+        n = min(len(rows), aside // case.row_bytes)
+        lb = l2.line_bytes
+        lines = []
+        for r in np.asarray(rows[:n], dtype=np.int64):
+            a = int(r) * case.row_bytes
+            lines.extend(range(a // lb, (a + case.row_bytes - 1) // lb + 1))
+        for part in self.l2:
+            part.pin(lines)
+        return n
+
+    # ----------------------------------------------------------------------------------------- cache walk
+    def _walk(self, ln: Launch) -> LaunchStats:
+        """Send one launch's requests through the caches in lockstep order; per warp, count its dependent
+        rounds by level."""
+        spec, k = self.spec, self.spec.kernel
+        S = spec.sm_count
+        wps = self.warps_per_sm()
+        bps = wps // k.block_y
+        W = k.grid_blocks * k.block_y
+        cpb = -(-ln.dim // k.block_x)
+        offs = np.asarray(ln.offsets, dtype=np.int64)
+        nbags = len(offs) - 1
+        lengths = np.diff(offs)
+        C = nbags * cpb
+        K = -(-C // W)
+        eb = ln.elem_bytes
+        row_bytes = ln.row_bytes
+        idx = np.asarray(ln.indices, dtype=np.int64)
+        sb = spec.l1.sector_bytes
+        spl = self.sectors_per_line
+        st = LaunchStats()
+        rounds = np.zeros((W, 4), dtype=np.int64)
+        steps = np.zeros(W, dtype=np.int64)
+        l1c, l2c = self.l1, self.l2
+        l1_sets, l2_sets, P = self.l1_sets, self.l2_sets, self.parts
+        hbm_unit = spec.hbm_access_bytes
+        hbm_sectors = max(1, hbm_unit // sb)
+        dup = spec.l2.duplicate_in_near
+        part_of_sm = [(sm * P) // S for sm in range(S)]
+        full = (1 << spl) - 1
+        # l1 lookups, l1 hits, l2 lookups, l2 hits, far hits, dram sectors, l1 load requests, store sectors
+        counters = [0, 0, 0, 0, 0, 0, 0, 0]
+
+        def request(sm: int, addrs: np.ndarray, nbytes: int, store: bool = False) -> np.ndarray:
+            """Levels of one request per warp: warp i asks ``nbytes`` at ``addrs[i]`` from SM ``sm[i]``."""
+            first = addrs // sb
+            last = (addrs + nbytes - 1) // sb
+            lines = first // spl
+            nlines = last // spl - lines + 1
+            out = np.zeros(len(addrs), dtype=np.int64)
+            counters[7 if store else 6] += len(addrs) if not store else int((last - first + 1).sum())
+            if np.all(nlines == 1):
+                masks = ((1 << (last - first + 1)) - 1) << (first % spl)
+                _serve(sm, lines, masks, out, store)
+                return out
+            for j in range(int(nlines.max())):  # a request spanning lines: each line's part, worst level
+                ln = lines + j
+                lo = np.maximum(first, ln * spl)
+                hi = np.minimum(last, ln * spl + spl - 1)
+                sel = np.nonzero(hi >= lo)[0]
+                masks = ((1 << (hi[sel] - lo[sel] + 1)) - 1) << (lo[sel] % spl)
+                part = np.zeros(len(sel), dtype=np.int64)
+                _serve(sm[sel], ln[sel], masks, part, store)
+                out[sel] = np.maximum(out[sel], part)
+            return out
+
+        def _serve(sm, lines, masks, out, store) -> None:
+            s1 = set_index(lines, l1_sets)
+            s2 = set_index(lines, l2_sets)
+            home = set_index(lines ^ (lines >> 9), P) if P > 1 else np.zeros(len(lines), dtype=np.int64)
+            c = counters
+            for i in range(len(lines)):
+                line = int(lines[i])
+                want = int(masks[i])
+                n = want.bit_count()
+                near = part_of_sm[int(sm[i])]
+                if not store:
+                    c[0] += n
+                    miss = l1c[int(sm[i])].access(int(s1[i]), line, want)
+                    c[1] += n - miss.bit_count()
+                    if not miss:
+                        out[i] = L1
+                        continue
+                else:
+                    miss = want
+                m = miss.bit_count()
+                h = int(home[i])
+                s2i = int(s2[i])
+                if store:  # a write allocates its sectors (no read): near, and home when that is another
+                    l2c[h].access(s2i, line, miss)
+                    looks = m * (2 if dup and h != near else 1)
+                    if dup and h != near:
+                        l2c[near].access(s2i, line, miss)
+                    c[2] += looks
+                    c[3] += looks
+                    out[i] = NEAR
+                    continue
+                if dup or h == near:
+                    # the near partition first; what it lacks is looked up again in the line's home
+                    m1 = l2c[near].access(s2i, line, miss)
+                    c[2] += m
+                    c[3] += m - m1.bit_count()
+                    if h == near or not m1:
+                        m2, far = m1, 0
+                    else:
+                        m2 = l2c[h].access(s2i, line, m1)
+                        c[2] += m1.bit_count()
+                        c[3] += m1.bit_count() - m2.bit_count()
+                        far = m1 & ~m2
+                else:
+                    m2 = l2c[h].access(s2i, line, miss)
+                    c[2] += m
+                    c[3] += m - m2.bit_count()
+                    far = (miss & ~m2) if h != near else 0
+                c[4] += far.bit_count()
+                if m2:
+                    # DRAM moves whole access units: the missing sectors' units are read and filled
+                    unit = 0
+                    x = m2
+                    while x:
+                        low = (x & -x).bit_length() - 1
+                        blk = ((1 << hbm_sectors) - 1) << (low - low % hbm_sectors)
+                        unit |= blk
+                        x &= ~blk
+                    unit &= full
+                    c[5] += unit.bit_count()
+                    if unit != m2:
+                        l2c[h].access(s2i, line, unit)
+                        if dup and h != near:
+                            l2c[near].access(s2i, line, unit)
+                    out[i] = HBM
+                elif far:
+                    out[i] = FAR
+                else:
+                    out[i] = NEAR
+
+        # blocks in waves of S * bps; block j of a wave sits on SM j % S
+        nblocks = k.grid_blocks
+        slots = S * bps
+        for w0 in range(0, nblocks, slots):
+            blocks = np.arange(w0, min(nblocks, w0 + slots))
+            warps = (blocks[:, None] * k.block_y + np.arange(k.block_y)[None, :]).ravel()
+            sm_of = np.repeat(blocks % S, k.block_y)
+            for kk in range(K):
+                c = warps + kk * W
+                live = c < C
+                if not live.any():
+                    break
+                wl, cl, sml = warps[live], c[live], sm_of[live]
+                bag = cl // cpb
+                col0 = (cl % cpb) * k.block_x
+                first = col0 == 0
+                ncols = np.minimum(k.block_x, ln.dim - col0)
+                begin = offs[bag]
+                blen = lengths[bag]
+                # 1. offsets[bag] and offsets[bag + 1]: two loads, one round
+                lv = np.maximum(request(sml, ln.offset_buf + bag * 8, 8),
+                                request(sml, ln.offset_buf + bag * 8 + 8, 8))
+                np.add.at(rounds, (wl, lv), 1)
+                steps[wl] += k.chunk_instructions
+                # 2. the bag-size pass: the bag's index loads, index_unroll at a time
+                ibase = ln.index_buf + begin * 8
+                maxlen = int(blen.max()) if len(blen) else 0
+                for r0 in range(0, maxlen, k.index_unroll):
+                    act = blen > r0
+                    worst = np.zeros(len(wl), dtype=np.int64)
+                    for j in range(r0, min(maxlen, r0 + k.index_unroll)):
+                        a = np.nonzero(blen > j)[0]
+                        worst[a] = np.maximum(worst[a], request(sml[a], ibase[a] + j * 8, 8))
+                    np.add.at(rounds, (wl[act], worst[act]), 1)
+                # 3. the gather: per row, the index (an L1 hit by now) and the chunk of the row
+                group = k.rows_in_flight + k.prefetch_distance
+                for j0 in range(0, maxlen, group):
+                    act = blen > j0
+                    worst = np.zeros(len(wl), dtype=np.int64)
+                    nrows = np.zeros(len(wl), dtype=np.int64)
+                    for j in range(j0, min(maxlen, j0 + group)):
+                        a = np.nonzero(blen > j)[0]
+                        request(sml[a], ibase[a] + j * 8, 8)
+                        rows = idx[begin[a] + j]
+                        addr = ln.weight + rows * row_bytes + col0[a] * eb
+                        nc = ncols[a]
+                        lv = np.zeros(len(a), dtype=np.int64)
+                        for n in np.unique(nc):  # a partial last chunk has fewer lanes
+                            sel = nc == n
+                            lv[sel] = request(sml[a][sel], addr[sel], int(n) * eb)
+                        worst[a] = np.maximum(worst[a], lv)
+                        nrows[a] += 1
+                        # lane 0 of a bag's first chunk records the bag of each index (offset2bag)
+                        f = a[first[a]]
+                        if len(f):
+                            request(sml[f], ln.offset2bag + (begin[f] + j) * 8, 8, store=True)
+                    np.add.at(rounds, (wl[act], worst[act]), 1)
+                    steps[wl] += nrows * k.row_instructions
+                # 4. the store of the pooled chunk, and of the bag's size (lane 0 of its first chunk)
+                oaddr = ln.output + bag * row_bytes + col0 * eb
+                for n in np.unique(ncols):
+                    sel = ncols == n
+                    request(sml[sel], oaddr[sel], int(n) * eb, store=True)
+                if first.any():
+                    request(sml[first], ln.bag_size + bag[first] * 8, 8, store=True)
+        (st.l1_lookups, st.l1_hits, st.l2_lookups, st.l2_hits, st.l2_far_hits, dram_sectors, st.l1_requests,
+         st.l1_store_sectors) = counters
+        st.dram_read_bytes = dram_sectors * sb
+        st.rounds = rounds
+        st.steps = steps
+        return st
+
+    # ------------------------------------------------------------------------------------------------ time
+    def _curve_for(self):
+        if self._curve is None:
+            from archsim.gpu.hbm_curve import loaded_latency_curve
+            from archsim.gpu.hbm_spec import hbm_dram_spec
+
+            self._curve = loaded_latency_curve(hbm_dram_spec(self.spec), access_bytes=self.spec.hbm_access_bytes)
+        return self._curve
+
+    def _latencies(self, population: float, mix: np.ndarray, l2_bytes_per_round: float,
+                   hbm_units_per_round: float, instr_per_round: float) -> tuple[np.ndarray, float, float]:
+        """At ``population`` resident warps (over the GPU) whose rounds have the level mix ``mix`` (fractions),
+        fetch ``l2_bytes_per_round`` past their L1 and ``hbm_units_per_round`` HBM accesses, and issue
+        ``instr_per_round`` instructions each: the per-level latencies (ns), the dependent time of a round (ns)
+        and the stretch of every warp's time when the schedulers, not memory, bound the loop (>= 1).
+        Mean-value analysis of the closed loop, iterated to its fixed point: the L2 slices queue (M/D/1 on
+        their bandwidth), the HBM's latency is the DRAM model's at the reads in flight (Little's law), and the
+        rounds can come no faster than the schedulers issue their instructions."""
+        spec = self.spec
+        k = spec.kernel
+        curve = self._curve_for()
+        clk = spec.sm_clock_mhz / 1000  # cycles per ns
+        dep = k.step_dependent_cycles / clk
+        sched_rate = spec.sm_count * spec.schedulers_per_sm * clk  # instructions per ns, whole GPU
+        l2 = spec.l2
+        svc = l2.line_bytes / (l2.slice_bytes_per_clock * l2.clock_mhz / 1000)  # ns a slice takes per line
+        fixed_hbm = spec.hbm_idle_latency_ns - curve.latency_ns(1)
+        lat = np.array([spec.l1.hit_latency_ns, l2.near_hit_ns, l2.far_hit_ns, spec.hbm_idle_latency_ns])
+        issue = instr_per_round / clk
+        x_issue = sched_rate / instr_per_round if instr_per_round > 0 else float("inf")
+        stretch = 1.0
+        for _ in range(500):
+            chain = float(mix @ lat) + dep + issue
+            x = min(population / chain, x_issue)  # rounds per ns, whole GPU
+            u_2 = min(0.99, x * l2_bytes_per_round / l2.peak_GBps)
+            q2 = u_2 / (2 * (1 - u_2)) * svc
+            n_hbm = x * hbm_units_per_round * lat[HBM]
+            new = np.array([spec.l1.hit_latency_ns, l2.near_hit_ns + q2, l2.far_hit_ns + q2,
+                            fixed_hbm + curve.latency_ns(max(1.0, n_hbm)) + q2])
+            done = abs(new[HBM] - lat[HBM]) < 0.01 and abs(new[1] - lat[1]) < 0.01
+            lat = 0.5 * lat + 0.5 * new
+            if done:
+                break
+        chain = float(mix @ lat) + dep + issue
+        stretch = max(1.0, population / x_issue / chain) if x_issue != float("inf") else 1.0
+        return lat, dep, stretch
+
+    def _time(self, st: LaunchStats) -> tuple[float, dict[str, Any]]:
+        """Kernel time (ns) from the per-warp rounds: blocks take slots in order, warps progress at the
+        latencies of the current population (re-solved as warps finish)."""
+        spec, k = self.spec, self.spec.kernel
+        rounds = st.rounds.astype(np.float64)
+        steps = st.steps.astype(np.float64)
+        total = rounds.sum(axis=0)
+        mix = total / total.sum() if total.sum() else np.array([1.0, 0, 0, 0])
+        nr = total.sum()
+        ipr = float(steps.sum() / nr) if nr else 0.0
+        l2_bpr = (st.l1_lookups - st.l1_hits) * self.spec.l1.sector_bytes / nr if nr else 0.0
+        hbm_upr = st.dram_read_bytes / self.spec.hbm_access_bytes / nr if nr else 0.0
+        nround = rounds.sum(axis=1)
+        clk = self.spec.sm_clock_mhz / 1000
+        W = len(steps)
+        bps = self.warps_per_sm() // k.block_y
+        slots = spec.sm_count * bps
+        nblocks = k.grid_blocks
+        remaining = np.ones(W)  # fraction of each warp's work left
+        work = rounds.sum(axis=1) > 0
+        remaining[~work] = 0.0
+        started = min(slots, nblocks)
+        active = np.zeros(W, dtype=bool)
+        active[: started * k.block_y] = True
+        block_left = np.array([int(np.count_nonzero(remaining[b * k.block_y:(b + 1) * k.block_y] > 0))
+                               for b in range(nblocks)])
+        now = 0.0
+        cache: dict[int, tuple[np.ndarray, float]] = {}
+        next_block = started
+        pop_trace = []
+        # blocks without work end at once
+        free = [b for b in range(started) if block_left[b] == 0]
+        while True:
+            while free and next_block < nblocks:
+                free.pop()
+                b = next_block
+                next_block += 1
+                active[b * k.block_y:(b + 1) * k.block_y] = True
+                if block_left[b] == 0:
+                    free.append(b)
+            live = active & (remaining > 0)
+            n = int(np.count_nonzero(live))
+            if n == 0:
+                if next_block >= nblocks:
+                    break
+                continue
+            key = max(1, int(round(n / 32)))  # re-solve when the population moves by a warp per SM or so
+            if key not in cache:
+                cache[key] = self._latencies(float(key * 32), mix, l2_bpr, hbm_upr, ipr)
+            lat, dep, stretch = cache[key]
+            t_w = (rounds[live] @ lat + nround[live] * dep + steps[live] / clk) * stretch
+            t_left = remaining[live] * t_w
+            dt = float(t_left.min())
+            ids = np.nonzero(live)[0]
+            done = t_left <= dt * (1 + 1e-9) + 1e-9
+            remaining[ids] -= np.where(t_w > 0, dt / np.maximum(t_w, 1e-30), 1.0)
+            remaining[ids[done]] = 0.0
+            now += dt
+            pop_trace.append((now, n))
+            for w in ids[done]:
+                b = int(w) // k.block_y
+                block_left[b] -= 1
+                if block_left[b] == 0:
+                    free.append(b)
+        return now + spec.launch_ns, {"latency_ns_full": cache[max(cache)][0].tolist() if cache else [],
+                                      "waves": nblocks / slots}
+
+    # ------------------------------------------------------------------------------------------------- run
+    def launch_of(self, case: EmbeddingBagCase, b: int, layout: _Layout) -> Launch:
+        """Batch ``b`` of ``case`` as a launch (fixed pooling; its index and offsets tensors are batch
+        ``b % case.batches``'s own)."""
+        i = b % case.batches
+        offsets = np.arange(case.batch + 1, dtype=np.int64) * case.pooling
+        return Launch(case.dim, case.elem_bytes, layout.weight, case.indices(b), offsets, layout.indices[i],
+                      layout.offsets[i], layout.output, layout.offset2bag, layout.bag_size)
+
+    def time_launch(self, ln: Launch) -> tuple[float, LaunchStats, dict[str, Any]]:
+        """Walk one launch through the caches and time it: (kernel ns, counters, details)."""
+        st = self._walk(ln)
+        t, extra = self._time(st)
+        return t, st, extra
+
+    def run_case(self, case: EmbeddingBagCase, warm_launches: int = 3) -> dict[str, Any]:
+        """Warm the caches with ``warm_launches`` launches (batches 0, 1, ...), then time the next one; the
+        case's counters and predicted kernel time."""
+        layout = _Layout.of(case)
+        k = self.spec.kernel
+        if k.pin_hot_rows:
+            self.pin(case, hottest_rows(case, k.pin_hot_rows, warm_launches))
+        for b in range(warm_launches):
+            self._walk(self.launch_of(case, b, layout))
+        t, st, extra = self.time_launch(self.launch_of(case, warm_launches, layout))
+        lv = st.rounds.sum(axis=0)
+        return {
+            "pred_kernel_time_ns": t,
+            "pred_l2_hit_pct": 100.0 * st.l2_hits / st.l2_lookups if st.l2_lookups else 0.0,
+            "pred_l1_hit_pct": 100.0 * st.l1_hits / st.l1_lookups if st.l1_lookups else 0.0,
+            "pred_dram_read_bytes": st.dram_read_bytes,
+            "pred_l2_far_hit_pct": 100.0 * st.l2_far_hits / st.l2_lookups if st.l2_lookups else 0.0,
+            **{f"rounds_{name}": int(lv[i]) for i, name in enumerate(LEVELS)},
+            "warps_per_sm": self.warps_per_sm(),
+            **extra,
+        }
+
+
+def hottest_rows(case: EmbeddingBagCase, n: int, batches: int) -> np.ndarray:
+    """The ``n`` rows looked up most often in the first ``batches`` batches (a profile, as the MICRO 2024
+    artifact takes one), most frequent first."""
+    if batches < 1:
+        batches = 1
+    ids = np.concatenate([case.indices(b) for b in range(batches)])
+    rows, counts = np.unique(ids, return_counts=True)
+    order = np.lexsort((rows, -counts))
+    return rows[order][:n]
+
+
+def simulate(spec: GPUSpec, case: EmbeddingBagCase, warm_launches: int = 3) -> dict[str, Any]:
+    """Predicted kernel time and hit rates of ``case`` on a fresh GPU of ``spec`` (warmed by earlier
+    launches of the same case's batches)."""
+    return EmbeddingBagModel(spec).run_case(case, warm_launches=warm_launches)
+
+
+__all__ = ["EmbeddingBagCase", "EmbeddingBagModel", "hottest_rows", "simulate"]

@@ -6,6 +6,7 @@ setup(
             "archsim.dram._cchannel",
             ["archsim/dram/_cchannel.c", "archsim/dram/_ctrace.c"],
             extra_compile_args=["-O2"],
-        )
+        ),
+        Extension("archsim.gpu._csector", ["archsim/gpu/_csector.c"], extra_compile_args=["-O2"]),
     ]
 )

@@ -37,6 +37,15 @@ MAX_BATCH_LOOKUPS = 10**9
 """Most lookups in one batch (``batch_size x`` the mean pooling summed over the tables): a batch's indices
 are generated at once (8 bytes each), so a larger one cannot be held in memory."""
 
+MAX_WINDOW = 1 << 32
+"""Most requests a trace run may keep outstanding (``run(window=...)``, ``archsim run --window``, a sweep's
+``base.window``); the engine holds the window in 64 bits, so 2^64 overflowed it."""
+
+MAX_WALL_S = 10**7
+"""Longest wall-clock limit, in seconds (about 116 days): ``run(max_wall=...)``, ``--max-wall`` of ``archsim run``
+and ``archsim sweep``, a sweep's ``timeout``. The SIGALRM timer cannot take much more (1e10 s overflowed
+setitimer's time_t)."""
+
 
 class WallLimitExceeded(BaseException):
     """A run went past its wall-clock limit (``run(..., max_wall=...)``, ``archsim run --max-wall``, a sweep's
@@ -88,6 +97,23 @@ def wall_limit(seconds: float | None) -> Iterator[float | None]:
                 alarm = False
             except WallLimitExceeded:
                 continue
+
+
+def check_max_wall(seconds: Any, name: str = "max_wall") -> None:
+    """A wall-clock limit: None, or a finite number of seconds > 0 and at most :data:`MAX_WALL_S`; raises
+    :class:`InputError` (``NAME: must be ...``, one line) otherwise."""
+    if seconds is None:
+        return
+    number = isinstance(seconds, int | float) and not isinstance(seconds, bool)
+    if not (number and math.isfinite(seconds) and 0 < seconds <= MAX_WALL_S):
+        shown = f"{seconds:g}" if number else repr(seconds)
+        raise InputError(f"{name}: must be a number of seconds > 0, at most {MAX_WALL_S:,}, got {shown}")
+
+
+def check_window(window: Any, name: str = "window") -> None:
+    """A trace run's window: an integer from 0 to :data:`MAX_WINDOW`; raises :class:`InputError` otherwise."""
+    if not (isinstance(window, int) and not isinstance(window, bool) and 0 <= window <= MAX_WINDOW):
+        raise InputError(f"{name}: must be 0 to {MAX_WINDOW:,}, got {window!r}")
 
 
 def check_workload_size(wl: Any) -> None:
@@ -151,13 +177,14 @@ def run(config: str | Path, trace: str | Path | None = None, window: int = 0,
     given) the run directory is written atomically; the default directory is
     ``results/<config-name>-<hash8>/``.
 
-    ``max_wall``: seconds of wall time the simulation may take (default: no limit); past it the run stops with
-    :class:`WallLimitExceeded` and writes nothing (see :func:`wall_limit`). A workload above
+    ``max_wall``: seconds of wall time the simulation may take (default: no limit; at most :data:`MAX_WALL_S`);
+    past it the run stops with :class:`WallLimitExceeded` and writes nothing (see :func:`wall_limit`).
+    ``window`` (trace runs: most requests outstanding, 0 for no limit but the queues') is at most
+    :data:`MAX_WINDOW`; a value out of range is an :class:`InputError`. A workload above
     :data:`MAX_LOOKUPS` / :data:`MAX_BATCH_LOOKUPS` is refused with a :class:`ConfigError` before it runs.
     """
-    if max_wall is not None and not (isinstance(max_wall, int | float) and math.isfinite(max_wall)
-                                     and max_wall > 0):
-        raise InputError(f"max_wall: must be a number of seconds > 0, got {max_wall!r}")
+    check_max_wall(max_wall)
+    check_window(window)
     cfg, loaded = load_system(config, overrides)
     if (trace is None) == (workload is None):
         raise InputError("give either a memory trace (--trace FILE) or an embedding workload (--workload FILE)")

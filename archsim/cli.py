@@ -18,8 +18,6 @@ from archsim.config import ConfigError, InputError
 from archsim.config.errors import run_guarded
 from archsim.core.files import atomic_write_text
 
-MAX_WINDOW = 1 << 32
-"""Most requests a trace run may keep outstanding (``--window``, a sweep's ``base.window``)."""
 GPU_TIME_TOL = 0.20
 """``validate gpu``: a case's predicted kernel time is within this relative error of the measured one..."""
 GPU_L2_TOL_POINTS = 5.0
@@ -128,21 +126,20 @@ EXIT_STOPPED = 4
 
 
 def check_max_wall(seconds: float | None) -> None:
-    """``--max-wall``: a finite number of seconds > 0 (InputError otherwise)."""
-    import math
+    """``--max-wall``: a finite number of seconds > 0, at most ``archsim.api.MAX_WALL_S`` (InputError
+    otherwise)."""
+    from archsim.api import check_max_wall as check
 
-    if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
-        raise InputError(f"--max-wall: must be a number of seconds > 0, got {seconds:g}")
+    check(seconds, "--max-wall")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from archsim.api import WallLimitExceeded, run
+    from archsim.api import WallLimitExceeded, check_window, run
 
-    if not 0 <= args.window <= MAX_WINDOW:
-        raise InputError(f"--window: must be 0 to {MAX_WINDOW:,}, got {args.window}")
+    check_window(args.window, "--window")
     check_max_wall(args.max_wall)
     try:
         with _Progress(enabled=not args.quiet) as prog:

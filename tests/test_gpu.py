@@ -260,3 +260,18 @@ def test_spec_rules():
     bad["l1"]["bytes"] = 1000
     with pytest.raises(ValueError, match="sets"):
         GPUSpec.model_validate(bad)
+
+
+def test_compiled_walk_equals_the_reference(h100):
+    """The compiled cache walk and the Python reference give identical counters and times (two cases with
+    partial chunks, fp16, skew), warm launches included."""
+    from archsim.gpu.embbag import _load_c
+
+    if _load_c() is None:
+        pytest.skip("the compiled walk is not built")
+    spec, _ = h100
+    for case in (EmbeddingBagCase(100_000, 100, "float16", 300, 7, "zipf1.05"),
+                 EmbeddingBagCase(3_000_000, 48, "float32", 200, 3, "uniform")):
+        ref = EmbeddingBagModel(spec, hbm_curve=LinearCurve(), engine="python").run_case(case, warm_launches=2)
+        fast = EmbeddingBagModel(spec, hbm_curve=LinearCurve(), engine="c").run_case(case, warm_launches=2)
+        assert fast == ref

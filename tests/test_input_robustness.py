@@ -186,6 +186,23 @@ def test_cycle_beyond_the_limit(tmp_path, cycle):
     _refused(tmp_path, [DDR4, "--trace", t], f"{t}:2: cycle {cycle} is beyond the limit of 2^40 = 1099511627776")
 
 
+@pytest.mark.parametrize("window", [str(2**64), "-1"])
+def test_window_past_the_engine_limit_is_refused(tmp_path, window):
+    """Fuzz cases 0005/0006 (``--window 18446744073709551616``): 'OverflowError: int too big to convert' in the
+    trace driver (the engine holds the window in 64 bits), an internal error. ``run --window`` and the API's
+    ``run(window=...)`` now take 0 to archsim.api.MAX_WINDOW (2^32), as a sweep's ``base.window`` does."""
+    from archsim.api import MAX_WINDOW, run
+
+    t = _trace(tmp_path, "0x40 R\n0x80 W\n")
+    line = _refused(tmp_path, [DDR4, "--trace", t, "--window", window])
+    assert line == f"archsim: error: --window: must be 0 to 4,294,967,296, got {window}"
+    assert MAX_WINDOW == 2**32
+    for bad in (int(window), 2**32 + 1, 1.5, True, "8"):
+        with pytest.raises(InputError, match=r"^window: must be 0 to 4,294,967,296, got "):
+            run(DDR4, trace=t, window=bad)
+    assert run(DDR4, trace=t, window=2**32).summary["sim_time_ns"] > 0  # the bound itself runs
+
+
 def test_address_beyond_the_dram_capacity(tmp_path):
     t = _trace(tmp_path, "0x40 R\n# comment\n0x7ffffffffff R\n")
     _refused(tmp_path, [DDR4, "--trace", t],

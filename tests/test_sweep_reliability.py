@@ -21,7 +21,7 @@ import pytest
 
 from archsim.api import MAX_LOOKUPS, WallLimitExceeded, run
 from archsim.cli import main as cli_main
-from archsim.config import ConfigError
+from archsim.config import ConfigError, InputError
 from archsim.sweep import load_sweep, run_sweep
 from archsim.sweep.cli import main as sweep_main
 
@@ -319,12 +319,21 @@ def test_sweep_killed_at_random_moments_resumes_without_losing_or_repeating_poin
 
 @pytest.mark.parametrize("line, words", [
     # the fuzz campaign's sweep classes: a tiny timeout fired outside the point (a raw traceback), a 2^64 one
-    # overflowed setitimer, a float range of 1e308 / 1e-300 overflowed, a metric listed twice broke the table
-    ("timeout: 1.0e-09", "timeout: input should be greater than or equal to 0.01"),
-    ("timeout: 18446744073709551616", "timeout: input should be less than or equal to 10000000"),
-    ("metrics: [seed, seed]", "metrics: 'seed' is listed twice"),
+    # overflowed setitimer, a float range of 1e308 / 1e-300 overflowed, a metric listed twice broke the table;
+    # each is one line naming the spec's line 3 and the key
+    ("timeout: 1.0e-09", "s.yaml:3: timeout: input should be greater than or equal to 0.01"),
+    ("timeout: 18446744073709551616", "s.yaml:3: timeout: input should be less than or equal to 10000000"),
+    ("metrics: [seed, seed]", "s.yaml:3: metrics[1]: 'seed' is listed twice (also metrics[0])"),
     ("axes: {workload.defaults.index.s: {start: 0, stop: 1.0e+308, step: 1.0e-300}}",
-     "range from 0 to 1e+308 with step 1e-300 has more than 1000000 values"),
+     "s.yaml:3: axes.workload.defaults.index.s: range from 0 to 1e+308 with step 1e-300 has more than 1000000 "
+     "values"),
+    # an integer bound past a float's range overflowed math.isfinite (OverflowError, exit 1)
+    (f"axes: {{workload.defaults.index.s: {{start: 0, stop: {10**400}, step: 0.5}}}}",
+     "s.yaml:3: axes.workload.defaults.index.s: range from 0 to an integer of 401 digits with step 0.5 has more "
+     "than 1000000 values"),
+    ("axes: {workload.defaults.index.s: {start: -1.0e+308, stop: 1.0e+308, step: 1.0e+308}}",
+     "s.yaml:3: axes.workload.defaults.index.s: range from -1e+308 to 1e+308 with step 1e+308 goes past the "
+     "largest number"),
 ])
 def test_fuzz_found_sweep_specs_are_refused(tmp_path, line, words):
     spec = tmp_path / "s.yaml"
@@ -332,5 +341,70 @@ def test_fuzz_found_sweep_specs_are_refused(tmp_path, line, words):
     r = subprocess.run([sys.executable, "-m", "archsim.cli", "sweep", str(spec), "--out", str(tmp_path / "o")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
-    assert words in r.stderr and "s.yaml:" in r.stderr, r.stderr
+    assert r.stderr.startswith("archsim: error: ") and words in r.stderr, r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_a_metric_listed_twice_names_the_line_of_the_second(tmp_path):
+    """Fuzz case 0009 (a line of the metrics list duplicated): pandas' 'truth value of a Series is ambiguous'
+    in build_table after every point ran; now refused at the duplicate's own line before anything runs."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: s\nbase: {hwconfig: cpu_ddr4, workload: zipf_small}\nmetrics:\n- seed\n- lookups\n"
+                    "- sim_time_ns\n- lookups\n")
+    r = subprocess.run(_archsim("sweep", str(spec), "--out", str(tmp_path / "o")), capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr == f"archsim: error: {spec}:7: metrics[3]: 'lookups' is listed twice (also metrics[1])\n"
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_tiny_wall_limit_is_disarmed_when_its_block_ends():
+    """Fuzz cases 0001/0002 (``timeout: 1e-09``): the timer's first tick came before the ``try`` that disarms it,
+    so it went on ticking every 50 ms after the point and raised WallLimitExceeded in the sweep's table code
+    (a raw traceback). Every way out of the block now leaves the timer off and the old handler back."""
+    from archsim.api import wall_limit
+
+    before = signal.getsignal(signal.SIGALRM)
+    for _ in range(100):
+        try:
+            with wall_limit(1e-9):
+                sum(range(10_000))
+        except WallLimitExceeded:
+            pass
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+        assert signal.getsignal(signal.SIGALRM) is before
+    time.sleep(0.15)  # three ticks of the 50 ms repeat: none comes
+
+
+def test_sweep_max_wall_below_the_first_tick_times_out_the_points_only(tmp_path):
+    """``--max-wall`` is not bounded below like the spec's ``timeout`` (0.01 s): at 1e-9 s every point times
+    out at once, and the sweep still writes its table (pandas imported after the points) and exits 4 with
+    its one summary line."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"name: s\nbase: {{hwconfig: {HW}, workload: {WL}, overrides: {{workload.num_batches: 1}}}}\n"
+                    "axes: {seed: [0, 1]}\n")
+    r = subprocess.run(_archsim("sweep", str(spec), "--out", str(tmp_path / "o"), "--max-wall", "1e-9"),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 4, r.stderr
+    assert len(r.stderr.splitlines()) == 1 and "2 past the time limit" in r.stderr, r.stderr
+    df = pd.read_csv(tmp_path / "o" / "results.csv")
+    assert list(df["status"]) == ["failed", "failed"] and set(df["error"]) == {"timed out after 1e-09 s"}
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+@pytest.mark.parametrize("seconds", ["1e10", "1e300"])
+def test_max_wall_past_the_timer_limit_is_refused(tmp_path, command, seconds):
+    """``--max-wall 1e10`` reached setitimer: 'OverflowError: timestamp out of range for platform time_t', an
+    internal error (``run``) or every point failing with it (``sweep``). Now at most archsim.api.MAX_WALL_S, as
+    the spec's ``timeout``; ``run(max_wall=...)`` too."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"name: s\nbase: {{hwconfig: {HW}, workload: {WL}}}\n")
+    args = ["run", str(HW), "--workload", str(WL)] if command == "run" else ["sweep", str(spec)]
+    r = subprocess.run(_archsim(*args, "--max-wall", seconds, "--out", str(tmp_path / "o")), capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr == (f"archsim: error: --max-wall: must be a number of seconds > 0, at most 10,000,000, "
+                        f"got {float(seconds):g}\n")
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(InputError, match="^max_wall: must be a number of seconds > 0, at most 10,000,000, got"):
+        run(HW, workload=WL, max_wall=float(seconds))

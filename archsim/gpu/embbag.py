@@ -165,28 +165,73 @@ class LaunchStats:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class EmbeddingBagModel:
-    """The GPU of ``spec`` running EmbeddingBag launches back to back; its caches persist between launches."""
+ENGINE_ENV = "ARCHSIM_GPU_ENGINE"
+"""``python`` forces the reference walk (dictionaries per set); default: the compiled one when it is built."""
 
-    def __init__(self, spec: GPUSpec, hbm_curve=None) -> None:
+
+def _load_c():
+    import ctypes
+    import os
+
+    if os.environ.get(ENGINE_ENV, "") == "python":
+        return None
+    try:
+        from archsim.gpu import _csector
+    except ImportError:
+        return None
+    lib = ctypes.CDLL(_csector.__file__)
+    fn = lib.gpu_serve
+    fn.restype = ctypes.c_int64
+    return fn
+
+
+class EmbeddingBagModel:
+    """The GPU of ``spec`` running EmbeddingBag launches back to back; its caches persist between launches.
+
+    The caches are walked by the compiled walk (``archsim/gpu/_csector.c``) when it is built and no rows are
+    pinned, else by the Python reference (:class:`archsim.gpu.caches.SectorCache`); both give the same results
+    (tests/test_gpu.py)."""
+
+    def __init__(self, spec: GPUSpec, hbm_curve=None, engine: str | None = None) -> None:
         self.spec = spec
         l1, l2 = spec.l1, spec.l2
         self.sectors_per_line = l1.line_bytes // l1.sector_bytes
         self.l1_sets = l1.bytes // (l1.line_bytes * l1.ways)
-        self.l1 = [SectorCache(self.l1_sets, l1.ways) for _ in range(spec.sm_count)]
         self.parts = l2.partitions
         self.pin_bytes = 0
-        k = spec.kernel
-        if k.pin_hot_rows:
-            self.pin_bytes = 0  # set per case in :meth:`pin`
+        self._cfn = _load_c() if engine != "python" else None
+        if engine == "c" and self._cfn is None:
+            raise ValueError("the compiled GPU walk is not built (make builds it)")
+        if spec.kernel.pin_hot_rows:
+            self._cfn = None  # the set-aside lives in the reference's caches
+        self._make_l1()
         self._make_l2(l2.bytes)
         self._curve = hbm_curve
+
+    @property
+    def engine(self) -> str:
+        return "c" if self._cfn is not None else "python"
+
+    def _make_l1(self) -> None:
+        l1, S = self.spec.l1, self.spec.sm_count
+        if self._cfn is not None:
+            n = S * self.l1_sets * l1.ways
+            self._l1c = (np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.uint32), np.zeros(n, dtype=np.uint64))
+            self._clocks = np.zeros(2, dtype=np.uint64)
+            self.l1 = []
+        else:
+            self.l1 = [SectorCache(self.l1_sets, l1.ways) for _ in range(S)]
 
     def _make_l2(self, usable: int) -> None:
         l2 = self.spec.l2
         per = usable // self.parts // (l2.line_bytes * l2.ways)
         self.l2_sets = max(1, per)
-        self.l2 = [SectorCache(self.l2_sets, l2.ways) for _ in range(self.parts)]
+        if self._cfn is not None:
+            n = self.parts * self.l2_sets * l2.ways
+            self._l2c = (np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.uint32), np.zeros(n, dtype=np.uint64))
+            self.l2 = []
+        else:
+            self.l2 = [SectorCache(self.l2_sets, l2.ways) for _ in range(self.parts)]
 
     # -------------------------------------------------------------------------------------------- geometry
     def warps_per_sm(self) -> int:
@@ -268,11 +313,37 @@ class EmbeddingBagModel:
                 out[sel] = np.maximum(out[sel], part)
             return out
 
+        cfn = self._cfn
+        if cfn is not None:
+            import ctypes
+
+            def ptr(a: np.ndarray):
+                return a.ctypes.data_as(ctypes.c_void_p)
+
+            l1t, l1m, l1s = self._l1c
+            l2t, l2m, l2s = self._l2c
+            pos = np.asarray(part_of_sm, dtype=np.int64)
+            cnt = np.zeros(6, dtype=np.int64)
+            fixed = [ptr(l1t), ptr(l1m), ptr(l1s), ctypes.c_int64(l1_sets), ctypes.c_int64(spec.l1.ways),
+                     ptr(l2t), ptr(l2m), ptr(l2s), ctypes.c_int64(l2_sets), ctypes.c_int64(spec.l2.ways),
+                     ptr(pos), ctypes.c_int64(int(dup)), ctypes.c_int64(hbm_sectors), ctypes.c_int64(full),
+                     ptr(self._clocks), ptr(cnt)]
+
         def _serve(sm, lines, masks, out, store) -> None:
             s1 = set_index(lines, l1_sets)
             s2 = set_index(lines, l2_sets)
             home = set_index(lines ^ (lines >> 9), P) if P > 1 else np.zeros(len(lines), dtype=np.int64)
             c = counters
+            if cfn is not None:
+                args = [np.ascontiguousarray(a, dtype=np.int64) for a in (lines, masks, sm, s1, s2, home)]
+                res = np.zeros(len(lines), dtype=np.int64)
+                cnt[:] = 0
+                cfn(ctypes.c_int64(len(lines)), *[ptr(a) for a in args], ctypes.c_int64(int(store)), ptr(res),
+                    *fixed)
+                out[:] = res
+                for j in range(6):
+                    c[j] += int(cnt[j])
+                return
             for i in range(len(lines)):
                 line = int(lines[i])
                 want = int(masks[i])

@@ -46,14 +46,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """Run ``archsim sweep``; 0 when every point succeeded, 1 when some failed (they are in the table), 4 when
     the only failures are points that ran past their time limit. Nothing runs when the spec (any of its values)
     is invalid: InputError / ConfigError, exit status 2."""
-    import math
-
+    from archsim.api import check_max_wall
     from archsim.sweep.runner import run_sweep
     from archsim.sweep.spec import expand_points, load_sweep
 
     max_wall = getattr(args, "max_wall", None)
-    if max_wall is not None and not (math.isfinite(max_wall) and max_wall > 0):
-        raise InputError(f"--max-wall: must be a number of seconds > 0, got {max_wall:g}")
+    check_max_wall(max_wall, "--max-wall")
     if args.jobs is not None and args.jobs < 0:
         raise InputError(f"-j: must be >= 0, got {args.jobs}")
     if args.dask is not None and args.dask != "local" and args.jobs is not None:

@@ -20,10 +20,11 @@ import operator
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from archsim.config import (
     ConfigError,
@@ -99,22 +100,41 @@ def _range(v: dict[str, Any]) -> list[Any]:
         raise ValueError("a range needs start and stop (and optionally step)")
     start, stop, step = v["start"], v["stop"], v.get("step", 1)
     for name, x in (("start", start), ("stop", stop), ("step", step)):
-        if not _is_number(x) or not math.isfinite(x):
+        if not _is_number(x) or (isinstance(x, float) and not math.isfinite(x)):  # an int of any size is finite
             raise ValueError(f"range {name} must be a number, got {x!r}")
     if step == 0:
         raise ValueError("range step must not be 0")
-    if (stop - start) * step < 0:
-        raise ValueError(f"range from {start} to {stop} with step {step} is empty")
+    shown = f"range from {_short(start)} to {_short(stop)} with step {_short(step)}"
+    # the number of steps, exactly: in floats, 1e308 / 1e-300 overflows and an int past 1e308 cannot be converted
+    exact = (Fraction(stop) - Fraction(start)) / Fraction(step)
+    if exact < 0:
+        raise ValueError(f"{shown} is empty")
+    if exact > _MAX_POINTS:
+        raise ValueError(f"{shown} has more than {_MAX_POINTS} values")
     if all(isinstance(x, int) for x in (start, stop, step)):
         count = (stop - start) // step + 1
         _check_count(count)
         return [start + i * step for i in range(count)]
-    span = (stop - start) / step
-    if not math.isfinite(span) or span > _MAX_POINTS:
-        raise ValueError(f"range from {start} to {stop} with step {step} has more than {_MAX_POINTS} values")
-    count = math.floor(span + 1e-9) + 1
+    try:
+        span = (stop - start) / step  # as before: in floats, with their rounding (0.1 steps)
+    except OverflowError:
+        span = math.inf
+    count = math.floor((span if math.isfinite(span) else float(exact)) + 1e-9) + 1
     _check_count(count)
-    return [round(start + i * step, 12) for i in range(count)]
+    try:
+        values = [round(start + i * step, 12) for i in range(count)]
+    except OverflowError:
+        values = [math.inf]
+    if not all(math.isfinite(x) for x in values):
+        raise ValueError(f"{shown} goes past the largest number (about 1.8e308)")
+    return values
+
+
+def _short(x: int | float) -> str:
+    """A range bound as written; an integer of more than 20 digits by its number of digits."""
+    if isinstance(x, int) and abs(x) >= 10**20:
+        return f"{'-' if x < 0 else ''}an integer of {len(str(abs(x)))} digits"
+    return str(x)
 
 
 def _log2(v: Any) -> list[int]:
@@ -159,7 +179,7 @@ class BaseRun(BaseModel):
                                                    "may be left out when a 'workload' axis is given")
     trace: str | None = Field(None, description="memory trace (relative to the spec file)")
     window: int = Field(0, ge=0, le=1 << 32, description="trace runs: most requests outstanding, at most 2^32 "
-                                                        "(0: only queues limit)")
+                                                        "(archsim.api.MAX_WINDOW; 0: only queues limit)")
     overrides: dict[str, Any] = Field(
         default_factory=dict, description="overrides of every point: hw.<path> / workload.<path>: value")
 
@@ -179,19 +199,8 @@ class SweepSpec(BaseModel):
     metrics: list[str] | None = Field(None, description="summary columns to keep (default: all)")
     retries: int = Field(1, ge=0, description="re-runs of a point that fails with an internal error")
     timeout: float | None = Field(None, ge=0.01, le=10**7, description="seconds a point may run, 0.01 to 10^7 "
-                                                                      "(default: no limit)")
+                                                                      "(archsim.api.MAX_WALL_S; default: no limit)")
     seed: int | None = Field(None, ge=0, description="seed of every point (default: the workload's, or 0)")
-
-    @field_validator("metrics")
-    @classmethod
-    def _distinct_metrics(cls, v: list[str] | None) -> list[str] | None:
-        if v is not None:
-            seen: set[str] = set()
-            for m in v:
-                if m in seen:
-                    raise ValueError(f"'{m}' is listed twice")
-                seen.add(m)
-        return v
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -302,6 +311,11 @@ def load_sweep(path: str | os.PathLike[str], check_values: bool = True) -> Sweep
     def error(where: Sequence[Any], message: str) -> ConfigError:
         file, line = src.where(tuple(where))
         return ConfigError(message, file=file, line=line, path=format_key_path(where))
+
+    first: dict[str, int] = {}
+    for i, m in enumerate(spec.metrics or ()):  # a column listed twice breaks the table (build_table)
+        if first.setdefault(m, i) != i:
+            raise error(("metrics", i), f"'{m}' is listed twice (also metrics[{first[m]}])")
 
     spec_file = Path(loaded.path)
     base = spec.base

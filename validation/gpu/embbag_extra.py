@@ -70,6 +70,10 @@ def case_list():
     for p in (1, 5, 40):
         cases.append(dict(Mc, name=f"mech_p{p}", pooling=p, dim=128, dtype="float32"))
     cases.append(dict(Mc, name="mech_b1024_p20", batch=1024, pooling=20, dim=128, dtype="float32"))
+    # the L2's capacity for rows every SM reads: 50K rows (24.4 MiB, one partition's worth) and 200K rows
+    # (97.7 MiB), uniform, batch 4096, pooling 20
+    cases.append(dict(Mc, name="mech_u50k", rows=50_000, dim=128, dtype="float32"))
+    cases.append(dict(Mc, name="mech_u200k", rows=200_000, dim=128, dtype="float32"))
     return cases
 
 

@@ -275,3 +275,9 @@ def test_compiled_walk_equals_the_reference(h100):
         ref = EmbeddingBagModel(spec, hbm_curve=LinearCurve(), engine="python").run_case(case, warm_launches=2)
         fast = EmbeddingBagModel(spec, hbm_curve=LinearCurve(), engine="c").run_case(case, warm_launches=2)
         assert fast == ref
+    # rows pinned in the persisting set-aside (a small L2, so that the pinned rows matter)
+    case = EmbeddingBagCase(262_144, 64, "float32", 128, 16, "zipf0.9")
+    small = small_spec(pin_hot_rows=2048)
+    ref = EmbeddingBagModel(small, hbm_curve=LinearCurve(), engine="python").run_case(case, warm_launches=2)
+    fast = EmbeddingBagModel(small, hbm_curve=LinearCurve(), engine="c").run_case(case, warm_launches=2)
+    assert fast == ref

@@ -3,7 +3,7 @@
  * Same semantics as the Python reference, request for request: an L1 per SM and the L2's partitions are
  * set-associative arrays of 128 B lines with a mask of valid 32 B sectors, true LRU within a set (a stamp per
  * way; the Python reference keeps a dict in insertion order, which evicts the same line). A load that misses
- * the L1 is looked up in its SM's near partition, then in the line's home partition, then read from HBM in
+ * the L1 is looked up in its SM's near partition (or its persisting set-aside), then in the line's home partition, then read from HBM in
  * whole access units; a store allocates in the home (and near) partition. tests/test_gpu.py runs both and
  * compares every counter and the kernel time.
  *
@@ -18,10 +18,37 @@ typedef struct {
     uint64_t *stamps; /* last use */
     int64_t nsets;
     int64_t ways;
+    int64_t npinned;             /* lines held in the persisting set-aside (sorted), 0: none */
+    const int64_t *pinned_lines;
+    uint32_t *pinned_masks;
 } cache_t;
+
+static inline int64_t find_pinned(const cache_t *c, int64_t line)
+{
+    int64_t lo = 0, hi = c->npinned - 1;
+    while (lo <= hi) {
+        int64_t mid = (lo + hi) >> 1;
+        int64_t v = c->pinned_lines[mid];
+        if (v == line)
+            return mid;
+        if (v < line)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return -1;
+}
 
 static inline uint32_t access_line(cache_t *c, int64_t set, int64_t line, uint32_t want, uint64_t *clock)
 {
+    if (c->npinned) {
+        int64_t p = find_pinned(c, line);
+        if (p >= 0) { /* a pinned line: filled on first use, never evicted, no LRU state */
+            uint32_t have = c->pinned_masks[p];
+            c->pinned_masks[p] = have | want;
+            return want & ~have;
+        }
+    }
     int64_t base = set * c->ways;
     int64_t empty = -1, lru = base;
     uint64_t oldest = UINT64_MAX;
@@ -61,7 +88,7 @@ int64_t gpu_serve(int64_t n, const int64_t *lines, const int64_t *masks, const i
                   int64_t *l1_tags, uint32_t *l1_masks, uint64_t *l1_stamps, int64_t l1_sets, int64_t l1_ways,
                   int64_t *l2_tags, uint32_t *l2_masks, uint64_t *l2_stamps, int64_t l2_sets, int64_t l2_ways,
                   const int64_t *part_of_sm, int64_t dup, int64_t hbm_sectors, int64_t full, uint64_t *clocks,
-                  int64_t *counters)
+                  int64_t *counters, int64_t npinned, const int64_t *pinned_lines, uint32_t *pinned_masks)
 {
     int64_t l1_size = l1_sets * l1_ways, l2_size = l2_sets * l2_ways;
     for (int64_t i = 0; i < n; i++) {
@@ -72,7 +99,7 @@ int64_t gpu_serve(int64_t n, const int64_t *lines, const int64_t *masks, const i
         uint32_t miss;
         if (!store) {
             cache_t c1 = {l1_tags + sm[i] * l1_size, l1_masks + sm[i] * l1_size, l1_stamps + sm[i] * l1_size,
-                          l1_sets, l1_ways};
+                          l1_sets, l1_ways, 0, NULL, NULL};
             counters[0] += nb;
             miss = access_line(&c1, s1[i], line, want, &clocks[0]);
             counters[1] += nb - pc(miss);
@@ -85,9 +112,10 @@ int64_t gpu_serve(int64_t n, const int64_t *lines, const int64_t *masks, const i
         }
         int m = pc(miss);
         int64_t h = home[i];
-        cache_t ch = {l2_tags + h * l2_size, l2_masks + h * l2_size, l2_stamps + h * l2_size, l2_sets, l2_ways};
+        cache_t ch = {l2_tags + h * l2_size, l2_masks + h * l2_size, l2_stamps + h * l2_size, l2_sets, l2_ways,
+                      npinned, pinned_lines, pinned_masks + h * npinned};
         cache_t cn = {l2_tags + near * l2_size, l2_masks + near * l2_size, l2_stamps + near * l2_size, l2_sets,
-                      l2_ways};
+                      l2_ways, npinned, pinned_lines, pinned_masks + near * npinned};
         if (store) {
             access_line(&ch, s2[i], line, miss, &clocks[1]);
             int64_t looks = (int64_t)m * ((dup && h != near) ? 2 : 1);

@@ -188,8 +188,8 @@ def _load_c():
 class EmbeddingBagModel:
     """The GPU of ``spec`` running EmbeddingBag launches back to back; its caches persist between launches.
 
-    The caches are walked by the compiled walk (``archsim/gpu/_csector.c``) when it is built and no rows are
-    pinned, else by the Python reference (:class:`archsim.gpu.caches.SectorCache`); both give the same results
+    The caches are walked by the compiled walk (``archsim/gpu/_csector.c``) when it is built, else by the Python
+    reference (:class:`archsim.gpu.caches.SectorCache`); both give the same results
     (tests/test_gpu.py)."""
 
     def __init__(self, spec: GPUSpec, hbm_curve=None, engine: str | None = None) -> None:
@@ -202,8 +202,8 @@ class EmbeddingBagModel:
         self._cfn = _load_c() if engine != "python" else None
         if engine == "c" and self._cfn is None:
             raise ValueError("the compiled GPU walk is not built (make builds it)")
-        if spec.kernel.pin_hot_rows:
-            self._cfn = None  # the set-aside lives in the reference's caches
+        self._pinned = np.zeros(0, dtype=np.int64)
+        self._pinned_masks = np.zeros(1, dtype=np.uint32)
         self._make_l1()
         self._make_l2(l2.bytes)
         self._curve = hbm_curve
@@ -253,6 +253,9 @@ class EmbeddingBagModel:
         for r in np.asarray(rows[:n], dtype=np.int64):
             a = int(r) * case.row_bytes
             lines.extend(range(a // lb, (a + case.row_bytes - 1) // lb + 1))
+        if self._cfn is not None:
+            self._pinned = np.unique(np.asarray(lines, dtype=np.int64))
+            self._pinned_masks = np.zeros(self.parts * len(self._pinned), dtype=np.uint32)
         for part in self.l2:
             part.pin(lines)
         return n
@@ -327,7 +330,8 @@ class EmbeddingBagModel:
             fixed = [ptr(l1t), ptr(l1m), ptr(l1s), ctypes.c_int64(l1_sets), ctypes.c_int64(spec.l1.ways),
                      ptr(l2t), ptr(l2m), ptr(l2s), ctypes.c_int64(l2_sets), ctypes.c_int64(spec.l2.ways),
                      ptr(pos), ctypes.c_int64(int(dup)), ctypes.c_int64(hbm_sectors), ctypes.c_int64(full),
-                     ptr(self._clocks), ptr(cnt)]
+                     ptr(self._clocks), ptr(cnt), ctypes.c_int64(len(self._pinned)), ptr(self._pinned),
+                     ptr(self._pinned_masks)]
 
         def _serve(sm, lines, masks, out, store) -> None:
             s1 = set_index(lines, l1_sets)

@@ -76,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--config", default=None,
                    help="for gpu: hwconfig with a gpu component (default hwconfigs/gpu_h100.yaml)")
     v.add_argument("--out", metavar="PRED.csv", help="for gpu (required): CASES.csv with the predictions added")
+    v.add_argument("--steady-state", action="store_true",
+                   help="for gpu: time the launch after 14 warm launches as they leave the L2 (default: the L2 "
+                        "emptied before it, as Nsight Compute's kernel replay leaves it; docs/gpu.md)")
     v.add_argument("--only", action="append", default=[], help="substring of case names to run (repeatable)")
     v.add_argument("--markdown", help="also write the table as markdown to this file")
     v.add_argument("--papers", action="store_true",
@@ -419,7 +422,7 @@ def _cmd_validate_gpu(args: argparse.Namespace) -> int:
             status.update(f"[{i + 1}/{n}] rows={row['rows']} dim={row['dim']} dtype={row['dtype']} "
                           f"batch={row['batch']} pooling={row['pooling']} dist={row['dist']}")
 
-        preds = predict(rows, spec, hbm_spec, progress=progress)
+        preds = predict(rows, spec, hbm_spec, progress=progress, flush_l2=not args.steady_state)
     try:
         write_predictions(out, preds, cols)
     except OSError as e:

@@ -217,7 +217,9 @@ class EmbeddingBagModel:
         if self._cfn is not None:
             n = S * self.l1_sets * l1.ways
             self._l1c = (np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.uint32), np.zeros(n, dtype=np.uint64))
-            self._clocks = np.zeros(2, dtype=np.uint64)
+            if not hasattr(self, "_clocks"):
+                self._clocks = np.zeros(2, dtype=np.uint64)  # [L1s' stamp counter, L2's]
+            self._clocks[0] = 0
             self.l1 = []
         else:
             self.l1 = [SectorCache(self.l1_sets, l1.ways) for _ in range(S)]
@@ -263,7 +265,8 @@ class EmbeddingBagModel:
     # ----------------------------------------------------------------------------------------- cache walk
     def _walk(self, ln: Launch) -> LaunchStats:
         """Send one launch's requests through the caches in lockstep order; per warp, count its dependent
-        rounds by level."""
+        rounds by level. The L1s start empty (a kernel launch invalidates them; the L2 keeps its lines)."""
+        self._make_l1()
         spec, k = self.spec, self.spec.kernel
         S = spec.sm_count
         wps = self.warps_per_sm()
@@ -614,15 +617,30 @@ class EmbeddingBagModel:
         t, extra = self._time(st)
         return t, st, extra
 
-    def run_case(self, case: EmbeddingBagCase, warm_launches: int = 3) -> dict[str, Any]:
-        """Warm the caches with ``warm_launches`` launches (batches 0, 1, ...), then time the next one; the
-        case's counters and predicted kernel time."""
+    def flush_l2(self) -> None:
+        """Empty the L2 (its normal lines; the persisting set-aside keeps its lines)."""
+        l2 = self.spec.l2
+        usable = l2.bytes - self.pin_bytes
+        if self._cfn is not None:
+            self._make_l2(usable)
+        else:
+            pinned = [part.pinned for part in self.l2]
+            self._make_l2(usable)
+            for part, pins in zip(self.l2, pinned):
+                part.pinned = pins
+
+    def run_case(self, case: EmbeddingBagCase, warm_launches: int = 3, flush_l2: bool = False) -> dict[str, Any]:
+        """Warm the caches with ``warm_launches`` launches (batches 0, 1, ... cycling over the case's batches),
+        then time the next one; the case's counters and predicted kernel time. ``flush_l2``: empty the L2
+        before the timed launch (what Nsight Compute's kernel replay leaves: docs/gpu.md)."""
         layout = _Layout.of(case)
         k = self.spec.kernel
         if k.pin_hot_rows:
             self.pin(case, hottest_rows(case, k.pin_hot_rows, warm_launches))
         for b in range(warm_launches):
             self._walk(self.launch_of(case, b, layout))
+        if flush_l2:
+            self.flush_l2()
         t, st, extra = self.time_launch(self.launch_of(case, warm_launches, layout))
         lv = st.rounds.sum(axis=0)
         return {

@@ -103,9 +103,16 @@ def case_of(row: dict[str, str], file: str = "<cases>", line: int | None = None)
     return case
 
 
-def predict(rows: list[dict[str, str]], spec: GPUSpec, hbm_spec, progress=None) -> list[dict[str, Any]]:
-    """Each row with the model's predictions added (a fresh GPU per case, warmed by the case's earlier
-    batches)."""
+WARM_LAUNCHES = 14
+"""Launches before the timed one, cycling over the case's 8 batches, as the reference measured
+(../shared/reference/gpu/README.md: "in the steady state (after 14 launches)")."""
+
+
+def predict(rows: list[dict[str, str]], spec: GPUSpec, hbm_spec, progress=None,
+            flush_l2: bool = True) -> list[dict[str, Any]]:
+    """Each row with the model's predictions added: a fresh GPU per case, :data:`WARM_LAUNCHES` launches of the
+    case's batches, then the timed one; ``flush_l2`` empties the L2 before it (the state Nsight Compute's
+    kernel replay leaves: docs/gpu.md, "The measurement protocol")."""
     from archsim.gpu.hbm_curve import loaded_latency_curve
 
     curve = loaded_latency_curve(hbm_spec, access_bytes=spec.hbm_access_bytes).scaled(spec.hbm_stacks)
@@ -113,7 +120,8 @@ def predict(rows: list[dict[str, str]], spec: GPUSpec, hbm_spec, progress=None) 
     for i, row in enumerate(rows):
         if progress is not None:
             progress(i, len(rows), row)
-        res = EmbeddingBagModel(spec, hbm_curve=curve).run_case(case_of(row))
+        res = EmbeddingBagModel(spec, hbm_curve=curve).run_case(case_of(row), warm_launches=WARM_LAUNCHES,
+                                                                flush_l2=flush_l2)
         new = dict(row)
         new["pred_kernel_time_ns"] = f"{res['pred_kernel_time_ns']:.0f}"
         new["pred_l2_hit_pct"] = f"{res['pred_l2_hit_pct']:.2f}"

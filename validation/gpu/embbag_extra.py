@@ -74,6 +74,10 @@ def case_list():
     # (97.7 MiB), uniform, batch 4096, pooling 20
     cases.append(dict(Mc, name="mech_u50k", rows=50_000, dim=128, dtype="float32"))
     cases.append(dict(Mc, name="mech_u200k", rows=200_000, dim=128, dtype="float32"))
+    # does the persisting set-aside the driver starts with (9,830,400 B read at process start) take capacity
+    # from normal accesses? 80K rows (39 MiB) uniform with the limit set to 0 and left as found
+    cases.append(dict(Mc, name="mech_u80k_asfound", rows=80_000, dim=128, dtype="float32"))
+    cases.append(dict(Mc, name="mech_u80k_limit0", rows=80_000, dim=128, dtype="float32", limit_bytes=0))
     return cases
 
 
@@ -226,6 +230,9 @@ def run_case(case, mode, persist, stream, nvtx_tables=None):
     win = case["window_bytes"]
     if win:
         info["persist_limit_set"] = persist.set_limit(case["setaside_mib"] * MiB)
+    elif case.get("limit_bytes") is not None and persist is not None:  # the set-aside alone, no window
+        info["persist_limit_before"] = persist.get_limit()
+        info["persist_limit_set"] = persist.set_limit(case["limit_bytes"])
 
     if win and T == 1:
         persist.set_window(stream, W[0].data_ptr(), win, 1.0)  # once: one table

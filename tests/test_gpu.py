@@ -281,3 +281,45 @@ def test_compiled_walk_equals_the_reference(h100):
     ref = EmbeddingBagModel(small, hbm_curve=LinearCurve(), engine="python").run_case(case, warm_launches=2)
     fast = EmbeddingBagModel(small, hbm_curve=LinearCurve(), engine="c").run_case(case, warm_launches=2)
     assert fast == ref
+
+
+def test_tables_shard_over_gpus_by_traffic():
+    """Balanced sharding puts the heaviest tables first, each on the GPU with the least traffic so far among
+    those it fits; round robin cycles; a table no GPU holds is refused."""
+    from archsim.gpu.kinds import shard_tables
+    from archsim.workload.spec import IndexSpec, PoolingSpec, TableInfo
+
+    def t(rows, dim, pooling):
+        return TableInfo("t", rows, dim, "fp32", PoolingSpec(dist="fixed", value=pooling), IndexSpec(dist="uniform"))
+
+    gib = 1 << 30
+    tables = [t(1000, 128, 80), t(1000, 128, 10), t(1000, 128, 40), t(1000, 128, 40)]
+    # by traffic: 80 -> gpu 0; 40 -> gpu 1; 40 -> gpu 1 (40 < 80); 10 -> gpu 0 (a tie at 80, the first)
+    assert shard_tables(tables, [gib, gib], "balanced") == [0, 0, 1, 1]
+    assert shard_tables(tables, [gib, gib], "round_robin") == [0, 1, 0, 1]
+    big = [t(10_000_000, 128, 1)]  # 5.1 GB
+    assert shard_tables(big, [gib, gib], "balanced") is None
+    # capacity decides before traffic: the heavy table goes where it fits
+    assert shard_tables([t(3_000_000, 128, 80), t(1000, 128, 1)], [gib, 2 * gib], "balanced") == [1, 0]
+
+
+def test_four_gpus_run_the_tables_in_parallel(tmp_path):
+    """gpu_h100x4.yaml: each GPU gets two of eight equal tables and the batch takes about a quarter of one GPU's
+    time (each GPU has its own PCIe link)."""
+    import csv
+    import json
+
+    from archsim.api import run
+
+    wl = tmp_path / "wl.yaml"
+    wl.write_text("name: t\nseed: 1\nbatch_size: 256\nnum_batches: 1\ndefaults: {rows: 100000, dim: 64, dtype: fp32, "
+                  "pooling: 20, index: {dist: zipf, s: 1.05}}\ntables:\n  - {name: a, count: 8}\n")
+    lat = {}
+    for hw in ("gpu_h100", "gpu_h100x4"):
+        out = tmp_path / hw
+        run(str(ROOT / "hwconfigs" / f"{hw}.yaml"), workload=str(wl), out=str(out))
+        lat[hw] = float(next(csv.DictReader((out / "summary.csv").open()))["batch_latency_mean_us"])
+        if hw == "gpu_h100x4":
+            sysd = json.loads((out / "stats.json").read_text())["system"]
+            assert [sysd[f"gpu{i}"]["tables"] for i in range(4)] == [2, 2, 2, 2]
+    assert lat["gpu_h100"] / 5 < lat["gpu_h100x4"] < lat["gpu_h100"] / 2

@@ -18,10 +18,11 @@ launches first, host-side launch latency beyond the config's ``launch_ns``, more
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Literal
 
 import numpy as np
 import simpy
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from archsim.core.component import Component
 from archsim.core.port import call_at, finish_at
@@ -56,12 +57,7 @@ class GPUComponent(Component):
         self.model = EmbeddingBagModel(spec, hbm_curve=curve.scaled(spec.hbm_stacks))
         self.capacity = hbm_spec.org.capacity_bytes * spec.hbm_stacks
         self.tables = table_map.tables
-        bases, a = [], 0
-        for t in self.tables:
-            bases.append(a)
-            a += -(-t.rows * t.row_bytes // _ALIGN) * _ALIGN
-        self.bases = bases
-        self.buffers = a  # index, offsets, output, offset2bag, bag_size buffers of the launches, from here
+        self.assign(range(len(self.tables)))
         self.pending: dict[tuple[int, int], list[GatherReduce]] = defaultdict(list)
         self.busy_until = 0
         self.launches = 0
@@ -72,8 +68,20 @@ class GPUComponent(Component):
         self.l2 = [0, 0]
         self.dram_bytes = 0
 
+    def assign(self, tables) -> None:
+        """Hold ``tables`` (indices into the workload's tables) in the HBM, one after another from address 0,
+        each on a 2 MiB boundary; the launches' buffers follow them."""
+        self.owned = sorted(int(t) for t in tables)
+        self.bases: dict[int, int] = {}
+        a = 0
+        for t in self.owned:
+            info = self.tables[t]
+            self.bases[t] = a
+            a += -(-info.rows * info.row_bytes // _ALIGN) * _ALIGN
+        self.buffers = a  # index, offsets, output, offset2bag, bag_size buffers of the launches, from here
+
     def accepts_table(self, t: int) -> bool:
-        return True
+        return t in self.bases
 
     def submit(self, gr: GatherReduce) -> simpy.Event:
         env = self.env
@@ -140,7 +148,7 @@ class GPUComponent(Component):
 
     def summary(self, end_ps: int) -> dict[str, float]:
         return {
-            "launches": self.launches, "bags": self.bags, "lookups": self.lookups,
+            "tables": len(self.owned), "launches": self.launches, "bags": self.bags, "lookups": self.lookups,
             "kernel_time_us": self.kernel_ps / 1e6,
             "l1_hit_rate": self.l1[1] / self.l1[0] if self.l1[0] else 0.0,
             "l2_hit_rate": self.l2[1] / self.l2[0] if self.l2[0] else 0.0,
@@ -170,8 +178,10 @@ def _build(ctx, node) -> GPUComponent:
     if link is not None and not isinstance(link, PCIeHop):
         raise tier_config_error(node.where, ("link",), f"{p.link!r} is no pcie_link")
     gpu = GPUComponent(ctx.sim, node.name, p, mem.spec, ctx.table_map, link)
+    sharded = ctx.graph is not None and any(
+        n.impl == "gpu_shard" and node.name in n.params.members for n in ctx.graph.nodes.values())
     need = gpu.buffers
-    if need > gpu.capacity:
+    if need > gpu.capacity and not sharded:  # a gpu_shard gives it its share of the tables instead
         raise tier_config_error(node.where, ("hbm_stacks",),
                                 f"the workload's tables take {need} B, more than the {p.hbm_stacks} HBM stacks' "
                                 f"{gpu.capacity} B (several GPUs and host-memory tiers: not yet modelled)")
@@ -180,3 +190,110 @@ def _build(ctx, node) -> GPUComponent:
 
 register("gpu", GPUNode, _build, ref_list(memory="dram", link="link"), roles=("reducer",),
          doc="a GPU (SMs, L1, partitioned L2, HBM) running PyTorch's EmbeddingBag, one launch per batch and table")
+
+
+class GPUShardNode(BaseModel):
+    """Several GPUs sharing a workload's tables, each table whole on one GPU (table-wise sharding)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    members: list[str] = Field(..., min_length=1, max_length=64, description="the gpu nodes, in order")
+    policy: Literal["round_robin", "balanced"] = Field(
+        "balanced", description="round_robin: table t on GPU t mod n; balanced: each table (largest expected "
+                                "traffic first) on the GPU with the least traffic so far, among those its bytes "
+                                "fit (RecShard-style: traffic = lookups per batch x row bytes, from the "
+                                "workload's pooling, not from a profile)")
+
+
+class GPUShard(Component):
+    """Hands each table's bags to the GPU that holds the table."""
+
+    def __init__(self, sim, name: str, members: list[GPUComponent], owner: list[int]) -> None:
+        super().__init__(sim, name)
+        self.members = members
+        self.owner = owner
+
+    def accepts_table(self, t: int) -> bool:
+        return 0 <= t < len(self.owner)
+
+    def submit(self, gr: GatherReduce) -> simpy.Event:
+        return self.members[self.owner[gr.table]].submit(gr)
+
+    def summary(self, end_ps: int) -> dict[str, float]:
+        return {"gpus": len(self.members), "tables": len(self.owner)}
+
+    def finalize(self, end_ps: int | None = None) -> None:
+        self.stats.set("gpus", len(self.members))
+
+
+def _mean_pooling(p) -> float:
+    """Expected lookups per bag of a pooling spec."""
+    if p.dist == "fixed":
+        return float(p.value)
+    if p.dist == "uniform":
+        lo, hi = p.range
+        return (lo + hi) / 2
+    if p.dist == "normal":
+        return float(p.mean)
+    w = sum(p.weights)
+    return sum(v * x for v, x in zip(p.values, p.weights)) / w if w else 1.0
+
+
+def shard_tables(tables: list, capacities: list[int], policy: str) -> list[int] | None:
+    """The GPU of each table (None when some table fits no GPU). ``balanced``: tables by expected traffic
+    (mean pooling x row bytes), largest first, each to the GPU with the least traffic so far among those with
+    room; ``round_robin``: table t on GPU t mod n (None if that overfills one)."""
+    n = len(capacities)
+    size = [-(-t.rows * t.row_bytes // _ALIGN) * _ALIGN for t in tables]
+    left = list(capacities)
+    owner = [-1] * len(tables)
+    if policy == "round_robin":
+        for i in range(len(tables)):
+            g = i % n
+            if size[i] > left[g]:
+                return None
+            left[g] -= size[i]
+            owner[i] = g
+        return owner
+    traffic = [_mean_pooling(t.pooling) * t.row_bytes for t in tables]
+    load = [0.0] * n
+    for i in sorted(range(len(tables)), key=lambda i: (-traffic[i], -size[i], i)):
+        fits = [g for g in range(n) if size[i] <= left[g]]
+        if not fits:
+            return None
+        g = min(fits, key=lambda g: (load[g], g))
+        left[g] -= size[i]
+        load[g] += traffic[i]
+        owner[i] = g
+    return owner
+
+
+def _build_shard(ctx, node) -> GPUShard:
+    from archsim.storage.tiers import tier_config_error
+
+    p = node.params
+    if ctx.table_map is None:
+        raise tier_config_error(node.where, (), "a gpu shard runs a workload's tables and needs a workload")
+    gpus = []
+    for i, m in enumerate(p.members):
+        g = ctx.get(m)
+        if not isinstance(g, GPUComponent):
+            raise tier_config_error(node.where, ("members", i), f"{m!r} is no gpu")
+        gpus.append(g)
+    if len(set(p.members)) != len(p.members):
+        raise tier_config_error(node.where, ("members",), "a gpu is listed twice")
+    tables = ctx.table_map.tables
+    owner = shard_tables(tables, [g.capacity for g in gpus], p.policy)
+    if owner is None:
+        total = sum(t.rows * t.row_bytes for t in tables)
+        raise tier_config_error(node.where, ("members",),
+                                f"the workload's tables ({total} B) cannot be placed whole on {len(gpus)} GPUs of "
+                                f"{', '.join(str(g.capacity) for g in gpus)} B (policy {p.policy}; a table larger "
+                                f"than one GPU is not yet modelled)")
+    for i, g in enumerate(gpus):
+        g.assign([t for t, o in enumerate(owner) if o == i])
+    return GPUShard(ctx.sim, node.name, gpus, owner)
+
+
+register("gpu_shard", GPUShardNode, _build_shard, ref_list(members="reducer"), roles=("reducer",),
+         doc="several gpus, each table whole on one of them (table-wise sharding, round-robin or balanced)")

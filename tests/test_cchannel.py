@@ -468,3 +468,23 @@ def test_unified_queue_with_zero_low_watermark_serves_every_read(tmp_path, monke
     res = run(ROOT / "hwconfigs" / "dram_ddr4_ramulator2.yaml", trace=trace, max_wall=60,
               overrides=["dram.controller.write_low_watermark=0"])
     assert res.summary["requests"] == 400
+
+
+def test_direct_feed_is_not_used_for_accesses_larger_than_a_burst():
+    """The compiled loop serves each trace record as one burst; a driver asked for larger accesses takes the
+    generic path (which splits them into bursts) instead of silently serving one burst each."""
+    import pytest
+
+    from archsim.config import load_config
+    from archsim.core.sim import Simulator
+    from archsim.dram.memory import DRAMSystem
+    from archsim.dram.spec import DRAMSpec
+    from archsim.system.trace_driver import TraceDriver
+
+    spec = DRAMSpec.model_validate(load_config("hbm3_6400", kind="dram").data)
+    sim = Simulator(0)
+    mem = DRAMSystem(sim, spec)
+    drv = TraceDriver(sim.env, mem, iter([(0, False, -1)]), size=2 * mem.burst_bytes)
+    assert not drv.direct
+    with pytest.raises(ValueError, match="one burst"):
+        TraceDriver(sim.env, DRAMSystem(Simulator(0), spec), iter([]), size=2 * mem.burst_bytes, direct=True)

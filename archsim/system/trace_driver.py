@@ -100,6 +100,12 @@ class TraceDriver:
         self.writes = 0
         if latency is not None:
             direct = False
+        burst = getattr(mem, "burst_bytes", None)
+        if size is not None and burst is not None and size != burst:
+            # the compiled loop serves every record as one burst: a larger access needs the generic path
+            if direct:
+                raise ValueError(f"direct feed serves one burst ({burst} B) a record, not {size} B")
+            direct = False
         self.finished = env.event()
         self._ch = None
         if direct is not False:

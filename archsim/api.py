@@ -59,12 +59,37 @@ class WallLimitExceeded(BaseException):
         return f"ran past the wall-clock limit of {self.seconds:g} s"
 
 
-_ALARM: dict[str, Any] = {"armed": False, "seconds": None}
+_ALARM: dict[str, Any] = {"armed": False, "seconds": None, "in_gc": False}
 
 
 def _on_alarm(signum: int, frame: Any) -> None:
-    if _ALARM["armed"]:
+    # not inside a garbage collection: an exception raised in another library's gc callback is printed as
+    # "Exception ignored in ..." (lines on stderr) and lost; the timer ticks again 50 ms later
+    if _ALARM["armed"] and not _ALARM["in_gc"]:
         raise WallLimitExceeded(_ALARM["seconds"])
+
+
+def _gc_start(phase: str, info: dict) -> None:
+    if phase == "start":
+        _ALARM["in_gc"] = True
+
+
+def _gc_stop(phase: str, info: dict) -> None:
+    if phase == "stop":
+        _ALARM["in_gc"] = False
+
+
+def _watch_gc(on: bool) -> None:
+    """Mark garbage collections (every callback between ours) while a wall limit is armed."""
+    import gc
+
+    for cb in (_gc_start, _gc_stop):
+        while cb in gc.callbacks:
+            gc.callbacks.remove(cb)
+    _ALARM["in_gc"] = False
+    if on:
+        gc.callbacks.insert(0, _gc_start)
+        gc.callbacks.append(_gc_stop)
 
 
 @contextmanager
@@ -82,6 +107,7 @@ def wall_limit(seconds: float | None) -> Iterator[float | None]:
     alarm = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     old_handler: Any = None
     if alarm:
+        _watch_gc(True)
         old_handler = signal.signal(signal.SIGALRM, _on_alarm)
         _ALARM.update(armed=True, seconds=seconds)
     try:
@@ -94,6 +120,7 @@ def wall_limit(seconds: float | None) -> Iterator[float | None]:
                 _ALARM["armed"] = False
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 signal.signal(signal.SIGALRM, old_handler)
+                _watch_gc(False)
                 alarm = False
             except WallLimitExceeded:
                 continue

@@ -257,3 +257,15 @@ def test_switch_ports_without_ranges_route_what_their_links_reach(tmp_path):
     assert system["cxl.sw0.port1.link"].windows() == [(256 << 30, 272 << 30)]
     assert system["cxl.sw0.port0.link"].windows() == [(b, b + (16 << 30)) for b in range(256 << 30, 320 << 30,
                                                                                           16 << 30)]
+
+
+def test_an_empty_component_name_is_refused(tmp_path):
+    """A component renamed to '' (10,000-case campaign) was a ValueError in the stats tree; now one line."""
+    from archsim.config.errors import ConfigError
+    from archsim.system.config import load_system
+
+    hw = tmp_path / "hw.yaml"
+    root = Path(__file__).resolve().parents[1]
+    hw.write_text(f"extends: {root / 'hwconfigs' / 'cpu_ddr4.yaml'}\ncomponents:\n  '': {{impl: delay, next: dram}}\n")
+    with pytest.raises(ConfigError, match="component name must be non-empty"):
+        load_system(str(hw))

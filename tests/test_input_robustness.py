@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import types
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -313,6 +314,23 @@ _B0 = "batch_00000.npz"
 _IDX = np.load(NPZ / _B0)["indices"]
 
 
+def _zip_of_non_npy(file: Path) -> None:
+    """A zip whose members (the npz names) are not .npy arrays: np.load returns their raw bytes."""
+    with zipfile.ZipFile(file, "w") as z:
+        for name in ("indices.npy", "offsets.npy", "table_ids.npy"):
+            z.writestr(name, b"garbage")
+
+
+def _patch_central_dir(file: Path, offset: int, value: bytes) -> None:
+    """Overwrite bytes at ``offset`` in every central-directory entry of a zip (flags: 8, method: 10)."""
+    b = bytearray(file.read_bytes())
+    i = b.find(b"PK\x01\x02")
+    while i >= 0:
+        b[i + offset : i + offset + len(value)] = value
+        i = b.find(b"PK\x01\x02", i + 4)
+    file.write_bytes(bytes(b))
+
+
 @pytest.mark.parametrize("mutate, where, words", [
     (lambda tr: (tr / _B0).write_bytes(bytes(range(256))), _B0, "not an .npz archive"),
     (lambda tr: (tr / _B0).write_bytes((tr / _B0).read_bytes()[:300]), _B0, "cannot read trace batch"),
@@ -331,12 +349,30 @@ _IDX = np.load(NPZ / _B0)["indices"]
     (lambda tr: _meta(tr, lambda m: m["tables"][1].update(name="emb0")), "meta.json", "is the name of tables[0]"),
     (lambda tr: (tr / "meta.json").write_text("[" * 100000 + "]" * 100000), "meta.json", "JSON nested too deeply"),
     (lambda tr: (tr / "batch_00002.npz").unlink(), "batch_00002.npz", "meta.json lists 4 batches"),
+    (lambda tr: _zip_of_non_npy(tr / _B0), _B0, "is not a .npy array"),
+    (lambda tr: _patch_central_dir(tr / _B0, 8, b"\x01"), _B0, "cannot read trace batch"),
+    (lambda tr: _patch_central_dir(tr / _B0, 10, b"\x63\x00"), _B0, "cannot read trace batch"),
 ], ids=["garbage", "truncated", "corrupt-zip", "float-indices", "negative-index", "index-beyond-rows",
         "uint64-index", "table-id", "batch-size", "meta-dim", "meta-dtype", "meta-rows-bool", "meta-dup-name",
-        "meta-deep", "missing-batch"])
+        "meta-deep", "missing-batch", "non-npy-members", "zip-encrypted-flag", "zip-unknown-method"])
 def test_corrupt_npz_trace(tmp_path, mutate, where, words):
     wl, tr = _npz_workload(tmp_path, mutate)
     _refused(tmp_path, [CPU, "--workload", wl], f"{tr / where}: ", words)
+
+
+def test_single_npz_of_non_npy_members(tmp_path):
+    """A single-batch .npz (read_meta's path) whose members are not .npy arrays."""
+    _zip_of_non_npy(tmp_path / "b.npz")
+    wl = tmp_path / "wl.yaml"
+    wl.write_text("name: x\ntrace: b.npz\n")
+    _refused(tmp_path, [CPU, "--workload", wl], f"{tmp_path / 'b.npz'}: cannot read trace batch: ",
+             "is not a .npy array")
+
+
+def test_nul_byte_in_the_trace_path_names_the_key(tmp_path):
+    wl = tmp_path / "wl.yaml"
+    wl.write_text('name: x\ntrace: "tr\\0x"\n')
+    _refused(tmp_path, [CPU, "--workload", wl], f"{wl}:2: trace.path: ", "NUL byte")
 
 
 # ------------------------------------------------------------------------------------------------------------

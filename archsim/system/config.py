@@ -50,6 +50,10 @@ class SystemConfig(BaseModel):
     def semantic_errors(self) -> list[tuple[tuple, str]]:
         """Cross-section problems as (key path, message)."""
         errs: list[tuple[tuple, str]] = [(("dram", *rel), msg) for rel, msg in self.dram.semantic_errors()]
+        for name in self.components:  # names become stats groups and dotted paths
+            if not name or name != name.strip() or "" in name.split("."):
+                errs.append((("components", name), f"a component name must be non-empty, without empty dotted "
+                                                    f"parts or surrounding spaces, got {name!r}"))
         if errs:
             return errs
         if self.cxl is not None:

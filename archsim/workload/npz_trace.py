@@ -51,8 +51,14 @@ __all__ = [
 FORMAT = "archsim-embedding-trace"
 VERSION = 1
 _BATCH_RE = re.compile(r"^batch_\d{5,}\.npz$")
-_READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, TypeError,
-                RecursionError, MemoryError)
+try:
+    from lzma import LZMAError
+except ImportError:  # a Python built without lzma: zipfile raises RuntimeError for such members instead
+    LZMAError = zlib.error  # type: ignore[misc,assignment]
+# RuntimeError / NotImplementedError: zipfile's "encrypted member" and "unsupported compression method" (a
+# flipped flag or method byte); zipfile.BadZipFile covers a bad CRC, zlib/lzma errors corrupt compressed data
+_READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error,
+                LZMAError, RuntimeError, NotImplementedError, TypeError, RecursionError, MemoryError)
 _MAX_META_BYTES = 16 * 2**20
 MAX_TABLES = 1 << 16
 """Most tables a trace may hold (a table id of a single batch file is below it)."""
@@ -96,14 +102,14 @@ def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     with _open_npz(p) as z:
         if "meta" in z.files:
             try:
-                meta = _check_meta(json.loads(str(z["meta"])), p)
+                meta = _check_meta(json.loads(str(_array(z, "meta"))), p)
             except _READ_ERRORS as e:
                 raise InputError(f"{p}: cannot read trace metadata: {_short(e)}") from None
             meta["num_batches"] = 1
         else:
             try:
-                tids = np.asarray(z["table_ids"])
-                nbags = int(z["offsets"].shape[0]) - 1
+                tids = _array(z, "table_ids")
+                nbags = int(_array(z, "offsets").shape[0]) - 1
             except _READ_ERRORS as e:
                 raise InputError(f"{p}: cannot read trace batch: {_short(e)}") from None
             if tids.ndim != 1 or tids.size == 0 or nbags < 0 or nbags % tids.size:
@@ -203,6 +209,15 @@ class _open_npz:
         self.z.close()
 
 
+def _array(z: np.lib.npyio.NpzFile, key: str) -> np.ndarray:
+    """Member ``key`` of an npz file as an array; a member that is not a ``.npy`` array (np.load then returns
+    its raw bytes) raises ValueError."""
+    a = z[key]
+    if not isinstance(a, np.ndarray):
+        raise ValueError(f"member {key!r} is not a .npy array")
+    return a
+
+
 def _short(e: BaseException) -> str:
     text = " ".join(str(e).split()) or type(e).__name__
     return text if len(text) <= 160 else text[:157] + "..."
@@ -226,9 +241,9 @@ def read_batch(
     p = Path(file)
     with _open_npz(p) as z:
         try:
-            indices = np.asarray(z["indices"])
-            offsets = np.asarray(z["offsets"])
-            tids = np.asarray(z["table_ids"])
+            indices = _array(z, "indices")
+            offsets = _array(z, "offsets")
+            tids = _array(z, "table_ids")
         except _READ_ERRORS as e:
             raise InputError(f"{p}: cannot read trace batch: {_short(e)}") from None
 

@@ -507,6 +507,8 @@ def _pick(*values: Any) -> Any:
 
 def _trace_path(spec: WorkloadSpec, sources: SourceMap | None) -> Path:
     assert spec.trace is not None
+    if "\0" in spec.trace.path:
+        raise _error(sources, ("trace", "path"), "the trace path contains a NUL byte")
     raw = os.path.expanduser(spec.trace.path)
     if os.path.isabs(raw):
         return Path(raw)

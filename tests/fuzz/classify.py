@@ -54,6 +54,9 @@ def _bad_values(path: Path) -> tuple[list[str], list[str]]:
 
     def check(key: str, v: Any) -> None:
         if isinstance(v, str):
+            last = key.rsplit(".", 1)[-1].split("[", 1)[0].lower()
+            if last.endswith(("name", "description")):  # text the user wrote ('nan' is a fine name)
+                return
             t = v.strip().lower()
             if t in ("nan", "inf", "-inf", "+inf", "infinity", "-infinity"):
                 nonfinite.append(key)

@@ -22,7 +22,9 @@ from . import mutations as M
 from .case import Case
 
 SMALL_RUN = ["--workload-set", "num_batches=1", "--workload-set", "batch_size=2"]
-RUN_OUT = ["--out", "out/run", "--quiet"]
+# --max-wall: a mutant that grows the run (num_batches = 2^31 after the shrinking overrides) is a valid long run,
+# no hang; exit 4 (stopped) is an accepted outcome of run
+RUN_OUT = ["--out", "out/run", "--quiet", "--max-wall", "20"]
 RUN_RESULT = "out/run/summary.csv"
 DEEP = "__fuzz_deep__"
 

@@ -323,3 +323,48 @@ def test_four_gpus_run_the_tables_in_parallel(tmp_path):
             sysd = json.loads((out / "stats.json").read_text())["system"]
             assert [sysd[f"gpu{i}"]["tables"] for i in range(4)] == [2, 2, 2, 2]
     assert lat["gpu_h100"] / 5 < lat["gpu_h100x4"] < lat["gpu_h100"] / 2
+
+
+def test_reference_cases_within_tolerance(h100):
+    """Two cases of the H100 reference (validation/reference/gpu/h100_embedding_bag.csv: 1M and 10M rows,
+    uniform, 4,096 bags of pooling 20), run as `archsim validate gpu` runs them: kernel time within 20%, L2 hit
+    within 5 points, DRAM bytes within 3% (docs/validation.md has all of them)."""
+    import csv
+
+    from archsim.gpu.embbag import gpu_hbm_curve
+    from archsim.gpu.validate import WARM_LAUNCHES, case_of
+
+    spec, hbm = h100
+    curve = gpu_hbm_curve(spec, hbm)
+    rows = {r["case"]: r for r in csv.DictReader((ROOT / "validation/reference/gpu/h100_embedding_bag.csv").open())}
+    for cid in ("4", "8"):
+        r = rows[cid]
+        p = EmbeddingBagModel(spec, hbm_curve=curve).run_case(case_of(r), warm_launches=WARM_LAUNCHES, flush_l2=True)
+        assert abs(p["pred_kernel_time_ns"] / float(r["kernel_time_ns"]) - 1) < 0.20, (cid, p)
+        assert abs(p["pred_l2_hit_pct"] - float(r["l2_hit_pct"])) < 5, (cid, p)
+        assert abs(p["pred_dram_read_bytes"] / float(r["dram_read_bytes"]) - 1) < 0.03, (cid, p)
+
+
+def test_l2_capacity_in_the_steady_state(h100):
+    """Uniform 80K-row table (39 MiB), 4,096 bags of pooling 20, the 15th launch over 8 batches, measured on the
+    H100 with application replay (validation/gpu/data/ncu_l2_accounting.csv): 61.8% L2 hits, 13.25 MB from
+    DRAM. The two partitions with copies must hold what the H100 holds."""
+    from archsim.gpu.embbag import gpu_hbm_curve
+
+    spec, hbm = h100
+    p = EmbeddingBagModel(spec, hbm_curve=gpu_hbm_curve(spec, hbm)).run_case(
+        EmbeddingBagCase(80_000, 128, "float32", 4096, 20, "uniform"), warm_launches=14)
+    assert abs(p["pred_l2_hit_pct"] - 61.8) < 5
+    assert abs(p["pred_dram_read_bytes"] / 13.25e6 - 1) < 0.05
+
+
+def test_miss_capacity_of_the_l1_limits_warps_in_flight():
+    """With room for only 8 sector misses per SM, a gather of 4-sector rows keeps 2 warps per SM waiting on
+    memory, the others queue: slower than with the default 512."""
+    case = EmbeddingBagCase(1_000_000, 128, "float32", 64, 16, "uniform")
+    base = EmbeddingBagModel(small_spec(), hbm_curve=LinearCurve()).run_case(case, warm_launches=1)
+    d = small_spec().model_dump()
+    d["l1"]["max_outstanding_sectors"] = 8
+    tight = EmbeddingBagModel(GPUSpec.model_validate(d), hbm_curve=LinearCurve()).run_case(case, warm_launches=1)
+    assert tight["pred_kernel_time_ns"] > 1.5 * base["pred_kernel_time_ns"]
+    assert tight["pred_l2_hit_pct"] == base["pred_l2_hit_pct"]

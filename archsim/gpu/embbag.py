@@ -491,10 +491,7 @@ class EmbeddingBagModel:
     # ------------------------------------------------------------------------------------------------ time
     def _curve_for(self):
         if self._curve is None:
-            from archsim.gpu.hbm_curve import loaded_latency_curve
-            from archsim.gpu.hbm_spec import hbm_dram_spec
-
-            self._curve = loaded_latency_curve(hbm_dram_spec(self.spec), access_bytes=self.spec.hbm_access_bytes)
+            raise ValueError("the GPU model needs its HBM's latency curve (gpu_hbm_curve(spec, stack_spec))")
         return self._curve
 
     def _latencies(self, population: float, mix: np.ndarray, l2_bytes_per_round: float,
@@ -549,6 +546,8 @@ class EmbeddingBagModel:
         hbm_upr = st.dram_read_bytes / self.spec.hbm_access_bytes / nr if nr else 0.0
         nround = rounds.sum(axis=1)
         clk = self.spec.sm_clock_mhz / 1000
+        sectors_per_round = l2_bpr / self.spec.l1.sector_bytes
+        cap = self.spec.sm_count * self.spec.l1.max_outstanding_sectors / max(1.0, sectors_per_round)
         W = len(steps)
         bps = self.warps_per_sm() // k.block_y
         slots = spec.sm_count * bps
@@ -581,10 +580,14 @@ class EmbeddingBagModel:
                 if next_block >= nblocks:
                     break
                 continue
-            key = max(1, int(round(n / 32)))  # re-solve when the population moves by a warp per SM or so
+            # the L1s' miss-status holding capacity: warps beyond what their misses fit wait for a slot (the
+            # memory sees at most ``cap`` warps; every warp's time stretches by the queue in front of it)
+            waiting = n / cap if n > cap else 1.0
+            key = max(1, int(round(min(n, cap) / 32)))  # re-solve when the population moves by a warp per SM
             if key not in cache:
                 cache[key] = self._latencies(float(key * 32), mix, l2_bpr, hbm_upr, ipr)
             lat, dep, stretch = cache[key]
+            stretch *= waiting
             t_w = (rounds[live] @ lat + nround[live] * dep + steps[live] / clk) * stretch
             t_left = remaining[live] * t_w
             dt = float(t_left.min())
@@ -666,10 +669,20 @@ def hottest_rows(case: EmbeddingBagCase, n: int, batches: int) -> np.ndarray:
     return rows[order][:n]
 
 
-def simulate(spec: GPUSpec, case: EmbeddingBagCase, warm_launches: int = 3) -> dict[str, Any]:
-    """Predicted kernel time and hit rates of ``case`` on a fresh GPU of ``spec`` (warmed by earlier
-    launches of the same case's batches)."""
-    return EmbeddingBagModel(spec).run_case(case, warm_launches=warm_launches)
+def gpu_hbm_curve(spec: GPUSpec, stack_spec):
+    """The loaded-latency curve of the GPU's HBM: one stack's (``stack_spec``, the dram node ``spec.memory``
+    names) measured on the DRAM model, scaled to ``spec.hbm_stacks`` (uniform random misses spread evenly)."""
+    from archsim.gpu.hbm_curve import loaded_latency_curve
+
+    return loaded_latency_curve(stack_spec, access_bytes=spec.hbm_access_bytes).scaled(spec.hbm_stacks)
 
 
-__all__ = ["EmbeddingBagCase", "EmbeddingBagModel", "hottest_rows", "simulate"]
+def simulate(spec: GPUSpec, stack_spec, case: EmbeddingBagCase, warm_launches: int = 3,
+             flush_l2: bool = False) -> dict[str, Any]:
+    """Predicted kernel time and hit rates of ``case`` on a fresh GPU of ``spec`` whose HBM stacks are
+    ``stack_spec`` (warmed by earlier launches of the same case's batches)."""
+    model = EmbeddingBagModel(spec, hbm_curve=gpu_hbm_curve(spec, stack_spec))
+    return model.run_case(case, warm_launches=warm_launches, flush_l2=flush_l2)
+
+
+__all__ = ["EmbeddingBagCase", "EmbeddingBagModel", "gpu_hbm_curve", "hottest_rows", "simulate"]

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from archsim.core.component import Component
 from archsim.core.port import call_at, finish_at
 from archsim.core.request import GatherReduce
-from archsim.gpu.embbag import EmbeddingBagModel, Launch
+from archsim.gpu.embbag import EmbeddingBagModel, Launch, gpu_hbm_curve
 from archsim.gpu.spec import GPUSpec
 from archsim.system.registry import ref_list, register
 from archsim.workload.spec import DTYPE_BYTES
@@ -47,14 +47,11 @@ class GPUComponent(Component):
 
     def __init__(self, sim, name: str, spec: GPUNode, hbm_spec, table_map, link=None) -> None:
         super().__init__(sim, name)
-        from archsim.gpu.hbm_curve import loaded_latency_curve
-
         self.spec = spec
         self.link = link
         self.table_map = table_map
         self.hbm_spec = hbm_spec
-        curve = loaded_latency_curve(hbm_spec, access_bytes=spec.hbm_access_bytes)
-        self.model = EmbeddingBagModel(spec, hbm_curve=curve.scaled(spec.hbm_stacks))
+        self.model = EmbeddingBagModel(spec, hbm_curve=gpu_hbm_curve(spec, hbm_spec))
         self.capacity = hbm_spec.org.capacity_bytes * spec.hbm_stacks
         self.tables = table_map.tables
         self.assign(range(len(self.tables)))

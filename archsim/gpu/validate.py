@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from archsim.config.errors import ConfigError
-from archsim.gpu.embbag import DTYPE_BYTES, EmbeddingBagCase, EmbeddingBagModel
+from archsim.gpu.embbag import DTYPE_BYTES, EmbeddingBagCase, EmbeddingBagModel, gpu_hbm_curve
 from archsim.gpu.spec import GPUSpec
 
 REQUIRED = ("rows", "dim", "dtype", "batch", "pooling", "dist")
@@ -113,9 +113,7 @@ def predict(rows: list[dict[str, str]], spec: GPUSpec, hbm_spec, progress=None,
     """Each row with the model's predictions added: a fresh GPU per case, :data:`WARM_LAUNCHES` launches of the
     case's batches, then the timed one; ``flush_l2`` empties the L2 before it (the state Nsight Compute's
     kernel replay leaves: docs/gpu.md, "The measurement protocol")."""
-    from archsim.gpu.hbm_curve import loaded_latency_curve
-
-    curve = loaded_latency_curve(hbm_spec, access_bytes=spec.hbm_access_bytes).scaled(spec.hbm_stacks)
+    curve = gpu_hbm_curve(spec, hbm_spec)
     out = []
     for i, row in enumerate(rows):
         if progress is not None:

@@ -79,7 +79,8 @@ static inline int pc(uint32_t x) { return __builtin_popcount(x); }
 
 enum { LV_L1 = 0, LV_NEAR = 1, LV_FAR = 2, LV_HBM = 3 };
 
-/* Serve n requests (line, sector mask) from SMs sm[i]; out[i] = the level each reached. counters: l1 lookups,
+/* Serve n requests (line, sector mask) from SMs sm[i]; out[i] = the level each reached (low 4 bits) and, for a
+ * miss, the sectors read from memory (the bits above). counters: l1 lookups,
  * l1 hits, l2 lookups, l2 hits, far hits, dram sectors (added to). Caches: l1 is sm_count caches of l1_sets x
  * l1_ways laid out one after another; l2 is parts caches of l2_sets x l2_ways. clocks[0] is the L1s' clock,
  * clocks[1] the L2's (a stamp counter each, as the reference's per-set order). */
@@ -162,7 +163,7 @@ int64_t gpu_serve(int64_t n, const int64_t *lines, const int64_t *masks, const i
                 if (dup && h != near)
                     access_line(&cn, s2[i], line, unit, &clocks[1]);
             }
-            out[i] = LV_HBM;
+            out[i] = LV_HBM | ((int64_t)pc(unit) << 4); /* the level, and the sectors read from memory */
         } else {
             out[i] = far ? LV_FAR : LV_NEAR;
         }

@@ -40,9 +40,31 @@ from archsim.gpu.spec import GPUSpec
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 
-#: request levels
-L1, NEAR, FAR, HBM = 0, 1, 2, 3
+#: request levels; a remote memory's misses (host memory, another GPU's HBM) take level ``REMOTE + its index``
+L1, NEAR, FAR, HBM, REMOTE = 0, 1, 2, 3, 4
 LEVELS = ("l1", "l2_near", "l2_far", "hbm")
+
+
+@dataclass(frozen=True)
+class RemoteMemory:
+    """Memory outside the GPU that the kernel reads in place (zero-copy): host memory over PCIe, as a table
+    placed in pinned host memory is read (UVA), or another GPU's HBM over NVLink. Its rows sit at line
+    addresses ``[first_line, end_line)`` of the GPU's address space; an L2 miss there is read over the link in
+    the GPU's access units and cached in the L2 and L1 like any other line.
+
+    ``idle_ns``: a read's latency from the SM at no load (the on-chip miss path, the link both ways, the memory
+    behind it); ``GBps``: the link's payload bandwidth for such reads (request and completion overheads
+    included); ``curve``: the loaded latency of the memory behind the link against reads in flight (None: fixed).
+    Abstracted away: the link's ordering and credit flow control, the host's IOMMU, and host DRAM traffic from
+    other agents."""
+
+    name: str
+    first_line: int
+    end_line: int
+    idle_ns: float
+    GBps: float
+    access_bytes: int
+    curve: Any = None
 
 _ZIPF = re.compile(r"^zipf(\d+(?:\.\d+)?)$")
 
@@ -130,7 +152,11 @@ class _Layout:
 @dataclass(frozen=True)
 class Launch:
     """One EmbeddingBag launch: the table (``dim`` columns of ``elem_bytes``, rows at ``weight``), the bags
-    (``indices`` and ``offsets``, with ``offsets[-1] == len(indices)``) and where each tensor sits."""
+    (``indices`` and ``offsets``, with ``offsets[-1] == len(indices)``) and where each tensor sits.
+
+    A table split between HBM and host memory (FAE, Hotline) gives ``hot``, its rows held in HBM (sorted; the
+    i-th of them at ``weight + i x row_bytes``), and ``cold_base``, where the whole table sits in host memory
+    (row r at ``cold_base + r x row_bytes``; rows not in ``hot`` are read there)."""
 
     dim: int
     elem_bytes: int
@@ -142,10 +168,27 @@ class Launch:
     output: int
     offset2bag: int
     bag_size: int
+    hot: np.ndarray | None = None
+    cold_base: int | None = None
 
     @property
     def row_bytes(self) -> int:
         return self.dim * self.elem_bytes
+
+    def row_address(self, rows: np.ndarray) -> np.ndarray:
+        """Byte address of each of ``rows`` (int64)."""
+        rb = self.row_bytes
+        if self.cold_base is None:
+            return self.weight + rows * rb
+        hot = self.hot if self.hot is not None else np.zeros(0, dtype=np.int64)
+        cold = self.cold_base + rows * rb
+        if not len(hot):
+            return cold
+        slot = np.searchsorted(hot, rows)
+        inside = slot < len(hot)
+        is_hot = np.zeros(len(rows), dtype=bool)
+        is_hot[inside] = hot[slot[inside]] == rows[inside]
+        return np.where(is_hot, self.weight + slot * rb, cold)
 
 
 @dataclass
@@ -160,7 +203,8 @@ class LaunchStats:
     l2_hits: int = 0
     l2_far_hits: int = 0
     dram_read_bytes: int = 0
-    rounds: np.ndarray | None = None  # (warps, 4): dependent rounds per level
+    remote_read_bytes: list[int] = field(default_factory=list)  # per remote memory
+    rounds: np.ndarray | None = None  # (warps, 4 + remotes): dependent rounds per level
     steps: np.ndarray | None = None   # (warps,): instructions each warp issues
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -192,8 +236,10 @@ class EmbeddingBagModel:
     reference (:class:`archsim.gpu.caches.SectorCache`); both give the same results
     (tests/test_gpu.py)."""
 
-    def __init__(self, spec: GPUSpec, hbm_curve=None, engine: str | None = None) -> None:
+    def __init__(self, spec: GPUSpec, hbm_curve=None, engine: str | None = None,
+                 remotes: tuple[RemoteMemory, ...] = ()) -> None:
         self.spec = spec
+        self.remotes = tuple(remotes)
         l1, l2 = spec.l1, spec.l2
         self.sectors_per_line = l1.line_bytes // l1.sector_bytes
         self.l1_sets = l1.bytes // (l1.line_bytes * l1.ways)
@@ -284,7 +330,7 @@ class EmbeddingBagModel:
         sb = spec.l1.sector_bytes
         spl = self.sectors_per_line
         st = LaunchStats()
-        rounds = np.zeros((W, 4), dtype=np.int64)
+        rounds = np.zeros((W, REMOTE + len(self.remotes)), dtype=np.int64)
         steps = np.zeros(W, dtype=np.int64)
         l1c, l2c = self.l1, self.l2
         l1_sets, l2_sets, P = self.l1_sets, self.l2_sets, self.parts
@@ -296,6 +342,21 @@ class EmbeddingBagModel:
         # l1 lookups, l1 hits, l2 lookups, l2 hits, far hits, dram sectors, l1 load requests, store sectors
         counters = [0, 0, 0, 0, 0, 0, 0, 0]
 
+        remotes = self.remotes
+        remote_sectors = [0] * len(remotes)
+
+        def serve(sm, lines, masks, out, store) -> None:
+            """``_serve``, then the misses to a remote memory's lines take its level (and its bytes)."""
+            fetched = np.zeros(len(lines), dtype=np.int64)
+            _serve(sm, lines, masks, out, fetched, store)
+            if not remotes or store:
+                return
+            for r, rm in enumerate(remotes):
+                m = (out == HBM) & (lines >= rm.first_line) & (lines < rm.end_line)
+                if m.any():
+                    out[m] = REMOTE + r
+                    remote_sectors[r] += int(fetched[m].sum())
+
         def request(sm: int, addrs: np.ndarray, nbytes: int, store: bool = False) -> np.ndarray:
             """Levels of one request per warp: warp i asks ``nbytes`` at ``addrs[i]`` from SM ``sm[i]``."""
             first = addrs // sb
@@ -306,7 +367,7 @@ class EmbeddingBagModel:
             counters[7 if store else 6] += len(addrs) if not store else int((last - first + 1).sum())
             if np.all(nlines == 1):
                 masks = ((1 << (last - first + 1)) - 1) << (first % spl)
-                _serve(sm, lines, masks, out, store)
+                serve(sm, lines, masks, out, store)
                 return out
             for j in range(int(nlines.max())):  # a request spanning lines: each line's part, worst level
                 ln = lines + j
@@ -315,7 +376,7 @@ class EmbeddingBagModel:
                 sel = np.nonzero(hi >= lo)[0]
                 masks = ((1 << (hi[sel] - lo[sel] + 1)) - 1) << (lo[sel] % spl)
                 part = np.zeros(len(sel), dtype=np.int64)
-                _serve(sm[sel], ln[sel], masks, part, store)
+                serve(sm[sel], ln[sel], masks, part, store)
                 out[sel] = np.maximum(out[sel], part)
             return out
 
@@ -336,7 +397,7 @@ class EmbeddingBagModel:
                      ptr(self._clocks), ptr(cnt), ctypes.c_int64(len(self._pinned)), ptr(self._pinned),
                      ptr(self._pinned_masks)]
 
-        def _serve(sm, lines, masks, out, store) -> None:
+        def _serve(sm, lines, masks, out, fetched, store) -> None:
             s1 = set_index(lines, l1_sets)
             s2 = set_index(lines, l2_sets)
             home = set_index(lines ^ (lines >> 9), P) if P > 1 else np.zeros(len(lines), dtype=np.int64)
@@ -347,7 +408,8 @@ class EmbeddingBagModel:
                 cnt[:] = 0
                 cfn(ctypes.c_int64(len(lines)), *[ptr(a) for a in args], ctypes.c_int64(int(store)), ptr(res),
                     *fixed)
-                out[:] = res
+                out[:] = res & 15
+                fetched[:] = res >> 4
                 for j in range(6):
                     c[j] += int(cnt[j])
                 return
@@ -406,6 +468,7 @@ class EmbeddingBagModel:
                         x &= ~blk
                     unit &= full
                     c[5] += unit.bit_count()
+                    fetched[i] = unit.bit_count()
                     if unit != m2:
                         l2c[h].access(s2i, line, unit)
                         if dup and h != near:
@@ -460,7 +523,7 @@ class EmbeddingBagModel:
                         a = np.nonzero(blen > j)[0]
                         request(sml[a], ibase[a] + j * 8, 8)
                         rows = idx[begin[a] + j]
-                        addr = ln.weight + rows * row_bytes + col0[a] * eb
+                        addr = ln.row_address(rows) + col0[a] * eb
                         nc = ncols[a]
                         lv = np.zeros(len(a), dtype=np.int64)
                         for n in np.unique(nc):  # a partial last chunk has fewer lanes
@@ -483,7 +546,8 @@ class EmbeddingBagModel:
                     request(sml[first], ln.bag_size + bag[first] * 8, 8, store=True)
         (st.l1_lookups, st.l1_hits, st.l2_lookups, st.l2_hits, st.l2_far_hits, dram_sectors, st.l1_requests,
          st.l1_store_sectors) = counters
-        st.dram_read_bytes = dram_sectors * sb
+        st.remote_read_bytes = [x * sb for x in remote_sectors]
+        st.dram_read_bytes = (dram_sectors - sum(remote_sectors)) * sb
         st.rounds = rounds
         st.steps = steps
         return st
@@ -495,14 +559,18 @@ class EmbeddingBagModel:
         return self._curve
 
     def _latencies(self, population: float, mix: np.ndarray, l2_bytes_per_round: float,
-                   hbm_units_per_round: float, instr_per_round: float) -> tuple[np.ndarray, float, float]:
+                   hbm_units_per_round: float, instr_per_round: float,
+                   remote_bytes_per_round: tuple[float, ...] = ()) -> tuple[np.ndarray, float, float]:
         """At ``population`` resident warps (over the GPU) whose rounds have the level mix ``mix`` (fractions),
         fetch ``l2_bytes_per_round`` past their L1 and ``hbm_units_per_round`` HBM accesses, and issue
         ``instr_per_round`` instructions each: the per-level latencies (ns), the dependent time of a round (ns)
         and the stretch of every warp's time when the schedulers, not memory, bound the loop (>= 1).
         Mean-value analysis of the closed loop, iterated to its fixed point: the L2 slices queue (M/D/1 on
         their bandwidth), the HBM's latency is the DRAM model's at the reads in flight (Little's law), and the
-        rounds can come no faster than the schedulers issue their instructions."""
+        rounds can come no faster than the schedulers issue their instructions. A remote memory (host memory
+        over PCIe) adds a level: its idle latency, the loaded latency of the memory behind its link at the reads
+        in flight there, the link's queue (M/D/1 on its bandwidth per access), and a bound: the rounds can come
+        no faster than its link carries their bytes."""
         spec = self.spec
         k = spec.kernel
         curve = self._curve_for()
@@ -512,24 +580,38 @@ class EmbeddingBagModel:
         l2 = spec.l2
         svc = l2.line_bytes / (l2.slice_bytes_per_clock * l2.clock_mhz / 1000)  # ns a slice takes per line
         fixed_hbm = spec.hbm_idle_latency_ns - curve.latency_ns(1)
-        lat = np.array([spec.l1.hit_latency_ns, l2.near_hit_ns, l2.far_hit_ns, spec.hbm_idle_latency_ns])
+        rms = self.remotes
+        rbpr = tuple(remote_bytes_per_round) + (0.0,) * (len(rms) - len(remote_bytes_per_round))
+        lat = np.array([spec.l1.hit_latency_ns, l2.near_hit_ns, l2.far_hit_ns, spec.hbm_idle_latency_ns]
+                       + [rm.idle_ns for rm in rms])
         issue = instr_per_round / clk
         x_issue = sched_rate / instr_per_round if instr_per_round > 0 else float("inf")
+        # the bound on rounds per ns: the schedulers, and each remote link's bandwidth
+        x_bound = min([x_issue] + [rm.GBps / b for rm, b in zip(rms, rbpr) if b > 0])
         stretch = 1.0
         for _ in range(500):
             chain = float(mix @ lat) + dep + issue
-            x = min(population / chain, x_issue)  # rounds per ns, whole GPU
+            x = min(population / chain, x_bound)  # rounds per ns, whole GPU
             u_2 = min(0.99, x * l2_bytes_per_round / l2.peak_GBps)
             q2 = u_2 / (2 * (1 - u_2)) * svc
             n_hbm = x * hbm_units_per_round * lat[HBM]
-            new = np.array([spec.l1.hit_latency_ns, l2.near_hit_ns + q2, l2.far_hit_ns + q2,
-                            fixed_hbm + curve.latency_ns(max(1.0, n_hbm)) + q2])
-            done = abs(new[HBM] - lat[HBM]) < 0.01 and abs(new[1] - lat[1]) < 0.01
+            new = [spec.l1.hit_latency_ns, l2.near_hit_ns + q2, l2.far_hit_ns + q2,
+                   fixed_hbm + curve.latency_ns(max(1.0, n_hbm)) + q2]
+            for r, rm in enumerate(rms):
+                u_r = min(0.99, x * rbpr[r] / rm.GBps)
+                q_r = u_r / (2 * (1 - u_r)) * (rm.access_bytes / rm.GBps)
+                behind = 0.0
+                if rm.curve is not None:
+                    n_r = x * rbpr[r] / rm.access_bytes * lat[REMOTE + r]
+                    behind = rm.curve.latency_ns(max(1.0, n_r)) - rm.curve.latency_ns(1)
+                new.append(rm.idle_ns + behind + q_r + q2)
+            new = np.array(new)
+            done = bool(np.all(np.abs(new[1:] - lat[1:]) < 0.01))
             lat = 0.5 * lat + 0.5 * new
             if done:
                 break
         chain = float(mix @ lat) + dep + issue
-        stretch = max(1.0, population / x_issue / chain) if x_issue != float("inf") else 1.0
+        stretch = max(1.0, population / x_bound / chain) if x_bound != float("inf") else 1.0
         return lat, dep, stretch
 
     def _time(self, st: LaunchStats) -> tuple[float, dict[str, Any]]:
@@ -539,11 +621,12 @@ class EmbeddingBagModel:
         rounds = st.rounds.astype(np.float64)
         steps = st.steps.astype(np.float64)
         total = rounds.sum(axis=0)
-        mix = total / total.sum() if total.sum() else np.array([1.0, 0, 0, 0])
+        mix = total / total.sum() if total.sum() else np.eye(len(total))[0]
         nr = total.sum()
         ipr = float(steps.sum() / nr) if nr else 0.0
         l2_bpr = (st.l1_lookups - st.l1_hits) * self.spec.l1.sector_bytes / nr if nr else 0.0
         hbm_upr = st.dram_read_bytes / self.spec.hbm_access_bytes / nr if nr else 0.0
+        rbpr = tuple(b / nr if nr else 0.0 for b in st.remote_read_bytes)
         nround = rounds.sum(axis=1)
         clk = self.spec.sm_clock_mhz / 1000
         sectors_per_round = l2_bpr / self.spec.l1.sector_bytes
@@ -583,9 +666,12 @@ class EmbeddingBagModel:
             # the L1s' miss-status holding capacity: warps beyond what their misses fit wait for a slot (the
             # memory sees at most ``cap`` warps; every warp's time stretches by the queue in front of it)
             waiting = n / cap if n > cap else 1.0
-            key = max(1, int(round(min(n, cap) / 32)))  # re-solve when the population moves by a warp per SM
+            # re-solve when the population moves by a warp per SM (32 warps), or by one warp below 32 (a launch's
+            # last warps, a lone bag: the latency at their own load, not at 32 warps')
+            m = min(n, cap)
+            key = max(1, int(m)) if m < 32 else 32 * int(round(m / 32))
             if key not in cache:
-                cache[key] = self._latencies(float(key * 32), mix, l2_bpr, hbm_upr, ipr)
+                cache[key] = self._latencies(float(key), mix, l2_bpr, hbm_upr, ipr, rbpr)
             lat, dep, stretch = cache[key]
             stretch *= waiting
             t_w = (rounds[live] @ lat + nround[live] * dep + steps[live] / clk) * stretch

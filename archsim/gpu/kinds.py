@@ -5,14 +5,23 @@ Wiring: ``host: {near: gpu0}`` hands the GPU every table; ``memory`` names the d
 GPU has ``hbm_stacks`` of them; its curve of latency against reads in flight comes from that node's spec,
 :mod:`archsim.gpu.hbm_curve`); ``link`` (optional) a ``pcie_link`` over which each launch's indices and offsets
 go to the GPU before it and the pooled vectors come back after it. The tables live in the GPU's HBM, one after
-another from address 0, each on a 2 MiB boundary; a workload whose tables do not fit is refused.
+another from address 0, each on a 2 MiB boundary; a workload whose tables do not fit is refused, unless
+``placement`` puts them in host memory: ``host`` (every row in pinned host memory behind ``link``, read by the
+kernel in place over PCIe: zero-copy, as a UVA-mapped table is) or ``hot_in_hbm`` (FAE, Hotline: the rows a
+profile of the workload's first batches looks up most, as many as ``hbm_bytes`` holds, in HBM; the rest in host
+memory, read in place). The host-memory reads are a level of the kernel's memory model
+(:class:`archsim.gpu.embbag.RemoteMemory`): the on-chip miss path, the link's latency and serialisation both
+ways, and the loaded latency of the DRAM the link leads to; the link's bandwidth bounds them.
 
 Launches run one after another on one stream: a launch starts when its bags have arrived and the previous
 launch has ended. The caches persist from launch to launch (the next batch finds the previous one's rows).
 
 Abstracted away: the HBM's command-level traffic (the dram node is not sent requests: its curve stands for it,
 and the GPU reports its own DRAM bytes and bandwidth), HBM and SM energy, the index-preparation kernel PyTorch
-launches first, host-side launch latency beyond the config's ``launch_ns``, more than one GPU (issue #14, item 4).
+launches first, host-side launch latency beyond the config's ``launch_ns``; with a split placement, the lookup
+that maps a row to its HBM slot or its host address (fbgemm's cache-location load: one 4-byte load per index,
+not simulated), and the host DRAM traffic of the kernel's reads (the host's DRAM node is not sent them: its
+latency curve stands for it).
 """
 
 from __future__ import annotations
@@ -22,24 +31,79 @@ from typing import Literal
 
 import numpy as np
 import simpy
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from archsim.core.component import Component
 from archsim.core.port import call_at, finish_at
 from archsim.core.request import GatherReduce
-from archsim.gpu.embbag import EmbeddingBagModel, Launch, gpu_hbm_curve
+from archsim.gpu.embbag import EmbeddingBagModel, Launch, RemoteMemory, gpu_hbm_curve
 from archsim.gpu.spec import GPUSpec
 from archsim.system.registry import ref_list, register
 from archsim.workload.spec import DTYPE_BYTES
 
 _ALIGN = 2 << 20
+HOST_BASE = 1 << 52
+"""Where host memory starts in the GPU's address space (the model's: tables in host memory sit from here)."""
+
+
+class GPUPlacement(BaseModel):
+    """Where a GPU's tables live: HBM, pinned host memory, or the hottest rows in HBM and the rest in host
+    memory (FAE, VLDB 2022; Hotline, ISCA 2024)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    policy: Literal["hbm", "host", "hot_in_hbm"] = Field(
+        "hbm", description="hbm: every table in HBM (refused when they do not fit); host: every table in pinned "
+                           "host memory behind the GPU's link, read in place by the kernel (zero-copy); "
+                           "hot_in_hbm: the profile's most looked-up rows in HBM (up to hbm_bytes), the rest "
+                           "in host memory, read in place")
+    hbm_bytes: int | None = Field(None, gt=0, description="hot_in_hbm: HBM bytes for the hottest rows (an integer "
+                                                          "or e.g. '16GiB'; default: the HBM's capacity less "
+                                                          "reserve_bytes)")
+    reserve_bytes: int = Field(4 << 30, ge=0, description="HBM kept for the launches' buffers and the framework "
+                                                          "(hot_in_hbm: hbm_bytes + reserve_bytes must fit the HBM)")
+    profile_batches: int = Field(4, ge=1, le=1 << 20, description="hot_in_hbm: the workload's first batches "
+                                                                  "counted to rank the rows (FAE samples its input)")
+
+    @field_validator("hbm_bytes", "reserve_bytes", mode="before")
+    @classmethod
+    def _bytes(cls, v):
+        from archsim.cxl.spec import parse_bytes
+
+        return v if v is None else parse_bytes(v)
 
 
 class GPUNode(GPUSpec):
     """A GPU running EmbeddingBag (the ``gpu`` kind's node): the GPU's parameters, plus its wiring."""
 
     link: str | None = Field(None, description="a pcie_link between the host and the GPU: indices out, pooled "
-                                               "vectors back (absent: the bags are on the GPU already)")
+                                               "vectors back (absent: the bags are on the GPU already); with a "
+                                               "placement in host memory, also the kernel's reads of host rows")
+    placement: GPUPlacement = Field(default_factory=GPUPlacement,
+                                    description="where the tables live (policy hbm, host or hot_in_hbm)")
+
+    @property
+    def reads_profile(self) -> bool:
+        """hot_in_hbm ranks rows by the workload's profile (the builder hands the table map one)."""
+        return self.placement.policy == "hot_in_hbm"
+
+
+def host_remote(spec: GPUSpec, link, hbm_curve, first_line: int, end_line: int) -> RemoteMemory:
+    """Host memory behind ``link`` (a :class:`~archsim.storage.gather.PCIeHop` to a dram node), as the GPU's
+    kernel reads it in place: a read goes the on-chip miss path (the GPU's idle HBM latency less its DRAM's
+    own), then a read request TLP down the link and a completion of one access unit back (each: serialisation
+    + the link's latency), and waits on the host DRAM (its closed-loop latency curve, measured on the DRAM
+    model as the HBM's is). Bandwidth: one access unit per completion TLP, at the link's rate."""
+    from archsim.gpu.hbm_curve import loaded_latency_curve
+
+    lk = link.link
+    ab = spec.hbm_access_bytes
+    curve = loaded_latency_curve(link.port.mem.spec, access_bytes=ab, points=(1, 16, 64, 256, 1024))
+    on_chip = spec.hbm_idle_latency_ns - hbm_curve.latency_ns(1)
+    wire_ns = (lk.serialisation_ps(0) + lk.serialisation_ps(ab) + 2 * lk.latency_ps) / 1000
+    ppb = float(link.spec.ps_per_byte)
+    gbps = ab / (lk.wire_bytes(ab) * ppb / 1000)
+    return RemoteMemory("host", first_line, end_line, on_chip + wire_ns + curve.latency_ns(1), gbps, ab, curve)
 
 
 class GPUComponent(Component):
@@ -51,9 +115,19 @@ class GPUComponent(Component):
         self.link = link
         self.table_map = table_map
         self.hbm_spec = hbm_spec
-        self.model = EmbeddingBagModel(spec, hbm_curve=gpu_hbm_curve(spec, hbm_spec))
+        curve = gpu_hbm_curve(spec, hbm_spec)
         self.capacity = hbm_spec.org.capacity_bytes * spec.hbm_stacks
         self.tables = table_map.tables
+        self.policy = spec.placement.policy
+        self.host_bytes = 0
+        remotes: tuple[RemoteMemory, ...] = ()
+        if self.policy != "hbm":
+            lb = spec.l1.line_bytes
+            end = HOST_BASE + sum(-(-t.rows * t.row_bytes // _ALIGN) * _ALIGN for t in self.tables)
+            remotes = (host_remote(spec, link, curve, HOST_BASE // lb, -(-end // lb)),)
+        self.model = EmbeddingBagModel(spec, hbm_curve=curve, remotes=remotes)
+        self.host_read_bytes = 0
+        self.row_range: dict[int, tuple[int, int]] = {}
         self.assign(range(len(self.tables)))
         self.pending: dict[tuple[int, int], list[GatherReduce]] = defaultdict(list)
         self.busy_until = 0
@@ -65,17 +139,72 @@ class GPUComponent(Component):
         self.l2 = [0, 0]
         self.dram_bytes = 0
 
-    def assign(self, tables) -> None:
-        """Hold ``tables`` (indices into the workload's tables) in the HBM, one after another from address 0,
-        each on a 2 MiB boundary; the launches' buffers follow them."""
+    def local_rows(self, t: int) -> int:
+        """Rows of table ``t`` this GPU holds (a row-wise shard's share, or all)."""
+        lo, hi = self.row_range.get(t, (0, self.tables[t].rows))
+        return hi - lo
+
+    def assign(self, tables, row_range: dict[int, tuple[int, int]] | None = None) -> None:
+        """Hold ``tables`` (indices into the workload's tables): in the HBM, one after another from address 0,
+        each on a 2 MiB boundary (policy hbm); or whole in host memory from :data:`HOST_BASE`, with the hottest
+        rows (hot_in_hbm) in the HBM from address 0. The launches' buffers follow in the HBM. ``row_range``: per
+        table, the rows ``[lo, hi)`` this GPU holds (row-wise sharding; its bags' rows come shifted by ``lo``)."""
         self.owned = sorted(int(t) for t in tables)
+        self.row_range = dict(row_range or {})
         self.bases: dict[int, int] = {}
+        self.cold: dict[int, int] = {}
+        self.hot: dict[int, np.ndarray] = {}
+        if self.policy != "hbm":
+            h = HOST_BASE
+            for t in self.owned:
+                info = self.tables[t]
+                self.cold[t] = h
+                h += -(-self.local_rows(t) * info.row_bytes // _ALIGN) * _ALIGN
+            self.host_bytes = h - HOST_BASE
+            self.hot = self._hottest() if self.policy == "hot_in_hbm" else {}
         a = 0
         for t in self.owned:
             info = self.tables[t]
             self.bases[t] = a
-            a += -(-info.rows * info.row_bytes // _ALIGN) * _ALIGN
+            n = self.local_rows(t) if self.policy == "hbm" else len(self.hot.get(t, ()))
+            a += -(-n * info.row_bytes // _ALIGN) * _ALIGN
         self.buffers = a  # index, offsets, output, offset2bag, bag_size buffers of the launches, from here
+
+    def hbm_budget(self) -> int:
+        """HBM bytes for the hottest rows (hot_in_hbm)."""
+        p = self.spec.placement
+        return p.hbm_bytes if p.hbm_bytes is not None else max(0, self.capacity - p.reserve_bytes)
+
+    def _hottest(self) -> dict[int, np.ndarray]:
+        """The owned tables' rows the profile looks up most (ties: lower table, then lower row), as many as the
+        HBM budget holds (each table's share on its own 2 MiB boundary); per table, sorted."""
+        p = self.spec.placement
+        tm = self.table_map
+        batches = tm.profiled_batches(p.profile_batches) if hasattr(tm, "profiled_batches") else []
+        keys, tabs = [], []
+        for batch in batches:
+            for t in self.owned:
+                idx = np.asarray(batch.indices[t], dtype=np.int64)
+                if t in self.row_range:
+                    lo, hi = self.row_range[t]
+                    idx = idx[(idx >= lo) & (idx < hi)] - lo
+                if len(idx):
+                    keys.append(idx)
+                    tabs.append(np.full(len(idx), t, dtype=np.int64))
+        if not keys:
+            return {}
+        rows, tab = np.concatenate(keys), np.concatenate(tabs)
+        rb = np.array([self.tables[t].row_bytes for t in range(len(self.tables))], dtype=np.int64)
+        uniq, counts = np.unique(np.stack([tab, rows]), axis=1, return_counts=True)
+        order = np.lexsort((uniq[1], uniq[0], -counts))
+        budget = self.hbm_budget() - len(self.owned) * _ALIGN  # each table's share rounds up to 2 MiB
+        take = order[np.cumsum(rb[uniq[0][order]]) <= budget]
+        hot = {}
+        for t in self.owned:
+            r = uniq[1][take][uniq[0][take] == t]
+            if len(r):
+                hot[t] = np.sort(r)
+        return hot
 
     def accepts_table(self, t: int) -> bool:
         return t in self.bases
@@ -112,7 +241,8 @@ class GPUComponent(Component):
 
         ib, ob = take(8 * n), take(8 * (nb + 1))
         out, o2b, bs = take(nb * info.dim * eb), take(8 * n), take(8 * nb)
-        ln = Launch(info.dim, eb, self.bases[t], idx, offsets, ib, ob, out, o2b, bs)
+        ln = Launch(info.dim, eb, self.bases[t], idx, offsets, ib, ob, out, o2b, bs, hot=self.hot.get(t),
+                    cold_base=self.cold.get(t))
         kernel_ns, st, _ = self.model.time_launch(ln)
         now = self.env.now
         arrive = now
@@ -130,6 +260,7 @@ class GPUComponent(Component):
         self.l2[0] += st.l2_lookups
         self.l2[1] += st.l2_hits
         self.dram_bytes += st.dram_read_bytes
+        self.host_read_bytes += sum(st.remote_read_bytes)
         done_at = end
         if self.link is not None:
             call_at(self.env, end, self._send_back, (bags, nb * info.dim * eb))
@@ -151,12 +282,20 @@ class GPUComponent(Component):
             "l2_hit_rate": self.l2[1] / self.l2[0] if self.l2[0] else 0.0,
             "hbm_read_bytes": self.dram_bytes,
             "hbm_read_GBps": self.dram_bytes / (self.kernel_ps * 1e-3) if self.kernel_ps else 0.0,
+            **({"hot_rows": sum(len(h) for h in self.hot.values()), "host_read_bytes": self.host_read_bytes,
+                "host_read_GBps": self.host_read_bytes / (self.kernel_ps * 1e-3) if self.kernel_ps else 0.0}
+               if self.policy != "hbm" else {}),
         }
 
     def finalize(self, end_ps: int | None = None) -> None:
         s = self.stats
         for k, v in self.summary(end_ps or 0).items():
             s.set(k, v)
+        if self.host_read_bytes and self.link is not None:  # the kernel's host reads on the link's wires
+            lk, ab = self.link.link, self.spec.hbm_access_bytes
+            units = self.host_read_bytes // ab
+            bits = 8 * units * (lk.wire_bytes(ab) + lk.wire_bytes(0))
+            self.sim.energy.book(s.full_name, "link", self.link.spec.energy_pJ_per_bit * bits)
 
 
 def _build(ctx, node) -> GPUComponent:
@@ -174,6 +313,17 @@ def _build(ctx, node) -> GPUComponent:
     link = ctx.get(p.link) if p.link is not None else None
     if link is not None and not isinstance(link, PCIeHop):
         raise tier_config_error(node.where, ("link",), f"{p.link!r} is no pcie_link")
+    pl = p.placement
+    if pl.policy != "hbm":
+        if link is None or not isinstance(link.port.mem, DRAMSystem):
+            raise tier_config_error(node.where, ("placement", "policy"),
+                                    f"policy {pl.policy} reads rows from host memory: the gpu needs a link (a "
+                                    f"pcie_link to a dram node)")
+        cap = p.hbm_stacks * mem.spec.org.capacity_bytes
+        if pl.policy == "hot_in_hbm" and (pl.hbm_bytes or 0) + pl.reserve_bytes > cap:
+            raise tier_config_error(node.where, ("placement", "hbm_bytes" if pl.hbm_bytes else "reserve_bytes"),
+                                    f"hbm_bytes {pl.hbm_bytes or 0} + reserve_bytes {pl.reserve_bytes} exceed the "
+                                    f"{p.hbm_stacks} HBM stacks' {cap} B")
     gpu = GPUComponent(ctx.sim, node.name, p, mem.spec, ctx.table_map, link)
     sharded = ctx.graph is not None and any(
         n.impl == "gpu_shard" and node.name in n.params.members for n in ctx.graph.nodes.values())
@@ -181,7 +331,14 @@ def _build(ctx, node) -> GPUComponent:
     if need > gpu.capacity and not sharded:  # a gpu_shard gives it its share of the tables instead
         raise tier_config_error(node.where, ("hbm_stacks",),
                                 f"the workload's tables take {need} B, more than the {p.hbm_stacks} HBM stacks' "
-                                f"{gpu.capacity} B (several GPUs and host-memory tiers: not yet modelled)")
+                                f"{gpu.capacity} B (placement: host or hot_in_hbm puts them in host memory; "
+                                f"gpu_shard spreads them over several GPUs)")
+    if gpu.host_bytes:
+        host_cap = link.port.mem.spec.org.capacity_bytes
+        if gpu.host_bytes > host_cap:
+            raise tier_config_error(node.where, ("placement", "policy"),
+                                    f"the tables take {gpu.host_bytes} B of host memory, more than the "
+                                    f"{link.port.mem.name!r} node's {host_cap} B")
     return gpu
 
 
@@ -195,29 +352,66 @@ class GPUShardNode(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     members: list[str] = Field(..., min_length=1, max_length=64, description="the gpu nodes, in order")
-    policy: Literal["round_robin", "balanced"] = Field(
+    policy: Literal["round_robin", "balanced", "row_wise"] = Field(
         "balanced", description="round_robin: table t on GPU t mod n; balanced: each table (largest expected "
                                 "traffic first) on the GPU with the least traffic so far, among those its bytes "
                                 "fit (RecShard-style: traffic = lookups per batch x row bytes, from the "
-                                "workload's pooling, not from a profile)")
+                                "workload's pooling, not from a profile); row_wise: every table split into n "
+                                "contiguous row ranges, one per GPU (TorchRec's row-wise sharding): each GPU "
+                                "pools its rows of every bag, the host adds the n partial vectors")
+
+
+class _Parts:
+    """A bag split over row-wise shards: done when its last part is."""
+
+    __slots__ = ("gr", "left")
+
+    def __init__(self, gr: GatherReduce, left: int) -> None:
+        self.gr = gr
+        self.left = left
 
 
 class GPUShard(Component):
-    """Hands each table's bags to the GPU that holds the table."""
+    """Hands each table's bags to the GPU that holds the table (table-wise), or each bag's rows to the GPUs
+    that hold them (row-wise: every GPU gets every bag, with its own rows, and pools a partial vector; the bag
+    is done when the last partial vector is back at the host, whose adds of the partial vectors are not
+    timed)."""
 
-    def __init__(self, sim, name: str, members: list[GPUComponent], owner: list[int]) -> None:
+    def __init__(self, sim, name: str, members: list[GPUComponent], owner: list[int] | None,
+                 rows_per_shard: list[int] | None = None) -> None:
         super().__init__(sim, name)
         self.members = members
         self.owner = owner
+        self.rows_per_shard = rows_per_shard
+        self.ntables = len(rows_per_shard) if rows_per_shard is not None else len(owner)
 
     def accepts_table(self, t: int) -> bool:
-        return 0 <= t < len(self.owner)
+        return 0 <= t < self.ntables
 
     def submit(self, gr: GatherReduce) -> simpy.Event:
-        return self.members[self.owner[gr.table]].submit(gr)
+        if self.rows_per_shard is None:
+            return self.members[self.owner[gr.table]].submit(gr)
+        env = self.env
+        gr.t_submit = env.now
+        if gr.done is None:
+            gr.done = env.event()
+        k = self.rows_per_shard[gr.table]
+        rows = np.asarray(gr.rows, dtype=np.int64)
+        shard = rows // k
+        parts = _Parts(gr, len(self.members))
+        for g, gpu in enumerate(self.members):
+            sub = GatherReduce(gr.table, rows[shard == g] - g * k, gr.dim, gr.dtype, gr.row_bytes, gr.op,
+                               tag=gr.tag)
+            gpu.submit(sub).callbacks.append(lambda ev, p=parts: self._part_done(p))
+        return gr.done
+
+    def _part_done(self, parts: _Parts) -> None:
+        parts.left -= 1
+        if not parts.left:
+            finish_at(self.env, parts.gr, self.env.now)
 
     def summary(self, end_ps: int) -> dict[str, float]:
-        return {"gpus": len(self.members), "tables": len(self.owner)}
+        return {"gpus": len(self.members), "tables": self.ntables}
 
     def finalize(self, end_ps: int | None = None) -> None:
         self.stats.set("gpus", len(self.members))
@@ -280,6 +474,18 @@ def _build_shard(ctx, node) -> GPUShard:
     if len(set(p.members)) != len(p.members):
         raise tier_config_error(node.where, ("members",), "a gpu is listed twice")
     tables = ctx.table_map.tables
+    if p.policy == "row_wise":
+        n = len(gpus)
+        per = [-(-t.rows // n) for t in tables]
+        for g, gpu in enumerate(gpus):
+            gpu.assign(range(len(tables)), {t: (min(g * k, t_.rows), min((g + 1) * k, t_.rows))
+                                            for t, (k, t_) in enumerate(zip(per, tables))})
+            if gpu.buffers > gpu.capacity:
+                raise tier_config_error(node.where, ("members", g),
+                                        f"{p.members[g]}'s row-wise share of the tables takes {gpu.buffers} B, "
+                                        f"more than its {gpu.capacity} B of HBM (more GPUs, or placement "
+                                        f"hot_in_hbm on the gpus)")
+        return GPUShard(ctx.sim, node.name, gpus, None, per)
     owner = shard_tables(tables, [g.capacity for g in gpus], p.policy)
     if owner is None:
         total = sum(t.rows * t.row_bytes for t in tables)

@@ -78,7 +78,64 @@ def case_list():
     # from normal accesses? 80K rows (39 MiB) uniform with the limit set to 0 and left as found
     cases.append(dict(Mc, name="mech_u80k_asfound", rows=80_000, dim=128, dtype="float32"))
     cases.append(dict(Mc, name="mech_u80k_limit0", rows=80_000, dim=128, dtype="float32", limit_bytes=0))
+    # third run (2026-12-06): the table in pinned host memory, read by the same kernel over PCIe (zero-copy:
+    # the weight tensor aliases cudaHostAlloc memory, which UVA maps into the GPU's address space), and
+    # counterparts in HBM: the latency of a host read (batch 1: one warp, a chain of dependent row pairs), the
+    # throughput over the link (batch 4096), what the L2 keeps of host rows (zipf), 128 B rows (dim 32)
+    H = dict(V, group="hostmem", dim=128, dtype="float32", weight_in="host")
+    cases += [
+        dict(H, name="host_u10m_b1_p256", batch=1, pooling=256),
+        dict(H, name="hbm_u10m_b1_p256", batch=1, pooling=256, weight_in="hbm"),
+        dict(H, name="host_u10m_b64_p64", batch=64, pooling=64),
+        dict(H, name="hbm_u10m_b64_p64", batch=64, pooling=64, weight_in="hbm"),
+        dict(H, name="host_u10m_b1024_p20", batch=1024, pooling=20),
+        dict(H, name="host_u10m_b4096_p20", batch=4096, pooling=20),
+        dict(H, name="host_u10m_b4096_p80", batch=4096, pooling=80),
+        dict(H, name="host_u10m_dim32_b4096_p20", dim=32),
+        dict(H, name="host_u10m_fp16_b4096_p20", dtype="float16"),
+        dict(H, name="host_z10m_b4096_p20", dist="zipf1.05", layout="perm"),
+        dict(H, name="host_z1m_b4096_p80", rows=1_000_000, dist="zipf1.05", layout="perm", pooling=80),
+        dict(H, name="host_u100k_b4096_p20", rows=100_000),
+    ]
     return cases
+
+
+class _HostAlias:
+    """A CUDA view of pinned host memory (zero-copy): with UVA, cudaHostAlloc memory has the same address on
+    the device, and torch.as_tensor takes it through the CUDA array interface without copying."""
+
+    def __init__(self, host: torch.Tensor):
+        self.host = host  # keeps the pinned buffer alive
+        typestr = {torch.float32: "<f4", torch.float16: "<f2"}[host.dtype]
+        self.__cuda_array_interface__ = dict(shape=tuple(host.shape), typestr=typestr,
+                                             data=(host.data_ptr(), False), version=3, strides=None)
+
+
+def host_weight(rows, dim, dtype, seed):
+    h = torch.empty(rows, dim, dtype=dtype, pin_memory=True)
+    h.normal_(generator=torch.Generator().manual_seed(seed))
+    a = _HostAlias(h)
+    w = torch.as_tensor(a, device="cuda")
+    assert w.data_ptr() == h.data_ptr(), "not zero-copy"
+    w._host_alias = a
+    return w
+
+
+def copy_bandwidth(out_rows, nbytes=1 << 30, reps=5):
+    """Pinned host <-> device copy bandwidth (GB/s), the link's measured ceiling."""
+    h = torch.empty(nbytes, dtype=torch.uint8, pin_memory=True)
+    d = torch.empty(nbytes, dtype=torch.uint8, device="cuda")
+    for name, dst, src in (("h2d", d, h), ("d2h", h, d)):
+        ts = []
+        for _ in range(reps):
+            e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            e0.record()
+            dst.copy_(src, non_blocking=True)
+            e1.record()
+            torch.cuda.synchronize()
+            ts.append(e0.elapsed_time(e1) * 1e-3)
+        out_rows.append(dict(case=f"copy_{name}", bytes=nbytes, GBps_median=round(nbytes / statistics.median(ts) / 1e9, 2)))
+    del h, d
 
 
 # ------------------------------------------------------------------ CUDA runtime through ctypes
@@ -220,7 +277,10 @@ def run_case(case, mode, persist, stream, nvtx_tables=None):
     t0 = time.time()
     gen = torch.Generator(device="cuda")
     gen.manual_seed(zlib.crc32(case["name"].encode()))
-    W = [torch.randn(case["rows"], case["dim"], device="cuda", dtype=dtype, generator=gen) for _ in range(T)]
+    if case.get("weight_in") == "host":
+        W = [host_weight(case["rows"], case["dim"], dtype, zlib.crc32(case["name"].encode()) + t) for t in range(T)]
+    else:
+        W = [torch.randn(case["rows"], case["dim"], device="cuda", dtype=dtype, generator=gen) for _ in range(T)]
     idx = [make_batches(case, t) for t in range(T)]
     B, Pl = case["batch"], case["pooling"]
     offs = torch.arange(0, B * Pl, Pl, device="cuda", dtype=torch.int64)
@@ -311,6 +371,7 @@ def run_case(case, mode, persist, stream, nvtx_tables=None):
                 rows_out.append(dict(
                     case=case["name"], group=case["group"], rows=case["rows"], dim=case["dim"], dtype=case["dtype"],
                     batch=B, pooling=Pl, dist=case["dist"], layout=case["layout"], tables=T, table=t,
+                    weight_in=case.get("weight_in", "hbm"),
                     setaside_mib=case["setaside_mib"], window_bytes=win,
                     unique_rows_per_batch=round(uniq[t], 1),
                     op_time_us_median=round(statistics.median(op_us[t]), 3),
@@ -335,6 +396,7 @@ def main():
     ap.add_argument("--cases", default=os.environ.get("EMB_CASES", ""),
                     help="comma-separated case names or group names (default: all; env EMB_CASES)")
     ap.add_argument("--micro-prof-tables", default="0,5,11")
+    ap.add_argument("--tag", default="", help="output file stem (default embbag_extra, or ncu_order with --ncu)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     cases = case_list()
@@ -386,12 +448,18 @@ def main():
                 print(f"{c['name']:32s} step (all {c['tables']} tables) {info['step_us_median']:.1f} us", flush=True)
         else:
             print(f"ncu-mode {c['name']}: marked {len(rows)} launch(es)", flush=True)
-    tag = "ncu_order" if args.ncu else "embbag_extra"
+    tag = args.tag or ("ncu_order" if args.ncu else "embbag_extra")
     with open(os.path.join(args.out, tag + ".json"), "w") as f:
         json.dump(dict(meta=meta, cases=infos, rows=all_rows if args.ncu else None), f, indent=1)
     if not args.ncu and all_rows:
         cols = list(all_rows[0].keys())
-        with open(os.path.join(args.out, "embbag_extra.csv"), "w") as f:
+        if any(c["group"] == "hostmem" for c in cases):
+            copies = []
+            copy_bandwidth(copies)
+            print(json.dumps(copies), flush=True)
+            with open(os.path.join(args.out, tag + "_copy.json"), "w") as f:
+                json.dump(copies, f, indent=1)
+        with open(os.path.join(args.out, tag + ".csv"), "w") as f:
             f.write(",".join(cols) + "\n")
             for r in all_rows:
                 f.write(",".join(str(r[k]) for k in cols) + "\n")

@@ -1,0 +1,194 @@
+"""Tables in host memory and over several GPUs (issue #14, item 4): the kernel reading rows in place over PCIe
+(placement ``host``), the hottest rows in HBM and the rest in host memory (``hot_in_hbm``, FAE / Hotline), and
+row-wise sharding over several GPUs (``gpu_shard`` policy ``row_wise``), so that a table larger than one GPU runs.
+Closed forms: the host reads' bandwidth is the link's for 64-byte completions; a lone warp's chain of host
+reads costs the host latency per round."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from archsim.api import run
+from archsim.config.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+HW = ROOT / "hwconfigs"
+
+
+def gpu_config(tmp_path: Path, placement: dict | None, name: str = "g", link: str | None = "pcie") -> str:
+    """gpu_h100.yaml with the GPU's ``placement`` (and ``link``) replaced."""
+    gpu = {"impl": "gpu", "extends": "h100_sxm5", "memory": "hbm", "link": link}
+    if placement is not None:
+        gpu["placement"] = placement
+    cfg = {"name": name, "extends": str(HW / "gpu_h100.yaml"), "components": {"gpu0": gpu}}
+    p = tmp_path / f"{name}.yaml"
+    p.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return str(p)
+
+
+def workload(tmp_path: Path, rows: int, batch: int, pooling: int, dist: str = "uniform", batches: int = 1,
+             name: str = "wl", dim: int = 128) -> str:
+    index = "{dist: uniform}" if dist == "uniform" else "{dist: zipf, s: 1.05}"
+    p = tmp_path / f"{name}.yaml"
+    p.write_text(f"name: {name}\nseed: 3\nbatch_size: {batch}\nnum_batches: {batches}\ndefaults: {{rows: {rows}, "
+                 f"dim: {dim}, dtype: fp32, pooling: {pooling}, index: {index}}}\ntables:\n  - {{name: a}}\n")
+    return str(p)
+
+
+def gpu_stats(hw: str, wl: str, out: Path) -> dict:
+    run(hw, workload=wl, out=str(out))
+    return json.loads((out / "stats.json").read_text())["system"]
+
+
+def link_payload_GBps(ab: int = 64) -> float:
+    """PCIe 5.0 x16: 32 GT/s x 16 lanes x 128/130, one completion TLP (ab + overhead bytes) per access."""
+    from archsim.storage.spec import PCIeLinkSpec
+
+    spec = PCIeLinkSpec(generation="pcie5", lanes=16)
+    raw = 1000 / float(spec.ps_per_byte)  # GB/s on the wire
+    return raw * ab / (ab + spec.tlp_overhead_bytes)
+
+
+def test_host_reads_saturate_the_link(tmp_path):
+    """4,096 bags of 20 uniform rows from a 10M-row table in host memory: the kernel is bound by the link, whose
+    payload rate for 64-byte completions is the closed form (within 6%, never above it); nearly every row
+    byte crosses the link and none comes from HBM."""
+    g = gpu_stats(gpu_config(tmp_path, {"policy": "host"}), workload(tmp_path, 10_000_000, 4096, 20),
+                  tmp_path / "r")["gpu0"]
+    bound = link_payload_GBps()
+    assert 0.94 * bound < g["host_read_GBps"] <= bound
+    rows_bytes = 4096 * 20 * 512
+    assert 0.95 * rows_bytes < g["host_read_bytes"] <= rows_bytes
+    assert g["hbm_read_bytes"] < 0.05 * rows_bytes  # indices and offsets only
+
+
+def test_a_lone_warps_host_reads_cost_the_host_latency(tmp_path):
+    """One bag of 256 uniform rows of dim 32 (one warp, 128 rounds of two row loads of 128 B each, so at most
+    four 64-byte reads in flight: no load): moving the table from HBM to host memory adds 128 x (host idle
+    latency - HBM idle latency) to the kernel, within 3%; the host idle latency is
+    the sum of its parts (on-chip miss path, both TLPs' serialisation and the link's latency each way, the host
+    DRAM's idle read)."""
+    from archsim.gpu.embbag import gpu_hbm_curve
+    from archsim.gpu.hbm_curve import loaded_latency_curve
+    from archsim.gpu.validate import load_gpu
+    from archsim.storage.spec import PCIeLinkSpec
+
+    wl = workload(tmp_path, 10_000_000, 1, 256, dim=32)
+    t = {}
+    for pol in ("hbm", "host"):
+        t[pol] = gpu_stats(gpu_config(tmp_path, {"policy": pol}, name=pol), wl, tmp_path / pol)["gpu0"][
+            "kernel_time_us"] * 1000
+    spec, stack = load_gpu(HW / "gpu_h100.yaml")
+    hbm = gpu_hbm_curve(spec, stack)
+    link = PCIeLinkSpec(generation="pcie5", lanes=16, latency_ns=250)
+    ppb = float(link.ps_per_byte)
+    ovh = link.tlp_overhead_bytes
+    from archsim.system.config import load_system
+    from archsim.system.shorthand import expand
+
+    host_dram = expand(load_system(str(HW / "gpu_h100.yaml"))[0]).nodes["dram"].params
+    host_idle = ((spec.hbm_idle_latency_ns - hbm.latency_ns(1)) + (ovh * ppb + (64 + ovh) * ppb) / 1000 + 500
+                 + loaded_latency_curve(host_dram, access_bytes=64, points=(1, 16, 64, 256, 1024)).latency_ns(1))
+    want = 128 * (host_idle - spec.hbm_idle_latency_ns)
+    assert t["host"] - t["hbm"] == pytest.approx(want, rel=0.03)
+    assert 700 < host_idle < 1500  # ns: a PCIe round trip of a zero-copy read is about a microsecond
+
+
+def test_hot_in_hbm_between_hbm_and_host(tmp_path):
+    """Zipf rows, the hottest of a 2-batch profile in HBM: a run of those 2 batches reads nothing from host
+    memory and takes the all-HBM time (within 3%); over 4 batches some rows were not profiled, and the time
+    falls between all-HBM and all-host."""
+    wl2 = workload(tmp_path, 5_000_000, 1024, 20, "zipf", batches=2, name="w2")
+    wl4 = workload(tmp_path, 5_000_000, 1024, 20, "zipf", batches=4, name="w4")
+    hot = gpu_config(tmp_path, {"policy": "hot_in_hbm", "profile_batches": 2}, name="hot")
+    s = gpu_stats(hot, wl2, tmp_path / "hot2")["gpu0"]
+    assert s["host_read_bytes"] == 0 and s["hot_rows"] > 0
+    base = gpu_stats(str(HW / "gpu_h100.yaml"), wl2, tmp_path / "hbm2")["gpu0"]
+    assert s["kernel_time_us"] == pytest.approx(base["kernel_time_us"], rel=0.03)
+    k = {}
+    for name, hw in (("hbm", str(HW / "gpu_h100.yaml")), ("hot", hot),
+                     ("host", gpu_config(tmp_path, {"policy": "host"}, name="host"))):
+        k[name] = gpu_stats(hw, wl4, tmp_path / f"{name}4")["gpu0"]
+    assert k["hot"]["host_read_bytes"] > 0
+    assert k["hbm"]["kernel_time_us"] < k["hot"]["kernel_time_us"] < k["host"]["kernel_time_us"]
+    assert k["hot"]["host_read_bytes"] < 0.5 * k["host"]["host_read_bytes"]  # the profile caught most of the skew
+
+
+def test_a_table_larger_than_one_gpu_runs(tmp_path):
+    """A 102 GB table (200M rows x 512 B): gpu_h100 refuses it; gpu_h100_fae runs it with the hot rows in HBM;
+    gpu_h100x4_rowwise splits its rows over four GPUs, each of which pools every bag's share."""
+    wl = tmp_path / "big.yaml"
+    wl.write_text((ROOT / "workloads" / "gpu_large_table.yaml").read_text()
+                  .replace("batch_size: 4096", "batch_size: 64").replace("num_batches: 8", "num_batches: 2"))
+    with pytest.raises(InputError, match="HBM stacks"):
+        run(str(HW / "gpu_h100.yaml"), workload=str(wl), out=str(tmp_path / "no"))
+    fae = gpu_stats(str(HW / "gpu_h100_fae.yaml"), str(wl), tmp_path / "fae")["gpu0"]
+    assert fae["lookups"] == 2 * 64 * 80 and fae["hot_rows"] > 0
+    rw = gpu_stats(str(HW / "gpu_h100x4_rowwise.yaml"), str(wl), tmp_path / "rw")
+    looks = [rw[f"gpu{i}"]["lookups"] for i in range(4)]
+    assert sum(looks) == 2 * 64 * 80 and min(looks) > 0
+    assert all(rw[f"gpu{i}"]["bags"] == 2 * 64 for i in range(4))  # every GPU pools every bag's share
+
+
+def test_row_wise_shards_split_the_rows(tmp_path):
+    """Rows [g x k, (g + 1) x k) go to GPU g (k = ceil(rows / 4)): with uniform rows each GPU gets about a
+    quarter of the lookups, and a batch is faster than on one GPU."""
+    wl = workload(tmp_path, 4_000_000, 512, 20)
+    one = gpu_stats(str(HW / "gpu_h100.yaml"), wl, tmp_path / "one")
+    rw = gpu_stats(str(HW / "gpu_h100x4_rowwise.yaml"), wl, tmp_path / "rw")
+    looks = [rw[f"gpu{i}"]["lookups"] for i in range(4)]
+    assert sum(looks) == 512 * 20
+    assert all(abs(x - 512 * 20 / 4) < 0.1 * 512 * 20 / 4 for x in looks)
+    assert max(rw[f"gpu{i}"]["kernel_time_us"] for i in range(4)) < one["gpu0"]["kernel_time_us"]
+
+
+def test_compiled_walk_equals_the_reference_with_host_rows(tmp_path, monkeypatch):
+    """The host level is classified after the cache walk, identically for the compiled and the Python walk."""
+    from archsim.gpu.embbag import _load_c
+
+    if _load_c() is None:
+        pytest.skip("the compiled walk is not built")
+    wl = workload(tmp_path, 2_000_000, 64, 10, "zipf", batches=3)
+    hw = gpu_config(tmp_path, {"policy": "hot_in_hbm", "profile_batches": 1}, name="hot")
+    fast = gpu_stats(hw, wl, tmp_path / "c")["gpu0"]
+    monkeypatch.setenv("ARCHSIM_GPU_ENGINE", "python")
+    ref = gpu_stats(hw, wl, tmp_path / "py")["gpu0"]
+    assert fast == ref and fast["host_read_bytes"] > 0
+
+
+@pytest.mark.parametrize("placement, link, key, msg", [
+    ({"policy": "hot_in_hbm", "hbm_bytes": "79GiB"}, "pcie", "placement.hbm_bytes", "exceed"),
+    ({"policy": "hot_in_hbm", "reserve_bytes": "81GiB"}, "pcie", "placement.reserve_bytes", "exceed"),
+    ({"policy": "host"}, None, "placement.policy", "needs a link"),
+    ({"policy": "hbm_only"}, "pcie", "placement.policy", ""),
+    ({"policy": "host", "hbm_bytes": True}, "pcie", "placement.hbm_bytes", ""),
+])
+def test_bad_placements_one_line(tmp_path, capsys, placement, link, key, msg):
+    from archsim import cli
+
+    hw = gpu_config(tmp_path, placement, link=link)
+    wl = workload(tmp_path, 1000, 4, 2)
+    rc = cli.main(["run", hw, "--workload", wl, "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert key in err[0] and msg in err[0] and err[0].startswith(hw.split("/")[-1]) or hw in err[0], err[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_host_memory_too_small_is_refused(tmp_path):
+    """The host's DRAM must hold the tables placed there."""
+    from archsim.config.errors import ConfigError
+
+    cfg = {"name": "small_host", "extends": str(HW / "gpu_h100.yaml"),
+           "dram": {"org": {"channels": 1, "ranks": 1}},
+           "components": {"gpu0": {"impl": "gpu", "extends": "h100_sxm5", "memory": "hbm", "link": "pcie",
+                                   "placement": {"policy": "host"}}}}
+    p = tmp_path / "h.yaml"
+    p.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    wl = workload(tmp_path, 40_000_000, 4, 2)  # 20.5 GB, the single rank holds 16 GiB
+    with pytest.raises((ConfigError, InputError), match="host memory|holds"):
+        run(str(p), workload=wl, out=str(tmp_path / "o"))

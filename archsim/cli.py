@@ -394,7 +394,7 @@ def _cmd_validate_gpu(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from archsim.gpu.validate import DEFAULT_CONFIG, load_gpu, predict, write_predictions
+    from archsim.gpu.validate import DEFAULT_CONFIG, load_gpu, load_gpu_host, predict, write_predictions
 
     if args.cases is None:
         raise InputError("validate gpu: needs CASES.csv (archsim validate gpu CASES.csv --out PRED.csv)")
@@ -407,6 +407,7 @@ def _cmd_validate_gpu(args: argparse.Namespace) -> int:
     measured = _measured(rows, cols, str(args.cases))
     config = args.config if args.config is not None else str(DEFAULT_CONFIG)
     spec, hbm_spec = load_gpu(config)
+    host = load_gpu_host(config)
     out = Path(args.out)
     if out.is_dir():
         raise ConfigError("is a directory, not a file to write", file=str(out))
@@ -422,7 +423,7 @@ def _cmd_validate_gpu(args: argparse.Namespace) -> int:
             status.update(f"[{i + 1}/{n}] rows={row['rows']} dim={row['dim']} dtype={row['dtype']} "
                           f"batch={row['batch']} pooling={row['pooling']} dist={row['dist']}")
 
-        preds = predict(rows, spec, hbm_spec, progress=progress, flush_l2=not args.steady_state)
+        preds = predict(rows, spec, hbm_spec, progress=progress, flush_l2=not args.steady_state, host=host)
     try:
         write_predictions(out, preds, cols)
     except OSError as e:

@@ -53,18 +53,36 @@ class RemoteMemory:
     the GPU's access units and cached in the L2 and L1 like any other line.
 
     ``idle_ns``: a read's latency from the SM at no load (the on-chip miss path, the link both ways, the memory
-    behind it); ``GBps``: the link's payload bandwidth for such reads (request and completion overheads
-    included); ``curve``: the loaded latency of the memory behind the link against reads in flight (None: fixed).
-    Abstracted away: the link's ordering and credit flow control, the host's IOMMU, and host DRAM traffic from
-    other agents."""
+    behind it), its address translated already; ``raw_GBps``: the link's rate in the direction of the data;
+    ``overhead_bytes``: what each completion adds on the wire (a read request's L2-line miss, at most 128 B,
+    comes back as one completion); ``request_ns``: the time each read request occupies the path (the root
+    complex) besides its wire time; ``curve``: the loaded latency of the memory behind the link against reads
+    in flight (None: fixed). Address translation (an IOMMU): each ``page_bytes`` page a launch reads is
+    translated once (``walk_ns`` more latency for the requests that wait on it, ``walk_occupancy_ns`` of the
+    translation unit's time). The path is one server: a request occupies it for ``request_ns`` + its wire
+    time, a translation for ``walk_occupancy_ns``; its throughput bounds the reads. ``cached_across_launches``
+    False: the L2 drops the window's lines when a launch starts (pinned host memory is coherent with the CPU:
+    lines read by one kernel are not trusted by the next). Abstracted away: the link's ordering and credit flow
+    control, an IOTLB that keeps translations from launch to launch, host DRAM traffic from other agents."""
 
     name: str
     first_line: int
     end_line: int
     idle_ns: float
-    GBps: float
+    raw_GBps: float
+    overhead_bytes: int
     access_bytes: int
     curve: Any = None
+    request_ns: float = 0.0
+    page_bytes: int = 4096
+    walk_ns: float = 0.0
+    walk_occupancy_ns: float = 0.0
+    cached_across_launches: bool = True
+
+    def service_ns(self, requests: float, nbytes: float, pages: float) -> float:
+        """Time the path is busy for ``requests`` reads of ``nbytes`` in all, touching ``pages`` new pages."""
+        return (requests * (self.request_ns + self.overhead_bytes / self.raw_GBps) + nbytes / self.raw_GBps
+                + pages * self.walk_occupancy_ns)
 
 _ZIPF = re.compile(r"^zipf(\d+(?:\.\d+)?)$")
 
@@ -204,6 +222,9 @@ class LaunchStats:
     l2_far_hits: int = 0
     dram_read_bytes: int = 0
     remote_read_bytes: list[int] = field(default_factory=list)  # per remote memory
+    remote_requests: list[int] = field(default_factory=list)  # line requests that missed the L2 there
+    remote_pages: list[int] = field(default_factory=list)  # distinct pages of those requests
+    chunks_per_row: int = 1
     rounds: np.ndarray | None = None  # (warps, 4 + remotes): dependent rounds per level
     steps: np.ndarray | None = None   # (warps,): instructions each warp issues
     extra: dict[str, Any] = field(default_factory=dict)
@@ -309,10 +330,29 @@ class EmbeddingBagModel:
         return n
 
     # ----------------------------------------------------------------------------------------- cache walk
+    def _drop_remote_lines(self) -> None:
+        """The L2 forgets the lines of remote windows that are not kept from launch to launch."""
+        for rm in self.remotes:
+            if rm.cached_across_launches:
+                continue
+            lo, hi = rm.first_line, rm.end_line
+            if self._cfn is not None:
+                tags, masks, _ = self._l2c
+                m = (tags >= lo) & (tags < hi)
+                tags[m] = -1
+                masks[m] = 0
+            else:
+                for part in self.l2:
+                    for d in part.sets:
+                        for line in [x for x in d if lo <= x < hi]:
+                            del d[line]
+
     def _walk(self, ln: Launch) -> LaunchStats:
         """Send one launch's requests through the caches in lockstep order; per warp, count its dependent
-        rounds by level. The L1s start empty (a kernel launch invalidates them; the L2 keeps its lines)."""
+        rounds by level. The L1s start empty (a kernel launch invalidates them; the L2 keeps its lines, but
+        for those of remote windows not kept across launches)."""
         self._make_l1()
+        self._drop_remote_lines()
         spec, k = self.spec, self.spec.kernel
         S = spec.sm_count
         wps = self.warps_per_sm()
@@ -344,6 +384,8 @@ class EmbeddingBagModel:
 
         remotes = self.remotes
         remote_sectors = [0] * len(remotes)
+        remote_requests = [0] * len(remotes)
+        remote_pages: list[list[np.ndarray]] = [[] for _ in remotes]
 
         def serve(sm, lines, masks, out, store) -> None:
             """``_serve``, then the misses to a remote memory's lines take its level (and its bytes)."""
@@ -356,6 +398,9 @@ class EmbeddingBagModel:
                 if m.any():
                     out[m] = REMOTE + r
                     remote_sectors[r] += int(fetched[m].sum())
+                    remote_requests[r] += int(m.sum())
+                    if rm.walk_occupancy_ns or rm.walk_ns:
+                        remote_pages[r].append(np.unique(lines[m] * spec.l1.line_bytes // rm.page_bytes))
 
         def request(sm: int, addrs: np.ndarray, nbytes: int, store: bool = False) -> np.ndarray:
             """Levels of one request per warp: warp i asks ``nbytes`` at ``addrs[i]`` from SM ``sm[i]``."""
@@ -547,6 +592,9 @@ class EmbeddingBagModel:
         (st.l1_lookups, st.l1_hits, st.l2_lookups, st.l2_hits, st.l2_far_hits, dram_sectors, st.l1_requests,
          st.l1_store_sectors) = counters
         st.remote_read_bytes = [x * sb for x in remote_sectors]
+        st.remote_requests = remote_requests
+        st.remote_pages = [len(np.unique(np.concatenate(p))) if p else 0 for p in remote_pages]
+        st.chunks_per_row = cpb
         st.dram_read_bytes = (dram_sectors - sum(remote_sectors)) * sb
         st.rounds = rounds
         st.steps = steps
@@ -560,7 +608,8 @@ class EmbeddingBagModel:
 
     def _latencies(self, population: float, mix: np.ndarray, l2_bytes_per_round: float,
                    hbm_units_per_round: float, instr_per_round: float,
-                   remote_bytes_per_round: tuple[float, ...] = ()) -> tuple[np.ndarray, float, float]:
+                   remote_per_round: tuple[tuple[float, float, float, float], ...] = ()
+                   ) -> tuple[np.ndarray, float, float]:
         """At ``population`` resident warps (over the GPU) whose rounds have the level mix ``mix`` (fractions),
         fetch ``l2_bytes_per_round`` past their L1 and ``hbm_units_per_round`` HBM accesses, and issue
         ``instr_per_round`` instructions each: the per-level latencies (ns), the dependent time of a round (ns)
@@ -568,9 +617,11 @@ class EmbeddingBagModel:
         Mean-value analysis of the closed loop, iterated to its fixed point: the L2 slices queue (M/D/1 on
         their bandwidth), the HBM's latency is the DRAM model's at the reads in flight (Little's law), and the
         rounds can come no faster than the schedulers issue their instructions. A remote memory (host memory
-        over PCIe) adds a level: its idle latency, the loaded latency of the memory behind its link at the reads
-        in flight there, the link's queue (M/D/1 on its bandwidth per access), and a bound: the rounds can come
-        no faster than its link carries their bytes."""
+        over PCIe) adds a level: its idle latency, the translation latency for the share of requests that wait
+        on one, the loaded latency of the memory behind its link at the reads in flight there, the path's queue
+        (M/D/1 on its time per request), and a bound: the rounds can come no faster than the path serves their
+        requests, bytes and translations. ``remote_per_round``: per remote memory, (requests, bytes, pages, share
+        of requests waiting on a translation) per round."""
         spec = self.spec
         k = spec.kernel
         curve = self._curve_for()
@@ -581,13 +632,14 @@ class EmbeddingBagModel:
         svc = l2.line_bytes / (l2.slice_bytes_per_clock * l2.clock_mhz / 1000)  # ns a slice takes per line
         fixed_hbm = spec.hbm_idle_latency_ns - curve.latency_ns(1)
         rms = self.remotes
-        rbpr = tuple(remote_bytes_per_round) + (0.0,) * (len(rms) - len(remote_bytes_per_round))
+        rpr = tuple(remote_per_round) + ((0.0, 0.0, 0.0, 0.0),) * (len(rms) - len(remote_per_round))
+        busy = [rm.service_ns(q, b, pg) for rm, (q, b, pg, _) in zip(rms, rpr)]  # ns of the path per round
         lat = np.array([spec.l1.hit_latency_ns, l2.near_hit_ns, l2.far_hit_ns, spec.hbm_idle_latency_ns]
-                       + [rm.idle_ns for rm in rms])
+                       + [rm.idle_ns + w * rm.walk_ns for rm, (_, _, _, w) in zip(rms, rpr)])
         issue = instr_per_round / clk
         x_issue = sched_rate / instr_per_round if instr_per_round > 0 else float("inf")
-        # the bound on rounds per ns: the schedulers, and each remote link's bandwidth
-        x_bound = min([x_issue] + [rm.GBps / b for rm, b in zip(rms, rbpr) if b > 0])
+        # the bound on rounds per ns: the schedulers, and each remote path's time per round
+        x_bound = min([x_issue] + [1.0 / t for t in busy if t > 0])
         stretch = 1.0
         for _ in range(500):
             chain = float(mix @ lat) + dep + issue
@@ -598,13 +650,14 @@ class EmbeddingBagModel:
             new = [spec.l1.hit_latency_ns, l2.near_hit_ns + q2, l2.far_hit_ns + q2,
                    fixed_hbm + curve.latency_ns(max(1.0, n_hbm)) + q2]
             for r, rm in enumerate(rms):
-                u_r = min(0.99, x * rbpr[r] / rm.GBps)
-                q_r = u_r / (2 * (1 - u_r)) * (rm.access_bytes / rm.GBps)
+                q, b, _, w = rpr[r]
+                u_r = min(0.99, x * busy[r])
+                q_r = u_r / (2 * (1 - u_r)) * (busy[r] / q) if q > 0 else 0.0
                 behind = 0.0
                 if rm.curve is not None:
-                    n_r = x * rbpr[r] / rm.access_bytes * lat[REMOTE + r]
+                    n_r = x * b / rm.access_bytes * lat[REMOTE + r]
                     behind = rm.curve.latency_ns(max(1.0, n_r)) - rm.curve.latency_ns(1)
-                new.append(rm.idle_ns + behind + q_r + q2)
+                new.append(rm.idle_ns + w * rm.walk_ns + behind + q_r + q2)
             new = np.array(new)
             done = bool(np.all(np.abs(new[1:] - lat[1:]) < 0.01))
             lat = 0.5 * lat + 0.5 * new
@@ -626,7 +679,9 @@ class EmbeddingBagModel:
         ipr = float(steps.sum() / nr) if nr else 0.0
         l2_bpr = (st.l1_lookups - st.l1_hits) * self.spec.l1.sector_bytes / nr if nr else 0.0
         hbm_upr = st.dram_read_bytes / self.spec.hbm_access_bytes / nr if nr else 0.0
-        rbpr = tuple(b / nr if nr else 0.0 for b in st.remote_read_bytes)
+        rbpr = tuple((q / nr, b / nr, pg / nr, min(1.0, pg * st.chunks_per_row / q) if q else 0.0) if nr
+                     else (0.0, 0.0, 0.0, 0.0)
+                     for q, b, pg in zip(st.remote_requests, st.remote_read_bytes, st.remote_pages))
         nround = rounds.sum(axis=1)
         clk = self.spec.sm_clock_mhz / 1000
         sectors_per_round = l2_bpr / self.spec.l1.sector_bytes
@@ -692,13 +747,13 @@ class EmbeddingBagModel:
                                       "waves": nblocks / slots}
 
     # ------------------------------------------------------------------------------------------------- run
-    def launch_of(self, case: EmbeddingBagCase, b: int, layout: _Layout) -> Launch:
+    def launch_of(self, case: EmbeddingBagCase, b: int, layout: _Layout, table_base: int | None = None) -> Launch:
         """Batch ``b`` of ``case`` as a launch (fixed pooling; its index and offsets tensors are batch
-        ``b % case.batches``'s own)."""
+        ``b % case.batches``'s own); ``table_base``: the table is elsewhere (in host memory from there)."""
         i = b % case.batches
         offsets = np.arange(case.batch + 1, dtype=np.int64) * case.pooling
         return Launch(case.dim, case.elem_bytes, layout.weight, case.indices(b), offsets, layout.indices[i],
-                      layout.offsets[i], layout.output, layout.offset2bag, layout.bag_size)
+                      layout.offsets[i], layout.output, layout.offset2bag, layout.bag_size, cold_base=table_base)
 
     def time_launch(self, ln: Launch) -> tuple[float, LaunchStats, dict[str, Any]]:
         """Walk one launch through the caches and time it: (kernel ns, counters, details)."""
@@ -718,25 +773,28 @@ class EmbeddingBagModel:
             for part, pins in zip(self.l2, pinned):
                 part.pinned = pins
 
-    def run_case(self, case: EmbeddingBagCase, warm_launches: int = 3, flush_l2: bool = False) -> dict[str, Any]:
+    def run_case(self, case: EmbeddingBagCase, warm_launches: int = 3, flush_l2: bool = False,
+                 table_base: int | None = None) -> dict[str, Any]:
         """Warm the caches with ``warm_launches`` launches (batches 0, 1, ... cycling over the case's batches),
         then time the next one; the case's counters and predicted kernel time. ``flush_l2``: empty the L2
-        before the timed launch (what Nsight Compute's kernel replay leaves: docs/gpu.md)."""
+        before the timed launch (what Nsight Compute's kernel replay leaves: docs/gpu.md); ``table_base``: the
+        table sits there instead (host memory: a remote memory's window)."""
         layout = _Layout.of(case)
         k = self.spec.kernel
         if k.pin_hot_rows:
             self.pin(case, hottest_rows(case, k.pin_hot_rows, warm_launches))
         for b in range(warm_launches):
-            self._walk(self.launch_of(case, b, layout))
+            self._walk(self.launch_of(case, b, layout, table_base))
         if flush_l2:
             self.flush_l2()
-        t, st, extra = self.time_launch(self.launch_of(case, warm_launches, layout))
+        t, st, extra = self.time_launch(self.launch_of(case, warm_launches, layout, table_base))
         lv = st.rounds.sum(axis=0)
         return {
             "pred_kernel_time_ns": t,
             "pred_l2_hit_pct": 100.0 * st.l2_hits / st.l2_lookups if st.l2_lookups else 0.0,
             "pred_l1_hit_pct": 100.0 * st.l1_hits / st.l1_lookups if st.l1_lookups else 0.0,
             "pred_dram_read_bytes": st.dram_read_bytes,
+            "pred_remote_read_bytes": sum(st.remote_read_bytes),
             "pred_l2_far_hit_pct": 100.0 * st.l2_far_hits / st.l2_lookups if st.l2_lookups else 0.0,
             **{f"rounds_{name}": int(lv[i]) for i, name in enumerate(LEVELS)},
             "warps_per_sm": self.warps_per_sm(),

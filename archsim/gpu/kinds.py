@@ -64,6 +64,9 @@ class GPUPlacement(BaseModel):
                                                           "(hot_in_hbm: hbm_bytes + reserve_bytes must fit the HBM)")
     profile_batches: int = Field(4, ge=1, le=1 << 20, description="hot_in_hbm: the workload's first batches "
                                                                   "counted to rank the rows (FAE samples its input)")
+    l2_keeps_host_lines: bool = Field(False, description="the L2 keeps lines of host memory from one launch to "
+                                                         "the next (false, as measured on an H100 with pinned "
+                                                         "memory: validation/gpu/README.md)")
 
     @field_validator("hbm_bytes", "reserve_bytes", mode="before")
     @classmethod
@@ -88,22 +91,30 @@ class GPUNode(GPUSpec):
         return self.placement.policy == "hot_in_hbm"
 
 
-def host_remote(spec: GPUSpec, link, hbm_curve, first_line: int, end_line: int) -> RemoteMemory:
-    """Host memory behind ``link`` (a :class:`~archsim.storage.gather.PCIeHop` to a dram node), as the GPU's
-    kernel reads it in place: a read goes the on-chip miss path (the GPU's idle HBM latency less its DRAM's
-    own), then a read request TLP down the link and a completion of one access unit back (each: serialisation
-    + the link's latency), and waits on the host DRAM (its closed-loop latency curve, measured on the DRAM
-    model as the HBM's is). Bandwidth: one access unit per completion TLP, at the link's rate."""
+def host_remote(spec: GPUSpec, link_spec, host_dram_spec, hbm_curve, first_line: int, end_line: int,
+                keep_lines: bool = False) -> RemoteMemory:
+    """Host memory behind a PCIe link (``link_spec``: a pcie_link node's parameters; ``host_dram_spec``: the
+    dram node it leads to), as the GPU's kernel reads it in place. Idle latency: the on-chip miss path (the
+    GPU's idle HBM latency less its DRAM's own), a read request TLP down the link and a completion of one access
+    unit back (each: serialisation + the link's ``latency_ns``), the host DRAM's idle read (its closed-loop
+    curve, measured on the DRAM model as the HBM's is); the IOMMU's walk for a page not yet translated. The
+    host's path serves each request (``read_request_ns`` + its completion's wire time) and each translation
+    (``iommu_walk_occupancy_ns``) one after another. ``keep_lines``: the L2 keeps host lines from launch to
+    launch."""
     from archsim.gpu.hbm_curve import loaded_latency_curve
+    from archsim.storage.pcie import PCIeLink
 
-    lk = link.link
+    lk = PCIeLink(link_spec)
     ab = spec.hbm_access_bytes
-    curve = loaded_latency_curve(link.port.mem.spec, access_bytes=ab, points=(1, 16, 64, 256, 1024))
+    curve = loaded_latency_curve(host_dram_spec, access_bytes=ab, points=(1, 16, 64, 256, 1024))
     on_chip = spec.hbm_idle_latency_ns - hbm_curve.latency_ns(1)
     wire_ns = (lk.serialisation_ps(0) + lk.serialisation_ps(ab) + 2 * lk.latency_ps) / 1000
-    ppb = float(link.spec.ps_per_byte)
-    gbps = ab / (lk.wire_bytes(ab) * ppb / 1000)
-    return RemoteMemory("host", first_line, end_line, on_chip + wire_ns + curve.latency_ns(1), gbps, ab, curve)
+    raw = 1000 / float(link_spec.ps_per_byte)
+    g = lambda k, d=0.0: getattr(link_spec, k, d)  # noqa: E731 (the ssd's link spec has none of these)
+    return RemoteMemory("host", first_line, end_line, on_chip + wire_ns + curve.latency_ns(1), raw,
+                        link_spec.tlp_overhead_bytes, ab, curve, request_ns=g("read_request_ns"),
+                        page_bytes=int(g("iommu_page_bytes", 4096)), walk_ns=g("iommu_walk_ns"),
+                        walk_occupancy_ns=g("iommu_walk_occupancy_ns"), cached_across_launches=keep_lines)
 
 
 class GPUComponent(Component):
@@ -124,7 +135,8 @@ class GPUComponent(Component):
         if self.policy != "hbm":
             lb = spec.l1.line_bytes
             end = HOST_BASE + sum(-(-t.rows * t.row_bytes // _ALIGN) * _ALIGN for t in self.tables)
-            remotes = (host_remote(spec, link, curve, HOST_BASE // lb, -(-end // lb)),)
+            remotes = (host_remote(spec, link.spec, link.port.mem.spec, curve, HOST_BASE // lb, -(-end // lb),
+                                   spec.placement.l2_keeps_host_lines),)
         self.model = EmbeddingBagModel(spec, hbm_curve=curve, remotes=remotes)
         self.host_read_bytes = 0
         self.row_range: dict[int, tuple[int, int]] = {}

@@ -41,6 +41,32 @@ def load_gpu(config: str | Path) -> tuple[GPUSpec, Any]:
     raise ConfigError("has no component of kind gpu (impl: gpu)", file=str(config), line=None, path="components")
 
 
+def load_gpu_host(config: str | Path) -> tuple[Any, Any] | None:
+    """For a gpu node whose placement is ``host``: its link's parameters and the host dram's spec (None for
+    placement hbm); ConfigError for hot_in_hbm (a profile of a workload) or a link that leads to no dram."""
+    from archsim.system.config import load_system
+    from archsim.system.shorthand import expand
+
+    cfg, _ = load_system(str(config))
+    graph = expand(cfg)
+    for node in graph.nodes.values():
+        if node.impl != "gpu":
+            continue
+        pol = node.params.placement.policy
+        if pol == "hbm":
+            return None
+        if pol != "host":
+            raise ConfigError(f"validate gpu runs placement hbm or host, not {pol} (it needs a workload's profile)",
+                              file=str(config), line=None, path=f"components.{node.name}.placement.policy")
+        link = graph.nodes.get(node.params.link) if node.params.link else None
+        dram = graph.nodes.get(link.params.to) if link is not None and link.impl == "pcie_link" else None
+        if dram is None or dram.impl != "dram":
+            raise ConfigError("placement host needs a link (a pcie_link to a dram node)", file=str(config),
+                              line=None, path=f"components.{node.name}.link")
+        return link.params, dram.params
+    return None
+
+
 def read_cases(path: str | Path) -> tuple[list[dict[str, str]], list[str]]:
     """The rows of CASES.csv and its columns; ConfigError (file, line, column) on a missing column or a value
     that is not a case."""
@@ -109,17 +135,28 @@ WARM_LAUNCHES = 14
 
 
 def predict(rows: list[dict[str, str]], spec: GPUSpec, hbm_spec, progress=None,
-            flush_l2: bool = True) -> list[dict[str, Any]]:
+            flush_l2: bool = True, host: tuple[Any, Any] | None = None) -> list[dict[str, Any]]:
     """Each row with the model's predictions added: a fresh GPU per case, :data:`WARM_LAUNCHES` launches of the
     case's batches, then the timed one; ``flush_l2`` empties the L2 before it (the state Nsight Compute's
-    kernel replay leaves: docs/gpu.md, "The measurement protocol")."""
+    kernel replay leaves: docs/gpu.md, "The measurement protocol"). ``host`` (:func:`load_gpu_host`): the table
+    is in pinned host memory behind that link, read in place (placement host)."""
+    from archsim.gpu.kinds import HOST_BASE, host_remote
+
     curve = gpu_hbm_curve(spec, hbm_spec)
     out = []
     for i, row in enumerate(rows):
         if progress is not None:
             progress(i, len(rows), row)
-        res = EmbeddingBagModel(spec, hbm_curve=curve).run_case(case_of(row), warm_launches=WARM_LAUNCHES,
-                                                                flush_l2=flush_l2)
+        case = case_of(row)
+        remotes = ()
+        if host is not None:
+            lb = spec.l1.line_bytes
+            remotes = (host_remote(spec, host[0], host[1], curve, HOST_BASE // lb,
+                                   -(-(HOST_BASE + case.rows * case.row_bytes) // lb),
+                                   spec.placement.l2_keeps_host_lines),)
+        model = EmbeddingBagModel(spec, hbm_curve=curve, remotes=remotes)
+        res = model.run_case(case, warm_launches=WARM_LAUNCHES, flush_l2=flush_l2,
+                             table_base=HOST_BASE if host is not None else None)
         new = dict(row)
         new["pred_kernel_time_ns"] = f"{res['pred_kernel_time_ns']:.0f}"
         new["pred_l2_hit_pct"] = f"{res['pred_l2_hit_pct']:.2f}"

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import deque
 
 import simpy
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from archsim.core.component import Component
 from archsim.core.port import MemoryPort, call_at, finish_at
@@ -44,6 +44,24 @@ class PCIeLinkNode(PCIeLinkSpec):
                                                                      "included), booked as kind link. Assumption: "
                                                                      "as the CXL links' (cxl_link) typical SerDes "
                                                                      "figure")
+    # the host's side of a device's reads of host memory in place (a GPU's zero-copy loads, archsim.gpu): the
+    # requests the root complex serves and the IOMMU's translations; the DMA paths of this module ignore them
+    read_request_ns: float = Field(0.0, ge=0, le=1e6, description="time one read request of a device occupies the "
+                                                                  "host's root complex besides its wire time (a gpu's "
+                                                                  "reads of host rows)")
+    iommu_walk_ns: float = Field(0.0, ge=0, le=1e6, description="latency an IOMMU translation adds to the reads of "
+                                                                "a page it has not translated (0: no IOMMU)")
+    iommu_walk_occupancy_ns: float = Field(0.0, ge=0, le=1e6, description="time one translation occupies the host's "
+                                                                          "path (its throughput is 1 / this)")
+    iommu_page_bytes: int = Field(4096, ge=512, le=1 << 30, description="bytes one translation covers (a power "
+                                                                        "of two)")
+
+    @field_validator("iommu_page_bytes")
+    @classmethod
+    def _pow2(cls, v: int) -> int:
+        if v & (v - 1):
+            raise ValueError(f"must be a power of two, got {v}")
+        return v
 
 
 class PCIeHop(Component):

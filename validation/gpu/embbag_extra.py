@@ -397,6 +397,7 @@ def main():
     ap.add_argument("--cases", default=os.environ.get("EMB_CASES", ""),
                     help="comma-separated case names or group names (default: all; env EMB_CASES)")
     ap.add_argument("--micro-prof-tables", default="0,5,11")
+    ap.add_argument("--cases-csv", default="", help="run the cases of a CSV with the reference's columns instead")
     ap.add_argument("--tag", default="", help="output file stem (default embbag_extra, or ncu_order with --ncu)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -404,6 +405,17 @@ def main():
     if args.cases:
         want = set(args.cases.split(","))
         cases = [c for c in cases if c["name"] in want or c["group"] in want]
+    if args.cases_csv:  # cases with the reference's columns (rows, dim, dtype, batch, pooling, dist)
+        import csv
+
+        cases = []
+        with open(args.cases_csv) as f:
+            for r in csv.DictReader(f):
+                dist = r["dist"]
+                cases.append(dict(group="csv", name=f"csv_{r.get('case', len(cases))}", rows=int(r["rows"]),
+                                  dim=int(r["dim"]), dtype=r["dtype"], batch=int(r["batch"]),
+                                  pooling=int(r["pooling"]), dist=dist, layout="-" if dist == "uniform" else "perm",
+                                  tables=1, setaside_mib=0, window_bytes=0))
     props = torch.cuda.get_device_properties(0)
     meta = dict(date=time.strftime("%Y-%m-%d %H:%M:%S %Z"), torch=torch.__version__, cuda=torch.version.cuda,
                 gpu=props.name, sm_count=props.multi_processor_count,

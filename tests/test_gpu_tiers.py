@@ -213,3 +213,84 @@ def test_host_memory_too_small_is_refused(tmp_path):
     wl = workload(tmp_path, 40_000_000, 4, 2)  # 20.5 GB, the single rank holds 16 GiB
     with pytest.raises((ConfigError, InputError), match="host memory|holds"):
         run(str(p), workload=wl, out=str(tmp_path / "o"))
+
+
+def test_ugache_placement_replicates_then_partitions():
+    """The hottest rows up to replicate_fraction of the budget go to every GPU, the next ones are dealt round
+    robin, each GPU's partition within the rest of its budget."""
+    import numpy as np
+
+    from archsim.gpu.kinds import ugache_placement
+
+    keys = np.array([[0] * 10, list(range(10))])  # table 0, rows 0..9
+    counts = np.array([100, 90, 80, 70, 60, 50, 40, 30, 20, 10])
+    rb = np.array([100])
+    rep, parts = ugache_placement(keys, counts, rb, 2, 400, 0.5)  # 2 rows replicated, then 2 x 2 per GPU
+    assert keys[1][rep].tolist() == [0, 1]
+    assert [sorted(keys[1][p].tolist()) for p in parts] == [[2, 4], [3, 5]]
+    rep, parts = ugache_placement(keys, counts, rb, 2, 400, 0.0)  # all partitioned: 4 rows each
+    assert len(rep) == 0 and [len(p) for p in parts] == [4, 4]
+
+
+def test_ugache_shares_one_cache_over_nvlink(tmp_path):
+    """gpu_h100x4_ugache: every GPU takes a quarter of the bags; each holds the replicated rows and its
+    partition, reads the other partitions from its peers and the rest from host memory."""
+    wl = workload(tmp_path, 2_000_000, 256, 20, "zipf", batches=4)
+    cfg = yaml.safe_load((HW / "gpu_h100x4_ugache.yaml").read_text())
+    cfg["extends"] = str(HW / "gpu_h100x4.yaml")
+    cfg["components"]["gpus"]["cache_bytes"] = "3MiB"  # 5,120 of the profile's 8,690 rows cached: three levels
+    hw = tmp_path / "u.yaml"
+    hw.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    s = gpu_stats(str(hw), wl, tmp_path / "u")
+    g = [s[f"gpu{i}"] for i in range(4)]
+    assert [x["bags"] for x in g] == [4 * 64] * 4
+    assert sum(x["lookups"] for x in g) == 4 * 256 * 20
+    assert all(x["peer_read_bytes"] > 0 and x["host_read_bytes"] > 0 and x["peer_rows"] > 0 for x in g)
+    # the four partitions are disjoint and every GPU sees the same replicated set: hot + peer rows agree
+    assert len({x["hot_rows"] + x["peer_rows"] for x in g}) == 1
+
+
+def test_a_peer_read_costs_the_nvlink_round_trip():
+    """A lone warp reading 256 rows that another GPU holds: 128 rounds each 2 x nvlink_latency_ns longer than
+    from its own HBM (within 3%)."""
+    import numpy as np
+
+    from archsim.gpu.embbag import EmbeddingBagModel, Launch, RemoteMemory, gpu_hbm_curve
+    from archsim.gpu.kinds import PEER_BASE
+    from archsim.gpu.validate import load_gpu
+
+    spec, stack = load_gpu(HW / "gpu_h100.yaml")
+    curve = gpu_hbm_curve(spec, stack)
+    rows = np.random.default_rng(1).choice(1_000_000, 256, replace=False).astype(np.int64)
+    held = np.sort(rows)
+    lb = spec.l1.line_bytes
+    peer = RemoteMemory("peer", PEER_BASE // lb, (PEER_BASE + 256 * 128) // lb + 1, spec.hbm_idle_latency_ns + 500,
+                        450.0, 0, 64, None, cached_across_launches=False)
+    host = RemoteMemory("host", (1 << 52) // lb, ((1 << 52) + 10**9) // lb, 1000.0, 63.0, 24, 64, None)
+    t = {}
+    for name, kw in (("hbm", {}), ("peer", {"peer": held, "peer_base": PEER_BASE, "cold_base": 1 << 52})):
+        m = EmbeddingBagModel(spec, hbm_curve=curve, remotes=(host, peer))
+        ln = Launch(32, 4, 1 << 40, rows, np.array([0, 256]), 2 << 40, 3 << 40, 4 << 40, 5 << 40, 6 << 40, **kw)
+        t[name] = m.time_launch(ln)[0]
+    assert t["peer"] - t["hbm"] == pytest.approx(128 * 500, rel=0.03)
+
+
+@pytest.mark.parametrize("change, key", [
+    ({"cache_bytes": None}, "gpus.cache_bytes"),
+    ({"cache_bytes": "79GiB"}, "gpus.cache_bytes"),
+    ({"member_placement": "hbm"}, "gpus.members"),
+])
+def test_bad_ugache_one_line(tmp_path, capsys, change, key):
+    from archsim import cli
+
+    cfg = yaml.safe_load((HW / "gpu_h100x4_ugache.yaml").read_text())
+    cfg["extends"] = str(HW / "gpu_h100x4.yaml")
+    if "member_placement" in change:
+        cfg["components"]["gpu1"]["placement"]["policy"] = change["member_placement"]
+    else:
+        cfg["components"]["gpus"]["cache_bytes"] = change["cache_bytes"]
+    hw = tmp_path / "u.yaml"
+    hw.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    rc = cli.main(["run", str(hw), "--workload", workload(tmp_path, 1000, 4, 2), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and key in err[0] and "u.yaml:" in err[0], err

@@ -174,7 +174,9 @@ class Launch:
 
     A table split between HBM and host memory (FAE, Hotline) gives ``hot``, its rows held in HBM (sorted; the
     i-th of them at ``weight + i x row_bytes``), and ``cold_base``, where the whole table sits in host memory
-    (row r at ``cold_base + r x row_bytes``; rows not in ``hot`` are read there)."""
+    (row r at ``cold_base + r x row_bytes``; rows not in ``hot`` are read there). Rows another GPU holds in
+    its HBM (one cache across GPUs, UGache) are ``peer`` (sorted; the i-th at ``peer_base + i x row_bytes``,
+    a window of the GPU's address space that is another GPU's memory)."""
 
     dim: int
     elem_bytes: int
@@ -188,6 +190,8 @@ class Launch:
     bag_size: int
     hot: np.ndarray | None = None
     cold_base: int | None = None
+    peer: np.ndarray | None = None
+    peer_base: int | None = None
 
     @property
     def row_bytes(self) -> int:
@@ -198,15 +202,16 @@ class Launch:
         rb = self.row_bytes
         if self.cold_base is None:
             return self.weight + rows * rb
-        hot = self.hot if self.hot is not None else np.zeros(0, dtype=np.int64)
-        cold = self.cold_base + rows * rb
-        if not len(hot):
-            return cold
-        slot = np.searchsorted(hot, rows)
-        inside = slot < len(hot)
-        is_hot = np.zeros(len(rows), dtype=bool)
-        is_hot[inside] = hot[slot[inside]] == rows[inside]
-        return np.where(is_hot, self.weight + slot * rb, cold)
+        addr = self.cold_base + rows * rb
+        for held, base in ((self.peer, self.peer_base), (self.hot, self.weight)):
+            if held is None or not len(held):
+                continue
+            slot = np.searchsorted(held, rows)
+            inside = slot < len(held)
+            found = np.zeros(len(rows), dtype=bool)
+            found[inside] = held[slot[inside]] == rows[inside]
+            addr = np.where(found, base + slot * rb, addr)
+        return addr
 
 
 @dataclass

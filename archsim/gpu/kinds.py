@@ -44,6 +44,8 @@ from archsim.workload.spec import DTYPE_BYTES
 _ALIGN = 2 << 20
 HOST_BASE = 1 << 52
 """Where host memory starts in the GPU's address space (the model's: tables in host memory sit from here)."""
+PEER_BASE = 1 << 51
+"""Where the other GPUs' memories start in a GPU's address space (rows they cache for it, UGache)."""
 
 
 class GPUPlacement(BaseModel):
@@ -139,6 +141,12 @@ class GPUComponent(Component):
                                    spec.placement.l2_keeps_host_lines),)
         self.model = EmbeddingBagModel(spec, hbm_curve=curve, remotes=remotes)
         self.host_read_bytes = 0
+        self.peer_read_bytes = 0
+        self.peer: dict[int, np.ndarray] = {}
+        self.peer_base: dict[int, int] = {}
+        self.peers_on = False
+        self.curve = curve
+        self.remotes = remotes
         self.row_range: dict[int, tuple[int, int]] = {}
         self.assign(range(len(self.tables)))
         self.pending: dict[tuple[int, int], list[GatherReduce]] = defaultdict(list)
@@ -181,6 +189,25 @@ class GPUComponent(Component):
             n = self.local_rows(t) if self.policy == "hbm" else len(self.hot.get(t, ()))
             a += -(-n * info.row_bytes // _ALIGN) * _ALIGN
         self.buffers = a  # index, offsets, output, offset2bag, bag_size buffers of the launches, from here
+
+    def share_cache(self, hot: dict[int, np.ndarray], peer: dict[int, np.ndarray], peer_remote: RemoteMemory) -> None:
+        """One cache across GPUs (UGache): ``hot`` rows (per table, sorted) in this GPU's HBM, ``peer`` rows in
+        the other GPUs' HBM (read over NVLink through ``peer_remote``); the rest stay in host memory."""
+        self.hot = {t: r for t, r in hot.items() if len(r)}
+        self.peer = {t: r for t, r in peer.items() if len(r)}
+        a = PEER_BASE
+        self.peer_base = {}
+        for t in sorted(self.peer):
+            self.peer_base[t] = a
+            a += -(-len(self.peer[t]) * self.tables[t].row_bytes // _ALIGN) * _ALIGN
+        a = 0
+        for t in self.owned:
+            self.bases[t] = a
+            a += -(-len(self.hot.get(t, ())) * self.tables[t].row_bytes // _ALIGN) * _ALIGN
+        self.buffers = a
+        self.peers_on = True
+        self.remotes = (self.remotes[0], peer_remote)
+        self.model = EmbeddingBagModel(self.spec, hbm_curve=self.curve, remotes=self.remotes)
 
     def hbm_budget(self) -> int:
         """HBM bytes for the hottest rows (hot_in_hbm)."""
@@ -254,7 +281,7 @@ class GPUComponent(Component):
         ib, ob = take(8 * n), take(8 * (nb + 1))
         out, o2b, bs = take(nb * info.dim * eb), take(8 * n), take(8 * nb)
         ln = Launch(info.dim, eb, self.bases[t], idx, offsets, ib, ob, out, o2b, bs, hot=self.hot.get(t),
-                    cold_base=self.cold.get(t))
+                    cold_base=self.cold.get(t), peer=self.peer.get(t), peer_base=self.peer_base.get(t))
         kernel_ns, st, _ = self.model.time_launch(ln)
         now = self.env.now
         arrive = now
@@ -272,7 +299,9 @@ class GPUComponent(Component):
         self.l2[0] += st.l2_lookups
         self.l2[1] += st.l2_hits
         self.dram_bytes += st.dram_read_bytes
-        self.host_read_bytes += sum(st.remote_read_bytes)
+        if st.remote_read_bytes:
+            self.host_read_bytes += st.remote_read_bytes[0]
+            self.peer_read_bytes += sum(st.remote_read_bytes[1:])
         done_at = end
         if self.link is not None:
             call_at(self.env, end, self._send_back, (bags, nb * info.dim * eb))
@@ -297,6 +326,9 @@ class GPUComponent(Component):
             **({"hot_rows": sum(len(h) for h in self.hot.values()), "host_read_bytes": self.host_read_bytes,
                 "host_read_GBps": self.host_read_bytes / (self.kernel_ps * 1e-3) if self.kernel_ps else 0.0}
                if self.policy != "hbm" else {}),
+            **({"peer_rows": sum(len(h) for h in self.peer.values()), "peer_read_bytes": self.peer_read_bytes,
+                "peer_read_GBps": self.peer_read_bytes / (self.kernel_ps * 1e-3) if self.kernel_ps else 0.0}
+               if self.peers_on else {}),
         }
 
     def finalize(self, end_ps: int | None = None) -> None:
@@ -364,13 +396,39 @@ class GPUShardNode(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     members: list[str] = Field(..., min_length=1, max_length=64, description="the gpu nodes, in order")
-    policy: Literal["round_robin", "balanced", "row_wise"] = Field(
+    policy: Literal["round_robin", "balanced", "row_wise", "ugache"] = Field(
         "balanced", description="round_robin: table t on GPU t mod n; balanced: each table (largest expected "
                                 "traffic first) on the GPU with the least traffic so far, among those its bytes "
                                 "fit (RecShard-style: traffic = lookups per batch x row bytes, from the "
                                 "workload's pooling, not from a profile); row_wise: every table split into n "
                                 "contiguous row ranges, one per GPU (TorchRec's row-wise sharding): each GPU "
-                                "pools its rows of every bag, the host adds the n partial vectors")
+                                "pools its rows of every bag, the host adds the n partial vectors; ugache: one "
+                                "cache across the GPUs (UGache, SOSP 2023): every GPU takes a 1/n share of each "
+                                "batch's bags, the profile's hottest rows are replicated in every GPU's HBM, the "
+                                "next ones partitioned over them and read by the others over NVLink, the rest "
+                                "read from host memory (the members' placement must be host)")
+    cache_bytes: int | None = Field(None, gt=0, description="ugache: HBM bytes each GPU gives the cache (an "
+                                                            "integer or e.g. '16GiB'; required)")
+    replicate_fraction: float = Field(0.5, ge=0, le=1, description="ugache: the share of each GPU's cache that "
+                                                                   "holds replicated rows (the hottest)")
+    profile_batches: int = Field(4, ge=1, le=1 << 20, description="ugache: the workload's first batches counted "
+                                                                  "to rank the rows")
+    nvlink_GBps: float = Field(450.0, gt=0, le=1e6, description="ugache: NVLink bandwidth into each GPU, one "
+                                                                "direction (H100 SXM5: 18 links x 25 GB/s)")
+    nvlink_latency_ns: float = Field(250.0, ge=0, le=1e6, description="ugache: latency one way through NVLink "
+                                                                      "and the NVSwitch (an assumption, as the PCIe "
+                                                                      "links' 250 ns; not measured)")
+
+    @field_validator("cache_bytes", mode="before")
+    @classmethod
+    def _bytes(cls, v):
+        from archsim.cxl.spec import parse_bytes
+
+        return v if v is None else parse_bytes(v)
+
+    @property
+    def reads_profile(self) -> bool:
+        return self.policy == "ugache"
 
 
 class _Parts:
@@ -390,17 +448,23 @@ class GPUShard(Component):
     timed)."""
 
     def __init__(self, sim, name: str, members: list[GPUComponent], owner: list[int] | None,
-                 rows_per_shard: list[int] | None = None) -> None:
+                 rows_per_shard: list[int] | None = None, data_parallel: bool = False) -> None:
         super().__init__(sim, name)
         self.members = members
         self.owner = owner
         self.rows_per_shard = rows_per_shard
+        self.data_parallel = data_parallel
         self.ntables = len(rows_per_shard) if rows_per_shard is not None else len(owner)
+        self.next_gpu = [0] * self.ntables
 
     def accepts_table(self, t: int) -> bool:
         return 0 <= t < self.ntables
 
     def submit(self, gr: GatherReduce) -> simpy.Event:
+        if self.data_parallel:  # bag k of a table to GPU k mod n
+            g = self.next_gpu[gr.table]
+            self.next_gpu[gr.table] = (g + 1) % len(self.members)
+            return self.members[g].submit(gr)
         if self.rows_per_shard is None:
             return self.members[self.owner[gr.table]].submit(gr)
         env = self.env
@@ -498,6 +562,8 @@ def _build_shard(ctx, node) -> GPUShard:
                                         f"more than its {gpu.capacity} B of HBM (more GPUs, or placement "
                                         f"hot_in_hbm on the gpus)")
         return GPUShard(ctx.sim, node.name, gpus, None, per)
+    if p.policy == "ugache":
+        return _build_ugache(ctx, node, gpus)
     owner = shard_tables(tables, [g.capacity for g in gpus], p.policy)
     if owner is None:
         total = sum(t.rows * t.row_bytes for t in tables)
@@ -508,6 +574,73 @@ def _build_shard(ctx, node) -> GPUShard:
     for i, g in enumerate(gpus):
         g.assign([t for t, o in enumerate(owner) if o == i])
     return GPUShard(ctx.sim, node.name, gpus, owner)
+
+
+def ugache_placement(counts_keys: np.ndarray, counts: np.ndarray, row_bytes: np.ndarray, n: int, budget: int,
+                     replicate_fraction: float) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Rows ranked hottest first (``counts_keys``: (table, row) pairs, 2 x K; ``counts``): the replicated ones
+    (hottest, up to ``replicate_fraction`` x ``budget`` bytes on every GPU) and, per GPU, its partition (the
+    next ones, dealt round robin, up to the rest of each GPU's budget); indices into the ranked keys."""
+    order = np.lexsort((counts_keys[1], counts_keys[0], -counts))
+    size = row_bytes[counts_keys[0][order]]
+    cum = np.cumsum(size)
+    rep = int(np.searchsorted(cum, replicate_fraction * budget, side="right"))
+    rest = order[rep:]
+    per_gpu = [rest[g::n] for g in range(n)]
+    parts = []
+    for g in range(n):
+        c = np.cumsum(row_bytes[counts_keys[0][per_gpu[g]]])
+        parts.append(per_gpu[g][c <= budget - (cum[rep - 1] if rep else 0)])
+    return order[:rep], parts
+
+
+def _build_ugache(ctx, node, gpus: list[GPUComponent]) -> GPUShard:
+    from archsim.gpu.embbag import RemoteMemory
+    from archsim.storage.tiers import tier_config_error
+
+    p = node.params
+    for i, g in enumerate(gpus):
+        if g.policy != "host":
+            raise tier_config_error(node.where, ("members", i), f"{p.members[i]}: policy ugache needs members whose "
+                                                                f"placement is host (the rows outside the cache)")
+    if p.cache_bytes is None:
+        raise tier_config_error(node.where, ("cache_bytes",), "policy ugache needs cache_bytes (HBM per GPU)")
+    tables = ctx.table_map.tables
+    n = len(gpus)
+    budget = p.cache_bytes - len(tables) * _ALIGN
+    for i, g in enumerate(gpus):
+        if p.cache_bytes + g.spec.placement.reserve_bytes > g.capacity:
+            raise tier_config_error(node.where, ("cache_bytes",),
+                                    f"cache_bytes {p.cache_bytes} + {p.members[i]}'s reserve_bytes "
+                                    f"{g.spec.placement.reserve_bytes} exceed its {g.capacity} B of HBM")
+    tm = ctx.table_map
+    batches = tm.profiled_batches(p.profile_batches) if hasattr(tm, "profiled_batches") else []
+    keys = [np.stack([np.full(len(b.indices[t]), t, dtype=np.int64), np.asarray(b.indices[t], dtype=np.int64)])
+            for b in batches for t in range(len(tables)) if len(b.indices[t])]
+    hot_all = [dict() for _ in gpus]
+    peer_all = [dict() for _ in gpus]
+    if keys:
+        uniq, counts = np.unique(np.concatenate(keys, axis=1), axis=1, return_counts=True)
+        rb = np.array([t.row_bytes for t in tables], dtype=np.int64)
+        rep, parts = ugache_placement(uniq, counts, rb, n, max(0, budget), p.replicate_fraction)
+        for t in range(len(tables)):
+            r_rep = uniq[1][rep][uniq[0][rep] == t]
+            r_part = [uniq[1][q][uniq[0][q] == t] for q in parts]
+            for g in range(n):
+                hot_all[g][t] = np.sort(np.concatenate([r_rep, r_part[g]]))
+                peer_all[g][t] = np.sort(np.concatenate([r_part[h] for h in range(n) if h != g]))
+    for g, gpu in enumerate(gpus):
+        spec = gpu.spec
+        lb = spec.l1.line_bytes
+        peer_bytes = sum(len(r) * tables[t].row_bytes + _ALIGN for t, r in peer_all[g].items())
+        peer = RemoteMemory("peer", PEER_BASE // lb, -(-(PEER_BASE + peer_bytes) // lb),
+                            spec.hbm_idle_latency_ns + 2 * p.nvlink_latency_ns, p.nvlink_GBps, 0,
+                            spec.hbm_access_bytes, None, cached_across_launches=False)
+        gpu.share_cache(hot_all[g], peer_all[g], peer)
+        if gpu.buffers > gpu.capacity:
+            raise tier_config_error(node.where, ("cache_bytes",), f"{p.members[g]}'s cache takes {gpu.buffers} B, "
+                                                                  f"more than its {gpu.capacity} B of HBM")
+    return GPUShard(ctx.sim, node.name, gpus, [0] * len(tables), None, data_parallel=True)
 
 
 register("gpu_shard", GPUShardNode, _build_shard, ref_list(members="reducer"), roles=("reducer",),

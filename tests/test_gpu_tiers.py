@@ -294,3 +294,22 @@ def test_bad_ugache_one_line(tmp_path, capsys, change, key):
     rc = cli.main(["run", str(hw), "--workload", workload(tmp_path, 1000, 4, 2), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and key in err[0] and "u.yaml:" in err[0], err
+
+
+def test_hbm_read_energy_is_per_access_unit(tmp_path):
+    """The GPU books one activation per 64-byte access unit it reads from HBM and the read and I/O energy of
+    its bursts (the stack's power model): the closed form of its DRAM bytes."""
+    from archsim.dram.power import CommandEnergy
+    from archsim.gpu.validate import load_gpu
+
+    out = tmp_path / "e"
+    run(str(HW / "gpu_h100.yaml"), workload=workload(tmp_path, 1_000_000, 256, 20), out=str(out))
+    st = json.loads((out / "stats.json").read_text())
+    g = st["system"]["gpu0"]
+    spec, stack = load_gpu(HW / "gpu_h100.yaml")
+    ce = CommandEnergy.from_spec(stack)
+    units = g["hbm_read_bytes"] // 64
+    want = units * ce.act + units * (64 // stack.org.access_bytes) * (ce.read + ce.io)
+    e = st["energy"]["components"]["system.gpu0"]  # pJ by kind
+    assert st["energy"]["unit"] == "pJ"
+    assert e["act"] + e["read"] == pytest.approx(want, rel=1e-9) and want > 0

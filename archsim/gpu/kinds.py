@@ -18,7 +18,10 @@ launch has ended. The caches persist from launch to launch (the next batch finds
 
 Abstracted away: the HBM's command-level traffic (the dram node is not sent requests: its curve stands for it,
 and the GPU reports its own DRAM bytes and bandwidth), HBM and SM energy, the index-preparation kernel PyTorch
-launches first, host-side launch latency beyond the config's ``launch_ns``; with a split placement, the lookup
+launches first, host-side launch latency beyond the config's ``launch_ns``; of the energy, all but the HBM reads
+(one activation per access unit, as random rows need, and its bursts' read and I/O energy, from the stack's
+power model) and the link's bits: the SMs, the caches, the HBM's writes, the background of the stacks but the
+one the dram node books; with a split placement, the lookup
 that maps a row to its HBM slot or its host address (fbgemm's cache-location load: one 4-byte load per index,
 not simulated), and the host DRAM traffic of the kernel's reads (the host's DRAM node is not sent them: its
 latency curve stands for it).
@@ -335,6 +338,15 @@ class GPUComponent(Component):
         s = self.stats
         for k, v in self.summary(end_ps or 0).items():
             s.set(k, v)
+        if self.dram_bytes:  # the HBM reads: one activation per access unit (random rows), its bursts' energy
+            from archsim.dram.power import CommandEnergy
+
+            ce = CommandEnergy.from_spec(self.hbm_spec)
+            ab = self.spec.hbm_access_bytes
+            units = self.dram_bytes // ab
+            bursts = units * max(1, ab // self.hbm_spec.org.access_bytes)
+            self.sim.energy.book_n(s.full_name, "act", ce.act, units)
+            self.sim.energy.book_n(s.full_name, "read", ce.read + ce.io, bursts)
         if self.host_read_bytes and self.link is not None:  # the kernel's host reads on the link's wires
             lk, ab = self.link.link, self.spec.hbm_access_bytes
             units = self.host_read_bytes // ab

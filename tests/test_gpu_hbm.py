@@ -212,3 +212,28 @@ def test_bad_arguments() -> None:
         loaded_latency_curve(spec, points=(16, 1))
     with pytest.raises(ValueError):
         loaded_latency_curve(spec, access_bytes=48)
+
+
+def test_curves_are_kept_on_disk(tmp_path, monkeypatch) -> None:
+    """A curve measured in one process is read back from ARCHSIM_CACHE_DIR in another (the in-process cache
+    cleared here), with every number identical; ARCHSIM_CACHE_DIR=off keeps nothing."""
+    monkeypatch.setenv(hbm_curve.CACHE_ENV, str(tmp_path / "c"))
+    spec = spec_of("hbm3_5200", *SMALL)
+    kw = dict(access_bytes=64, points=(1, 64), requests_per_point=500, seed=11)
+    a = loaded_latency_curve(spec, **kw)
+    files = list((tmp_path / "c" / "hbm_curves").glob("*.json"))
+    assert len(files) == 1
+    hbm_curve.clear_cache()
+    calls = []
+    monkeypatch.setattr(hbm_curve, "_measure_point", lambda *a, **k: calls.append(a) or (0.0, 1.0, 1, 1.0))
+    b = loaded_latency_curve(spec, **kw)
+    assert b == a and not calls  # read, not measured
+    files[0].write_text("{not json")
+    hbm_curve.clear_cache()
+    monkeypatch.undo()
+    monkeypatch.setenv(hbm_curve.CACHE_ENV, str(tmp_path / "c"))
+    assert loaded_latency_curve(spec, **kw) == a  # a damaged file is measured again
+    monkeypatch.setenv(hbm_curve.CACHE_ENV, "off")
+    hbm_curve.clear_cache()
+    loaded_latency_curve(spec, **dict(kw, seed=12))
+    assert len(list((tmp_path / "c" / "hbm_curves").glob("*.json"))) == 1

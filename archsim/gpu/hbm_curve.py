@@ -36,7 +36,11 @@ the read completing with its last burst). The compiled engine's direct feed (``T
 ``DRAMSystem``, several times faster) serves every trace record as ONE burst whatever ``size`` says, so it is
 used only for single-burst reads.
 
-Results are cached in the process, keyed by the spec's JSON and every argument: a second call is free.
+Results are cached in the process, keyed by the spec's JSON and every argument: a second call is free. They are
+also kept on disk (``$ARCHSIM_CACHE_DIR``, default ``$XDG_CACHE_HOME/archsim`` or ``~/.cache/archsim``;
+``ARCHSIM_CACHE_DIR=off`` turns it off), keyed by the same and by a digest of the DRAM engine's and this
+module's sources, so another process (a sweep's point, ``make bench``) reads the curve instead of measuring it
+again (a third of a short GPU run): the same numbers, as JSON keeps every float exactly.
 """
 
 from __future__ import annotations
@@ -157,6 +161,79 @@ def _interp(xs: tuple[float, ...], ys: tuple[float, ...], x: float, beyond) -> f
 
 
 _CACHE: dict[tuple, LatencyCurve] = {}
+CACHE_ENV = "ARCHSIM_CACHE_DIR"
+
+
+def _disk_dir():
+    """The on-disk cache's folder, or None when it is off."""
+    import os
+    from pathlib import Path
+
+    d = os.environ.get(CACHE_ENV)
+    if d is not None and d.strip().lower() in ("", "off", "0", "none"):
+        return None
+    if not d:
+        d = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+                         "archsim")
+    return Path(d) / "hbm_curves"
+
+
+_CODE_DIGEST: list[str] = []
+
+
+def _code_digest() -> str:
+    """A digest of the sources a curve's numbers depend on (the DRAM engine, the trace driver, this module)."""
+    if not _CODE_DIGEST:
+        import hashlib
+        from pathlib import Path
+
+        root = Path(__file__).resolve().parents[1]
+        h = hashlib.sha256()
+        files = sorted((root / "dram").glob("*.py")) + sorted((root / "dram").glob("*.[ch]")) + [
+            root / "system" / "trace_driver.py", Path(__file__).resolve()]
+        for f in files:
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+        _CODE_DIGEST.append(h.hexdigest()[:16])
+    return _CODE_DIGEST[0]
+
+
+def _disk_path(key: tuple):
+    import hashlib
+
+    d = _disk_dir()
+    if d is None:
+        return None
+    return d / (hashlib.sha256(repr((key, _code_digest())).encode()).hexdigest()[:32] + ".json")
+
+
+def _disk_load(key: tuple) -> LatencyCurve | None:
+    import json
+
+    path = _disk_path(key)
+    if path is None or not path.is_file():
+        return None
+    try:
+        d = json.loads(path.read_text())
+        return LatencyCurve(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+    except (OSError, ValueError, TypeError):
+        return None  # unreadable or from another layout: measure again
+
+
+def _disk_store(key: tuple, curve: LatencyCurve) -> None:
+    import dataclasses
+    import json
+
+    from archsim.core.files import atomic_write_text
+
+    path = _disk_path(key)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(dataclasses.asdict(curve)))
+    except OSError:
+        pass  # a read-only home: no disk cache
 
 
 def loaded_latency_curve(dram_spec: DRAMSpec, access_bytes: int = 64,
@@ -182,6 +259,10 @@ def loaded_latency_curve(dram_spec: DRAMSpec, access_bytes: int = 64,
         raise ValueError("requests_per_point and periods must be >= 1")
     key = (dram_spec.model_dump_json(), access_bytes, points, requests_per_point, seed, periods)
     hit = _CACHE.get(key)
+    if hit is None:
+        hit = _disk_load(key)
+        if hit is not None:
+            _CACHE[key] = hit
     if hit is not None:
         return hit
     rows = [_measure_point(dram_spec, n, access_bytes, requests_per_point, periods, seed)
@@ -201,6 +282,7 @@ def loaded_latency_curve(dram_spec: DRAMSpec, access_bytes: int = 64,
         channels=dram_spec.org.channels,
     )
     _CACHE[key] = curve
+    _disk_store(key, curve)
     return curve
 
 

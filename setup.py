@@ -8,5 +8,6 @@ setup(
             extra_compile_args=["-O2"],
         ),
         Extension("archsim.gpu._csector", ["archsim/gpu/_csector.c"], extra_compile_args=["-O2"]),
+        Extension("archsim.cache._ctags", ["archsim/cache/_ctags.c"], extra_compile_args=["-O2"]),
     ]
 )

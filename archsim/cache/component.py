@@ -27,7 +27,7 @@ import simpy
 from archsim.cache.policies import make_tags
 from archsim.cache.spec import CacheSpec
 from archsim.core.component import Component
-from archsim.core.port import MemoryPort, call_at
+from archsim.core.port import Light, MemoryPort, call_at, schedule_light
 from archsim.core.request import MemRequest, complete_at
 from archsim.core.sim import Simulator
 
@@ -77,6 +77,27 @@ class Cache(Component):
         call_at(env, now + self.hit_ps + self.to_next_ps, self._send_miss, line)
         return req.done
 
+    def read_light(self, addr: int, size: int, ev: Light) -> None:
+        """:meth:`submit` of a read of ``size`` bytes (a line) carried by a :class:`~archsim.core.port.Light`
+        instead of a ``MemRequest`` and its done event (the host cores' line loads, issue #15): the same state
+        changes and the same events at the same times, in the same order; ``ev`` fires when the line is there
+        (``ev.t_submit``: now)."""
+        env = self.env
+        now = env._now
+        ev.t_submit = now
+        self.accesses += 1
+        line = addr >> self.tags.line_shift
+        if self.tags.lookup(line, False):
+            schedule_light(env, ev, now + self.hit_ps)
+            return
+        waiters = self.mshr.get(line)
+        if waiters is not None:
+            waiters.append(ev)
+            self.merged += 1
+            return
+        self.mshr[line] = [ev]
+        call_at(env, now + self.hit_ps + self.to_next_ps, self._send_miss, line)
+
     def _submit_read_only(self, req: MemRequest) -> simpy.Event:
         if not req.is_write:
             return Cache.submit(self, req)
@@ -114,13 +135,21 @@ class Cache(Component):
     def _fill(self, ev: simpy.Event) -> None:
         line = ev.value
         waiters = self.mshr.pop(line)
-        dirty = any(r.is_write for r in waiters)
+        dirty = False
+        for r in waiters:
+            if r.is_write:
+                dirty = True
+                break
         victim = self.tags.fill(line, dirty)
         if victim is not None and victim[1]:
             self.writebacks += 1
             self.port.send(MemRequest(victim[0] << self.tags.line_shift, True, self.spec.line_bytes), None)
-        now = self.env.now
+        env = self.env
+        now = env.now
         for r in waiters:
+            if r.__class__ is Light:  # read_light's: scheduled as r.done.succeed(r) would be
+                schedule_light(env, r, now)
+                continue
             r.t_done = now
             r.done.succeed(r)
 

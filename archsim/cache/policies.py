@@ -39,6 +39,12 @@ import random
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from archsim.cache.set_assoc import SetAssocCache
+from archsim.core.sim import host_engine_name
+
+try:  # the compiled LRU tag array; without it the Python class is used
+    from archsim.cache import _ctags
+except ImportError:  # pragma: no cover - extension not built
+    _ctags = None
 
 #: ``policy:`` values, in the order the docs list them
 POLICIES = ("lru", "lfu", "evlfu", "static_hot", "random")
@@ -390,6 +396,13 @@ def make_tags(size_bytes: int, ways: int, line_bytes: int = 64, index: str = "mo
     arguments are the policies' own: ``aging_period`` (evlfu), ``seed`` (random), ``profile``, ``candidates``,
     ``max_lines``, ``preload`` (static_hot; a profile is required)."""
     if policy == "lru":
+        # the compiled LRU tag array (issue #15): a set is an array searched line by line, so only for
+        # set-associative caches (a fully associative tier of many ways keeps the dicts)
+        if _ctags is not None and ways <= 64 and host_engine_name() == "fast":
+            try:
+                return _ctags.LRUTags(size_bytes, ways, line_bytes, index)
+            except OverflowError:  # sizes or lines beyond 64 bits: the reference class
+                pass
         return SetAssocCache(size_bytes, ways, line_bytes, index)
     if policy == "lfu":
         return LFUCache(size_bytes, ways, line_bytes, index)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from heapq import heappush
 from typing import Any
 
 import simpy
@@ -16,13 +17,34 @@ import simpy
 from archsim.core.component import Component
 
 
-def call_at(env: simpy.Environment, when_ps: int, fn: Callable[[simpy.Event], Any], value: Any = None) -> None:
-    """Call ``fn(ev)`` at absolute time ``when_ps`` (>= now) with ``ev.value == value``; no process, no Timeout."""
-    ev = env.event()
-    ev._ok = True
-    ev._value = value
-    ev.callbacks.append(fn)
-    env.schedule(ev, simpy.events.NORMAL, when_ps - env.now)
+class Light:
+    """A completion scheduled without a ``simpy.Event`` (issue #15): what SimPy's event loop needs of an event
+    (``callbacks``, ``_ok``, ``_value``) and what the callbacks read (``value``, ``tag``, ``t_submit``), in slots.
+    :func:`schedule_light` puts it in the queue exactly where ``Event.succeed`` or ``env.schedule`` would (same
+    time, priority and insertion id), so the order of events is unchanged. It is a read (``is_write``) to code
+    that asks."""
+
+    __slots__ = ("callbacks", "value", "tag", "t_submit")
+    _ok = True
+    _value = None
+    is_write = False
+
+
+def schedule_light(env: simpy.Environment, ev: Light, when_ps: int) -> None:
+    """Schedule ``ev`` at ``when_ps`` (>= now) with NORMAL priority: ``env.schedule(ev, NORMAL, when_ps - now)``
+    inlined (the same arithmetic, so a float time lands on the same value)."""
+    now = env._now
+    heappush(env._queue, (now + (when_ps - now), 1, next(env._eid), ev))
+
+
+def call_at(env: simpy.Environment, when_ps: int, fn: Callable[[Any], Any], value: Any = None) -> None:
+    """Call ``fn(ev)`` at absolute time ``when_ps`` (>= now) with ``ev.value == value``; no process, no Timeout.
+    ``ev`` is a :class:`Light` (a ``simpy.Event`` before issue #15: the same place in the queue)."""
+    ev = Light.__new__(Light)
+    ev.callbacks = [fn]
+    ev.value = value
+    now = env._now
+    heappush(env._queue, (now + (when_ps - now), 1, next(env._eid), ev))
 
 
 class Slots:
@@ -96,7 +118,10 @@ class MemoryPort:
         key = mem.queue_key(req)
         q = self.waiting.get(key)
         if ok and not q:  # earlier requests to this queue waiting keep their place in line
-            self._submit(req, on_done)
+            ev = mem.submit(req)  # _submit, inlined
+            self.sent += 1
+            if on_done is not None:
+                ev.callbacks.append(on_done)
             return
         if q is None:
             q = self.waiting[key] = deque()

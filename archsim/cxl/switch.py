@@ -360,6 +360,7 @@ class Switch(Component):
     # ------------------------------------------------------------------ response path
     def _response(self, ev: simpy.Event) -> None:
         e: _Entry = ev.value.tag
+        e.inner = None  # the entry and its copy referred to each other: freed now, not by the cyclic GC
         req = e.req
         back = req.resp_bytes if req.__class__ is Message else (0 if req.is_write else req.size)
         if back:

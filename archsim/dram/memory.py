@@ -8,6 +8,7 @@ energy by kind (act, read, write, refresh, background) in the run's ledger.
 from __future__ import annotations
 
 import simpy
+from simpy.events import Event
 
 from archsim.core.component import Component
 from archsim.core.request import MemRequest
@@ -120,10 +121,15 @@ class DRAMSystem(Component):
 
     def submit(self, req: MemRequest) -> simpy.Event:
         """Accept ``req`` now (check :meth:`can_accept` first); the returned event fires on completion."""
-        ctl = self._route(req)
+        ch = req._ch  # _route, inlined
+        if ch < 0:
+            self._decode(req)
+            ch = req._ch
+        ctl = self.channels[ch]
+        env = self.env
         if req.done is None:
-            req.done = self.env.event()
-        req.t_submit = self.env.now
+            req.done = Event(env)
+        req.t_submit = env._now
         if req.size > self._burst and self._cdecode is None:
             self._submit_bursts(ctl, req)
         else:

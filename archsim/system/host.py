@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from archsim.cache.spec import CacheSpec
 from archsim.core.component import Component
-from archsim.core.port import MemoryPort, call_at, finish_at
+from archsim.core.port import Light, MemoryPort, call_at, finish_at, schedule_light
 from archsim.core.request import MemRequest
 from archsim.core.sim import Simulator
 
@@ -71,8 +71,21 @@ class DelayPath(Component):
         call_at(self.env, self.env.now + self.to_ps, self._send, inner)
         return done
 
+    def read_light(self, addr: int, size: int, ev: Light) -> None:
+        """:meth:`submit` of a read carried by a :class:`~archsim.core.port.Light` (the host cores' line loads,
+        issue #15): the same events at the same times, in the same order; ``ev`` fires when the line is back."""
+        env = self.env
+        now = env._now
+        ev.t_submit = now
+        inner = MemRequest(addr, False, size, tag=ev)
+        call_at(env, now + self.to_ps, self._send, inner)
+
     def _send(self, ev: simpy.Event) -> None:
         self.port.send(ev.value, self._back)
 
     def _back(self, ev: simpy.Event) -> None:
-        finish_at(self.env, ev.value.tag, self.env.now + self.from_ps)
+        req = ev.value.tag
+        if req.__class__ is Light:  # read_light's: scheduled as finish_at schedules req.done
+            schedule_light(self.env, req, self.env.now + self.from_ps)
+            return
+        finish_at(self.env, req, self.env.now + self.from_ps)

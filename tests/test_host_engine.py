@@ -1,0 +1,155 @@
+"""Issue #15: the fast paths of whole-system runs give the results of the reference paths, bit for bit.
+
+``ARCHSIM_HOST_ENGINE=python`` runs the reference: SimPy's own event loop (no dropping of the request <-> done
+event cycles), a ``MemRequest`` and a ``simpy.Event`` per line the host cores load, ``call_at`` as a
+``simpy.Event``, the Python LRU tag array. The default (``fast``) runs archsim's event loop, the cores' line
+loads as ``Light`` completions into the LLC (or the on-chip delay path), the compiled LRU tag array. Both must
+give the same stats tree, energy and summary on every kind of system that the fast paths touch.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from archsim.api import run
+from archsim.cache import policies
+from archsim.cache.set_assoc import SetAssocCache
+from archsim.core.port import Light
+from archsim.core.sim import HOST_ENGINE_ENV, Environment, Simulator, host_engine_name
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKLOAD = ROOT / "workloads" / "criteo_zipf.yaml"
+
+
+def _result(arch: str, sets: list[str], extra: list[str] = ()) -> str:
+    res = run(ROOT / "hwconfigs" / f"{arch}.yaml", workload=WORKLOAD, workload_overrides=sets, overrides=extra)
+    summary = {k: v for k, v in res.summary.items() if k != "wall_time_s"}
+    return json.dumps({"summary": summary, "stats": res.stats}, sort_keys=True, default=str)
+
+
+@pytest.mark.parametrize("arch,sets,extra", [
+    ("cpu_ddr4", ["num_batches=2", "batch_size=24"], []),  # LLC, 8 DRAM channels
+    ("cpu_ddr4", ["num_batches=1", "batch_size=16"], ["host.llc.policy=lfu"]),  # Python tags, fast cores
+    ("cpu_ddr4", ["num_batches=1", "batch_size=16"], ["host.llc.write_policy=read_only"]),
+    ("cpu_ddr4", ["num_batches=1", "batch_size=16"], ["host.bag_schedule=static"]),
+    ("cpu_ddr4", ["num_batches=1", "batch_size=16"], ["host.llc=null"]),  # the on-chip delay path
+    ("cxl_pool", ["num_batches=1", "batch_size=8"], []),  # LLC over links, a switch and expanders
+    ("recross", ["num_batches=1", "batch_size=16"], []),  # NMP units: rank caches (LRU tags), ports
+    ("pifs_rec", ["num_batches=1", "batch_size=8"], []),
+    ("evstore", ["num_batches=1", "batch_size=8"], []),  # tiers over an SSD, delay path, no LLC
+])
+def test_fast_paths_match_the_reference(monkeypatch, arch: str, sets: list[str], extra: list[str]) -> None:
+    monkeypatch.setenv(HOST_ENGINE_ENV, "python")
+    ref = _result(arch, sets, extra)
+    monkeypatch.setenv(HOST_ENGINE_ENV, "fast")
+    assert _result(arch, sets, extra) == ref
+
+
+def test_engine_selection(monkeypatch) -> None:
+    monkeypatch.delenv(HOST_ENGINE_ENV, raising=False)
+    assert host_engine_name() == "fast" and isinstance(Simulator().env, Environment)
+    monkeypatch.setenv(HOST_ENGINE_ENV, "python")
+    assert host_engine_name() == "python" and type(Simulator().env) is not Environment
+    assert type(policies.make_tags(64 * 64, 4, 64, "xor")) is SetAssocCache
+    monkeypatch.setenv(HOST_ENGINE_ENV, "turbo")
+    with pytest.raises(ValueError, match="fast or python"):
+        host_engine_name()
+
+
+def test_event_loop_matches_simpy() -> None:
+    """archsim's loop: the same order of equal-time events (priority, then insertion), until= a time and an
+    event, StopSimulation's leftover callbacks, failed events, and the done <-> request cycle dropped."""
+    import simpy
+
+    def trace(env_cls):
+        env = env_cls()
+        log = []
+
+        def proc(name, delays):
+            for d in delays:
+                yield env.timeout(d)
+                log.append((env.now, name))
+
+        for i in range(4):
+            env.process(proc(f"p{i}", [3, 0, 2, 5][i:] + [1, 1]))
+        ev = env.event()
+        ev._ok, ev._value = True, None
+        ev.callbacks.append(lambda e: log.append((env.now, "cb1")))
+        ev.callbacks.append(lambda e: log.append((env.now, "cb2")))
+        env.schedule(ev, simpy.events.URGENT, 3)
+        env.run(until=4)
+        log.append(("until", env.now))
+        stop = env.timeout(2, value="v")
+        assert env.run(until=stop) == "v"
+        halt = env.timeout(1, value="h")  # a callback raising StopSimulation, one left after it
+        halt.callbacks += [simpy.core.StopSimulation.callback, lambda e: log.append((env.now, "left"))]
+        log.append(("stopped", env.run()))
+        env.run()
+        failed = env.event()
+        failed.fail(RuntimeError("boom"))
+        with pytest.raises(RuntimeError, match="boom"):
+            env.run()
+        return log
+
+    assert trace(Environment) == trace(simpy.Environment)
+
+    env = Environment()
+
+    class Req:
+        done = None
+
+    r = Req()
+    r.done = env.event()
+    r.done.succeed(r)
+    light = Light.__new__(Light)
+    light.callbacks = [lambda e: None]
+    light.value = 3
+    env.schedule(light, simpy.events.NORMAL, 1)
+    env.run()
+    assert r.done is None  # the cycle is gone once the event was processed
+
+
+def test_compiled_lru_tags_match_the_reference() -> None:
+    """The compiled LRU tag array answers every call as SetAssocCache does (hits, victims and their dirty bits,
+    invalidations, set index, counters, the order of lines in a set)."""
+    _ctags = pytest.importorskip("archsim.cache._ctags")
+    rng = random.Random(5)
+    for _ in range(60):
+        ways = rng.choice([1, 2, 4, 12, 16])
+        nsets = rng.choice([1, 3, 8, 1280])
+        lb = rng.choice([1, 64])
+        index = rng.choice(["modulo", "xor"])
+        a = SetAssocCache(nsets * ways * lb, ways, lb, index)
+        b = _ctags.LRUTags(nsets * ways * lb, ways, lb, index)
+        assert (b.nsets, b.ways, b.line_shift, b.capacity_lines, b.policy) == (nsets, ways, a.line_shift,
+                                                                              a.capacity_lines, "lru")
+        span = rng.choice([20, 3000, 1 << 40])
+        for _ in range(1500):
+            line = rng.randrange(span)
+            k = rng.random()
+            if k < 0.5:
+                w = rng.random() < 0.2
+                assert a.lookup(line, w) == b.lookup(line, write=w)
+            elif k < 0.9:
+                d = rng.random() < 0.3
+                va, vb = a.fill(line, d), b.fill(line, dirty=d)
+                assert (va is None) == (vb is None) and (va is None or (va[0], bool(va[1])) == vb)
+            elif k < 0.95:
+                va, vb = a.invalidate(line), b.invalidate(line)
+                assert (va is None) == (vb is None) and (va is None or (va[0], bool(va[1])) == vb)
+            else:
+                assert a.contains(line) == b.contains(line) and a.set_of(line) == b.set_of(line)
+        assert a.stats() == b.stats()
+        for i in range(min(nsets, 40)):
+            assert [(line, bool(d)) for line, d in (a.sets[i] or {}).items()] == b.set_lines(i)
+    for bad in (dict(size_bytes=64 * 3, ways=2), dict(size_bytes=64, ways=0),
+                dict(size_bytes=256, ways=2, line_bytes=48), dict(size_bytes=256, ways=2, index="hash")):
+        with pytest.raises(ValueError) as ea:
+            SetAssocCache(**bad)
+        with pytest.raises(ValueError) as eb:
+            _ctags.LRUTags(**bad)
+        assert str(ea.value) == str(eb.value)

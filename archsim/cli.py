@@ -108,12 +108,17 @@ def _parser() -> argparse.ArgumentParser:
 
     add_trace_parser(sub)
 
-    b = sub.add_parser("bench", help="simulated requests per wall-clock second on the reference traces")
+    b = sub.add_parser("bench", help="simulated requests per wall-clock second on the reference DRAM traces, and "
+                                      "lookups per wall second of criteo_zipf on every shipped architecture")
     b.add_argument("--out", default="results/bench.json")
-    b.add_argument("--config", default=None, help="hwconfig (default hwconfigs/dram_ddr4_dramsim3.yaml)")
+    b.add_argument("--config", default=None,
+                   help="DRAM hwconfig of the trace lines (default hwconfigs/dram_ddr4_dramsim3.yaml)")
     b.add_argument("--engine", choices=["c", "python"], default=None,
                    help="channel engine (default: $ARCHSIM_ENGINE, else the compiled one when built)")
-    b.add_argument("--repeat", type=int, default=3, help="runs per trace; the median wall time is reported")
+    b.add_argument("--repeat", type=int, default=3, help="runs per line; the median wall time is reported")
+    b.add_argument("--only", action="append", default=None, metavar="NAME[,NAME]",
+                   help="run only these architectures (and traces; the random trace always runs, every "
+                        "workload line is divided by it); repeatable")
     return p
 
 
@@ -478,54 +483,9 @@ def _cmd_validate_gpu(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    import os
-    import statistics
+    from archsim.report.bench import run_bench
 
-    from archsim.api import run
-    from archsim.dram.controller import ENGINE_ENV, engine_name
-    from archsim.validation import REPO_ROOT, reference_dir
-
-    if args.engine:
-        os.environ[ENGINE_ENV] = args.engine
-    if args.repeat < 1:
-        raise InputError(f"--repeat: must be >= 1, got {args.repeat}")
-    cfg = args.config or str(REPO_ROOT / "hwconfigs" / "dram_ddr4_dramsim3.yaml")
-    traces = reference_dir() / "dram" / "traces"
-    out: dict[str, object] = {"config": Path(cfg).name, "window": 0, "unit": "simulated requests per wall second",
-                              "engine": engine_name(), "repeat": args.repeat, "statistic": "median wall time",
-                              "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "traces": {}}
-    for name in ("stream_r_100k", "random_r_100k", "zipf105_row128_100k"):
-        walls = []
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            res = run(cfg, trace=traces / f"{name}.trace.gz", window=0)
-            walls.append(time.perf_counter() - t0)
-        wall = statistics.median(walls)
-        rate = res.summary["requests"] / wall
-        out["traces"][name] = {"requests": res.summary["requests"], "wall_s": round(wall, 3),
-                               "walls_s": [round(w, 3) for w in walls], "requests_per_s": round(rate)}
-        print(f"{name:24s} {res.summary['requests']:>8d} requests {wall:7.2f} s {rate:>10,.0f} req/s")
-    # embedding workloads: lookups per wall second of the CPU baseline (host, LLC and 8 channels) and of
-    # cross-level NMP (rank and bank units of 16 ranks) on a skewed Criteo-like workload
-    wl = str(REPO_ROOT / "workloads" / "criteo_zipf.yaml")
-    wl_sets = ["num_batches=4"]
-    out["workloads"] = {}
-    for hw in ("cpu_ddr4", "recross"):
-        walls = []
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            res = run(str(REPO_ROOT / "hwconfigs" / f"{hw}.yaml"), workload=wl, workload_overrides=wl_sets)
-            walls.append(time.perf_counter() - t0)
-        wall = statistics.median(walls)
-        rate = res.summary["lookups"] / wall
-        out["workloads"][f"{hw}/criteo_zipf"] = {
-            "workload_overrides": wl_sets, "lookups": res.summary["lookups"], "wall_s": round(wall, 3),
-            "walls_s": [round(w, 3) for w in walls], "lookups_per_s": round(rate)}
-        print(f"{hw + ' criteo_zipf':24s} {res.summary['lookups']:>8d} lookups  {wall:7.2f} s "
-              f"{rate:>10,.0f} lookups/s")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out, json.dumps(out, indent=2) + "\n")
-    print(f"written {args.out}")
+    run_bench(out=args.out, config=args.config, engine=args.engine, repeat=args.repeat, only=args.only)
     return 0
 
 

@@ -43,10 +43,12 @@ failed otherwise."""
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    """Run ``archsim sweep``; 0 when every point succeeded, 1 when some failed (they are in the table), 4 when
-    the only failures are points that ran past their time limit. Nothing runs when the spec (any of its values)
-    is invalid: InputError / ConfigError, exit status 2."""
+    """Run ``archsim sweep``; 0 when every point succeeded, 1 when some failed (they are in the table) or the
+    Dask scheduler went away midway (one line; the points recorded are kept), 4 when the only failures are
+    points that ran past their time limit. Nothing runs when the spec (any of its values) is invalid:
+    InputError / ConfigError, exit status 2."""
     from archsim.api import check_max_wall
+    from archsim.sweep.executors import ExecutorLost
     from archsim.sweep.runner import run_sweep
     from archsim.sweep.spec import expand_points, load_sweep
 
@@ -65,7 +67,21 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     if max_wall is not None:
         sweep.timeout = max_wall
-    df = run_sweep(sweep, jobs=args.jobs, dask=args.dask, out=args.out, progress=not args.quiet)
+    if args.dask is not None and args.dask != "local":
+        # a lost scheduler is reported in one line below; the client's own log of its reconnection attempts
+        # (tracebacks on stderr) would only repeat it (set after the import: distributed sets its loggers' levels)
+        import logging
+
+        try:
+            import distributed  # noqa: F401
+        except ImportError:  # pragma: no cover - a dependency; DaskBackend reports it
+            pass
+        logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
+    try:
+        df = run_sweep(sweep, jobs=args.jobs, dask=args.dask, out=args.out, progress=not args.quiet)
+    except ExecutorLost as exc:
+        print(f"archsim: sweep {sweep.name} stopped: {exc}", file=sys.stderr)
+        return 1
     failed = int((df["status"] != "ok").sum())
     if failed == 0:
         return 0

@@ -17,7 +17,12 @@ from typing import Any
 from archsim.config import InputError
 from archsim.sweep.worker import run_point
 
-__all__ = ["Backend", "make_backend"]
+__all__ = ["Backend", "ExecutorLost", "make_backend", "prestart"]
+
+
+class ExecutorLost(RuntimeError):
+    """The executor went away in the middle of a sweep (the Dask scheduler stopped, or the connection to it was
+    lost). Points recorded so far are kept; running the sweep again resumes it."""
 
 
 class Backend:
@@ -70,9 +75,22 @@ def _mp_context():
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["archsim.sweep.worker", "archsim.api"])
+        # the forkserver imports what a point needs once; the workers it forks start warm
+        ctx.set_forkserver_preload(["archsim.sweep.preload"])
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+def prestart(jobs: int | None = None, dask: Any = None, executor: Any = None) -> None:
+    """For local processes (``jobs`` other than None or 1, no ``dask`` or ``executor``): start the forkserver
+    now, in the background, so that its imports (:mod:`archsim.sweep.preload`, about half a second) overlap
+    the runner's keying of the points instead of delaying the first point. Does nothing otherwise."""
+    if executor is not None or dask is not None or jobs is None or jobs == 1 or jobs < 0:
+        return
+    if _mp_context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 class PoolBackend(Backend):
@@ -148,24 +166,45 @@ class DaskBackend(Backend):
         self.name = f"dask {self.client.scheduler.address} ({nthreads} threads)"
         self.run_id = uuid.uuid4().hex[:8]
 
+    def _lost(self, exc: BaseException | None = None) -> ExecutorLost:
+        why = f" ({type(exc).__name__})" if exc is not None else ""
+        return ExecutorLost(f"lost the connection to the Dask scheduler {self.client.scheduler.address}{why}")
+
     def submit(self, task: dict[str, Any], attempt: int) -> Any:
         key = f"archsim-point-{self.run_id}-{task['key'][:16]}-{attempt}"
+        if self.client.status not in ("running", "newly-created"):
+            raise self._lost()
         return self.client.submit(run_point, task, key=key, pure=False)
 
     def wait(self, futures: Iterable[Any]) -> set[Any]:
-        done, _ = self.distributed.wait(list(futures), return_when="FIRST_COMPLETED")
+        futures = list(futures)
+        try:
+            done, _ = self.distributed.wait(futures, return_when="FIRST_COMPLETED")
+        except cf.CancelledError as exc:
+            # FuturesCancelledError: the client lost its scheduler (the futures are gone with it), or a task was
+            # cancelled at the scheduler (its point fails as an internal error, and is retried)
+            cancelled = {f for f in futures if f.status == "cancelled"}
+            if self.client.status != "running" or not cancelled:
+                raise self._lost(exc) from None
+            return cancelled
         return set(done)
 
     def close(self, cancel: bool) -> None:
-        if self.own_client:
-            self.client.close()
-        if self.cluster is not None:
-            self.cluster.close()
+        try:
+            if self.own_client:
+                self.client.close()
+            if self.cluster is not None:
+                self.cluster.close()
+        except (OSError, TimeoutError, cf.CancelledError):  # pragma: no cover - the scheduler already went away
+            pass
 
     def cancel(self, futures: Iterable[Any]) -> None:
         futures = list(futures)
-        if futures:
-            self.client.cancel(futures)
+        if futures and self.client.status == "running":
+            try:
+                self.client.cancel(futures)
+            except (OSError, TimeoutError, cf.CancelledError):  # pragma: no cover - lost the scheduler meanwhile
+                pass
 
 
 def make_backend(jobs: int | None = None, dask: Any = None, executor: Any = None) -> Backend:

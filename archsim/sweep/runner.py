@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from archsim.config import InputError
-from archsim.sweep.executors import Backend, make_backend
+from archsim.sweep.executors import Backend, ExecutorLost, make_backend, prestart
 from archsim.sweep.spec import Point, Sweep, expand_points, load_sweep
 from archsim.sweep.store import KeyResolver, ResultStore, archsim_version, build_table, fallback_key
 
@@ -34,9 +34,12 @@ def run_sweep(spec: str | os.PathLike[str] | Sweep, jobs: int | None = None, das
     ``df.attrs["sweep"]`` holds the counts: ``points, unique, reused, ran, ok, failed, timed_out, seconds, out``
     (``timed_out``: the failed points that ran past ``sweep.timeout``).
     Raises :class:`~archsim.config.ConfigError` for a bad spec; a failing point does not raise.
+    :class:`~archsim.sweep.executors.ExecutorLost` when the executor goes away midway (the Dask scheduler
+    stopped): the points recorded so far are kept, and running the sweep again runs only the others.
     """
     t0 = time.perf_counter()
     sweep = spec if isinstance(spec, Sweep) else load_sweep(spec)
+    prestart(jobs, dask, executor)  # local processes: the workers' imports overlap the keying below
     points = expand_points(sweep)
     out_dir = Path(out) if out is not None else Path("results") / sweep.name
     store = ResultStore(out_dir)
@@ -81,6 +84,7 @@ def run_sweep(spec: str | os.PathLike[str] | Sweep, jobs: int | None = None, das
                "window": sweep.window if sweep.trace else None,
                "config_hash": res.get("config_hash") or p.config_hash or None,
                "archsim_version": resolver.version, "wall_s": res.get("wall_s"),
+               "cpu_s": res.get("cpu_s"), "worker": res.get("worker"),
                "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "summary": res.get("summary")}
         if res.get("traceback"):
             rec["traceback"] = res["traceback"]
@@ -98,7 +102,12 @@ def run_sweep(spec: str | os.PathLike[str] | Sweep, jobs: int | None = None, das
         if todo:
             backend = make_backend(jobs, dask, executor)
             bar.executor(backend.describe())
-            _drive(backend, sweep, todo, record, stats)
+            try:
+                _drive(backend, sweep, todo, record, stats)
+            except ExecutorLost as exc:
+                kept = stats["reused"] + stats["ok"] + stats["failed"]
+                raise ExecutorLost(f"{exc}; {kept} of {stats['unique']} points are recorded in {out_dir} (run the "
+                                   f"same sweep again to run the other {stats['unique'] - kept})") from None
     stats["seconds"] = round(time.perf_counter() - t0, 3)
     stats["out"] = str(out_dir)
     df = build_table(sweep, points, records)

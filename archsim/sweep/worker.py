@@ -3,6 +3,8 @@ safe under spawn, forkserver and Dask workers. It takes and returns plain dicts.
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 import traceback
 from typing import Any
@@ -10,7 +12,7 @@ from typing import Any
 from archsim.api import WallLimitExceeded
 from archsim.config import InputError
 
-__all__ = ["PointTimeout", "run_point"]
+__all__ = ["PointTimeout", "run_point", "worker_id"]
 
 PointTimeout = WallLimitExceeded
 """A point ran past the sweep's ``timeout`` (``archsim sweep --max-wall``): :class:`archsim.api.WallLimitExceeded`."""
@@ -23,11 +25,13 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
     ``timeout``: seconds, ``archsim.api.run``'s ``max_wall``: a SIGALRM timer where the point runs on a
     process's main thread, else a check after each batch of a workload).
     Returns ``{key, status: "ok" | "failed", error, error_kind: None | "input" | "timeout" | "internal",
-    summary, config_hash, wall_s}``; bad input gives the one-line text of the InputError / ConfigError.
+    summary, config_hash, wall_s, cpu_s, worker}`` (``cpu_s``: the process's CPU seconds meanwhile, all its
+    threads; below ``wall_s`` when the point waited for a core; ``worker``: ``HOST:PID`` of the process that ran
+    the point); bad input gives the one-line text of the InputError / ConfigError.
     """
     from archsim.api import run
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out: dict[str, Any] = {"key": task.get("key"), "status": "ok", "error": None, "error_kind": None,
                            "summary": None, "config_hash": None}
     timeout = task.get("timeout")
@@ -46,7 +50,15 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
         out.update(status="failed", error=_one_line(f"{type(exc).__name__}: {exc}"), error_kind="internal",
                    traceback=traceback.format_exc())
     out["wall_s"] = round(time.perf_counter() - t0, 3)
+    out["cpu_s"] = round(time.process_time() - c0, 3)
+    out["worker"] = worker_id()
     return out
+
+
+def worker_id() -> str:
+    """``HOST:PID`` of the calling process, recorded with each point it runs (which machine and process ran it;
+    read at each call: workers forked from a preloaded forkserver share its imported modules, not its pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _plain(v: Any) -> Any:

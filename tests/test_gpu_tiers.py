@@ -313,3 +313,23 @@ def test_hbm_read_energy_is_per_access_unit(tmp_path):
     e = st["energy"]["components"]["system.gpu0"]  # pJ by kind
     assert st["energy"]["unit"] == "pJ"
     assert e["act"] + e["read"] == pytest.approx(want, rel=1e-9) and want > 0
+
+
+def test_validate_gpu_runs_a_host_placement(tmp_path):
+    """archsim validate gpu on a placement-host config reads the table over the link (slower than from HBM),
+    and refuses hot_in_hbm (it needs a workload's profile) with the key path."""
+    from archsim.config.errors import ConfigError
+    from archsim.gpu.validate import load_gpu, load_gpu_host, predict
+
+    row = {"rows": "1000000", "dim": "128", "dtype": "float32", "batch": "64", "pooling": "20", "dist": "uniform"}
+    host_cfg = ROOT / "validation" / "gpu" / "gpu_h100_host.yaml"
+    spec, stack = load_gpu(host_cfg)
+    host = load_gpu_host(host_cfg)
+    assert host is not None and host[0].iommu_walk_ns > 0
+    t_host = float(predict([row], spec, stack, flush_l2=False, host=host)[0]["pred_kernel_time_ns"])
+    spec0, stack0 = load_gpu(HW / "gpu_h100.yaml")
+    assert load_gpu_host(HW / "gpu_h100.yaml") is None
+    t_hbm = float(predict([row], spec0, stack0, flush_l2=False)[0]["pred_kernel_time_ns"])
+    assert t_host > 3 * t_hbm
+    with pytest.raises(ConfigError, match="placement.policy"):
+        load_gpu_host(gpu_config(tmp_path, {"policy": "hot_in_hbm"}))

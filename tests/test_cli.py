@@ -256,3 +256,21 @@ def test_validate_reports_rows_outside_tolerance_and_exits_0_unless_strict(monke
     assert cli.main(["validate"]) == 0
     assert "0 within tolerance, 1 outside" in capsys.readouterr().out
     assert cli.main(["validate", "--strict"]) == 3
+
+
+@pytest.mark.parametrize("args", [["presets"], ["sweep", "examples/sweep_efficiency.yaml", "--dry-run"]])
+def test_a_reader_that_goes_away_ends_the_command_quietly(args):
+    """``archsim presets | head -1``: the reader closes the pipe; archsim stops with exit status 141 (128 +
+    SIGPIPE, as the shell's tools do) and writes nothing to stderr (no 'internal error', no 'Exception
+    ignored')."""
+    import os
+
+    root = Path(__file__).resolve().parents[1]
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone before the first line: every write fails with EPIPE
+    try:
+        p = subprocess.run([sys.executable, "-m", "archsim.cli", *args], cwd=root, stdout=w,
+                           stderr=subprocess.PIPE, timeout=120)
+    finally:
+        os.close(w)
+    assert p.returncode == 141 and p.stderr.decode() == "", (p.returncode, p.stderr.decode())

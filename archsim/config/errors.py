@@ -98,8 +98,9 @@ def _rebuild_config_error(
 
 def run_guarded(fn, *args, interrupted: str = "interrupted") -> int:
     """Run a command function the way the command line does: bad input (:class:`InputError`, so also
-    :class:`ConfigError`) is one line on stderr and exit status 2; Ctrl-C is exit status 130; any other
-    exception is a bug: one line naming it and the file that holds the full traceback, exit status 1."""
+    :class:`ConfigError`) is one line on stderr and exit status 2; Ctrl-C is exit status 130; a reader of the
+    output that went away (``| head``) ends the command quietly, exit status 141; any other exception is a bug:
+    one line naming it and the file that holds the full traceback, exit status 1."""
     import sys
 
     try:
@@ -110,11 +111,42 @@ def run_guarded(fn, *args, interrupted: str = "interrupted") -> int:
     except KeyboardInterrupt:
         print(f"archsim: {interrupted}", file=sys.stderr)
         return 130
+    except BrokenPipeError as e:
+        if _stdout_closed():  # the reader of our output went away (``archsim schema | head``): stop quietly
+            return 141  # 128 + SIGPIPE, as the shell's tools exit
+        return _internal(e)
     except Exception as e:  # noqa: BLE001 - the last resort of the command line: no raw traceback
-        log = write_crash_log(e)
-        print(f"archsim: internal error: {type(e).__name__}: {_one_line(str(e))[:300]} (a bug; full traceback in "
-              f"{log})", file=sys.stderr)
-        return 1
+        return _internal(e)
+
+
+def _stdout_closed() -> bool:
+    """Whether standard output is a pipe whose reader has gone; if so, it is pointed at /dev/null, so that the
+    interpreter's last flush at exit does not print 'Exception ignored ... BrokenPipeError'."""
+    import os
+    import select
+    import sys
+
+    try:
+        fd = sys.stdout.fileno()
+        poll = select.poll()
+        poll.register(fd, select.POLLOUT)
+        gone = any(ev & select.POLLERR for _, ev in poll.poll(0))  # a pipe with no reader left
+    except (AttributeError, ValueError, OSError):
+        return False
+    if gone:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+    return gone
+
+
+def _internal(e: BaseException) -> int:
+    """A bug: one line naming it and the file with the full traceback; exit status 1."""
+    import sys
+
+    log = write_crash_log(e)
+    print(f"archsim: internal error: {type(e).__name__}: {_one_line(str(e))[:300]} (a bug; full traceback in "
+          f"{log})", file=sys.stderr)
+    return 1
 
 
 def write_crash_log(exc: BaseException) -> str:

@@ -220,15 +220,28 @@ def test_ugache_placement_replicates_then_partitions():
     robin, each GPU's partition within the rest of its budget."""
     import numpy as np
 
-    from archsim.gpu.kinds import ugache_placement
+    from archsim.gpu.kinds import ranked_profile, ugache_placement
 
-    keys = np.array([[0] * 10, list(range(10))])  # table 0, rows 0..9
-    counts = np.array([100, 90, 80, 70, 60, 50, 40, 30, 20, 10])
+    class Batch:
+        def __init__(self, *indices):
+            self.indices = [np.array(i) for i in indices]
+
+    class Profile:
+        def profiled_batches(self, n):
+            return [Batch([9, 9, 9, 3, 3, 7], [5, 5, 5, 1]), Batch([3, 2], [1])][:n]
+
+    # by count, then table, then row: (0, 3), (0, 9), (1, 5) three times each, (1, 1) twice, (0, 2), (0, 7) once
+    ranked = ranked_profile(Profile(), [0, 1], 2)
+    assert ranked.T.tolist() == [[0, 3], [0, 9], [1, 5], [1, 1], [0, 2], [0, 7]]
+    # rows 3, 3, 7 of [3, 9) (9 is outside), numbered from 3
+    assert ranked_profile(Profile(), [0], 1, {0: (3, 9)}).T.tolist() == [[0, 0], [0, 4]]
+
+    keys = np.array([[0] * 10, list(range(10))])  # table 0, rows 0..9, hottest first
     rb = np.array([100])
-    rep, parts = ugache_placement(keys, counts, rb, 2, 400, 0.5)  # 2 rows replicated, then 2 x 2 per GPU
+    rep, parts = ugache_placement(keys, rb, 2, 400, 0.5)  # 2 rows replicated, then 2 x 2 per GPU
     assert keys[1][rep].tolist() == [0, 1]
     assert [sorted(keys[1][p].tolist()) for p in parts] == [[2, 4], [3, 5]]
-    rep, parts = ugache_placement(keys, counts, rb, 2, 400, 0.0)  # all partitioned: 4 rows each
+    rep, parts = ugache_placement(keys, rb, 2, 400, 0.0)  # all partitioned: 4 rows each
     assert len(rep) == 0 and [len(p) for p in parts] == [4, 4]
 
 
@@ -333,3 +346,20 @@ def test_validate_gpu_runs_a_host_placement(tmp_path):
     assert t_host > 3 * t_hbm
     with pytest.raises(ConfigError, match="placement.policy"):
         load_gpu_host(gpu_config(tmp_path, {"policy": "hot_in_hbm"}))
+
+
+def test_zero_copy_cases_measured_on_the_h100():
+    """Two of the zero-copy EmbeddingBag cases measured on the H100's host (validation/gpu/data/hostmem_cases.csv;
+    neither used to solve the host path's two occupancies): the predicted kernel time within 20% of the measured
+    one, as docs/validation.md lists (-1.0% and +3.0% there)."""
+    import csv
+
+    from archsim.gpu.validate import load_gpu, load_gpu_host, predict
+
+    cases = {r["case"]: r for r in csv.DictReader((ROOT / "validation" / "gpu" / "data" / "hostmem_cases.csv").open())}
+    cfg = ROOT / "validation" / "gpu" / "gpu_h100_host.yaml"
+    spec, stack = load_gpu(cfg)
+    rows = [cases["host_u10m_b1024_p20"], cases["host_u100k_b4096_p20"]]
+    for row in predict(rows, spec, stack, flush_l2=False, host=load_gpu_host(cfg)):
+        measured, pred = float(row["kernel_time_ns"]), float(row["pred_kernel_time_ns"])
+        assert abs(pred - measured) <= 0.2 * measured, (row["case"], measured, pred)

@@ -62,19 +62,7 @@ class SetAssocCache:
 
     def lookup(self, line: int, write: bool = False) -> bool:
         """Whether ``line`` is present; a hit makes it most recently used (and dirty on a write)."""
-        n = self.nsets  # set_of(line), inlined (the hot path of every LRU cache, issue #15)
-        if n == 1:
-            i = 0
-        elif self.xor_index:
-            x = line
-            h = 0
-            while x:
-                h ^= x
-                x //= n
-            i = h % n
-        else:
-            i = line % n
-        s = self.sets[i]
+        s = self.sets[self.set_of(line)]
         if s is not None and line in s:
             dirty = s.pop(line) or write
             s[line] = dirty
@@ -90,18 +78,7 @@ class SetAssocCache:
 
     def fill(self, line: int, dirty: bool = False) -> tuple[int, bool] | None:
         """Insert ``line`` as most recently used; returns the evicted ``(line, dirty)`` if a line had to go."""
-        n = self.nsets  # set_of(line), inlined
-        if n == 1:
-            i = 0
-        elif self.xor_index:
-            x = line
-            h = 0
-            while x:
-                h ^= x
-                x //= n
-            i = h % n
-        else:
-            i = line % n
+        i = self.set_of(line)
         s = self.sets[i]
         if s is None:
             s = self.sets[i] = {}

@@ -684,7 +684,7 @@ class EmbeddingBagModel:
         ipr = float(steps.sum() / nr) if nr else 0.0
         l2_bpr = (st.l1_lookups - st.l1_hits) * self.spec.l1.sector_bytes / nr if nr else 0.0
         hbm_upr = st.dram_read_bytes / self.spec.hbm_access_bytes / nr if nr else 0.0
-        rbpr = tuple((q / nr, b / nr, pg / nr, min(1.0, pg * st.chunks_per_row / q) if q else 0.0) if nr
+        rpr = tuple((q / nr, b / nr, pg / nr, min(1.0, pg * st.chunks_per_row / q) if q else 0.0) if nr
                      else (0.0, 0.0, 0.0, 0.0)
                      for q, b, pg in zip(st.remote_requests, st.remote_read_bytes, st.remote_pages))
         nround = rounds.sum(axis=1)
@@ -731,7 +731,7 @@ class EmbeddingBagModel:
             m = min(n, cap)
             key = max(1, int(m)) if m < 32 else 32 * int(round(m / 32))
             if key not in cache:
-                cache[key] = self._latencies(float(key), mix, l2_bpr, hbm_upr, ipr, rbpr)
+                cache[key] = self._latencies(float(key), mix, l2_bpr, hbm_upr, ipr, rpr)
             lat, dep, stretch = cache[key]
             stretch *= waiting
             t_w = (rounds[live] @ lat + nround[live] * dep + steps[live] / clk) * stretch

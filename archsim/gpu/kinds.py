@@ -115,11 +115,36 @@ def host_remote(spec: GPUSpec, link_spec, host_dram_spec, hbm_curve, first_line:
     on_chip = spec.hbm_idle_latency_ns - hbm_curve.latency_ns(1)
     wire_ns = (lk.serialisation_ps(0) + lk.serialisation_ps(ab) + 2 * lk.latency_ps) / 1000
     raw = 1000 / float(link_spec.ps_per_byte)
-    g = lambda k, d=0.0: getattr(link_spec, k, d)  # noqa: E731 (the ssd's link spec has none of these)
     return RemoteMemory("host", first_line, end_line, on_chip + wire_ns + curve.latency_ns(1), raw,
-                        link_spec.tlp_overhead_bytes, ab, curve, request_ns=g("read_request_ns"),
-                        page_bytes=int(g("iommu_page_bytes", 4096)), walk_ns=g("iommu_walk_ns"),
-                        walk_occupancy_ns=g("iommu_walk_occupancy_ns"), cached_across_launches=keep_lines)
+                        link_spec.tlp_overhead_bytes, ab, curve, request_ns=link_spec.read_request_ns,
+                        page_bytes=link_spec.iommu_page_bytes, walk_ns=link_spec.iommu_walk_ns,
+                        walk_occupancy_ns=link_spec.iommu_walk_occupancy_ns, cached_across_launches=keep_lines)
+
+
+def ranked_profile(table_map, tables, batches: int, row_range: dict[int, tuple[int, int]] | None = None
+                   ) -> np.ndarray:
+    """The (table, row) pairs the workload's first ``batches`` batches look up, hottest first (ties: lower
+    table, then lower row), as a 2 x K array; ``row_range``: per table, only rows ``[lo, hi)``, numbered from
+    ``lo`` (a row-wise shard's own)."""
+    got = table_map.profiled_batches(batches) if hasattr(table_map, "profiled_batches") else []
+    keys = []
+    for batch in got:
+        for t in tables:
+            idx = np.asarray(batch.indices[t], dtype=np.int64)
+            if row_range and t in row_range:
+                lo, hi = row_range[t]
+                idx = idx[(idx >= lo) & (idx < hi)] - lo
+            if len(idx):
+                keys.append(np.stack([np.full(len(idx), t, dtype=np.int64), idx]))
+    if not keys:
+        return np.zeros((2, 0), dtype=np.int64)
+    uniq, counts = np.unique(np.concatenate(keys, axis=1), axis=1, return_counts=True)
+    return uniq[:, np.lexsort((uniq[1], uniq[0], -counts))]
+
+
+def rows_by_table(pairs: np.ndarray, tables) -> dict[int, np.ndarray]:
+    """The rows of (table, row) ``pairs`` per table of ``tables``, sorted."""
+    return {t: np.sort(pairs[1][pairs[0] == t]) for t in tables}
 
 
 class GPUComponent(Component):
@@ -220,33 +245,11 @@ class GPUComponent(Component):
     def _hottest(self) -> dict[int, np.ndarray]:
         """The owned tables' rows the profile looks up most (ties: lower table, then lower row), as many as the
         HBM budget holds (each table's share on its own 2 MiB boundary); per table, sorted."""
-        p = self.spec.placement
-        tm = self.table_map
-        batches = tm.profiled_batches(p.profile_batches) if hasattr(tm, "profiled_batches") else []
-        keys, tabs = [], []
-        for batch in batches:
-            for t in self.owned:
-                idx = np.asarray(batch.indices[t], dtype=np.int64)
-                if t in self.row_range:
-                    lo, hi = self.row_range[t]
-                    idx = idx[(idx >= lo) & (idx < hi)] - lo
-                if len(idx):
-                    keys.append(idx)
-                    tabs.append(np.full(len(idx), t, dtype=np.int64))
-        if not keys:
-            return {}
-        rows, tab = np.concatenate(keys), np.concatenate(tabs)
-        rb = np.array([self.tables[t].row_bytes for t in range(len(self.tables))], dtype=np.int64)
-        uniq, counts = np.unique(np.stack([tab, rows]), axis=1, return_counts=True)
-        order = np.lexsort((uniq[1], uniq[0], -counts))
+        ranked = ranked_profile(self.table_map, self.owned, self.spec.placement.profile_batches, self.row_range)
+        rb = np.array([t.row_bytes for t in self.tables], dtype=np.int64)
         budget = self.hbm_budget() - len(self.owned) * _ALIGN  # each table's share rounds up to 2 MiB
-        take = order[np.cumsum(rb[uniq[0][order]]) <= budget]
-        hot = {}
-        for t in self.owned:
-            r = uniq[1][take][uniq[0][take] == t]
-            if len(r):
-                hot[t] = np.sort(r)
-        return hot
+        hot = rows_by_table(ranked[:, np.cumsum(rb[ranked[0]]) <= budget], self.owned)
+        return {t: r for t, r in hot.items() if len(r)}
 
     def accepts_table(self, t: int) -> bool:
         return t in self.bases
@@ -459,15 +462,17 @@ class GPUShard(Component):
     is done when the last partial vector is back at the host, whose adds of the partial vectors are not
     timed)."""
 
-    def __init__(self, sim, name: str, members: list[GPUComponent], owner: list[int] | None,
-                 rows_per_shard: list[int] | None = None, data_parallel: bool = False) -> None:
+    def __init__(self, sim, name: str, members: list[GPUComponent], ntables: int, owner: list[int] | None = None,
+                 rows_per_shard: list[int] | None = None) -> None:
+        """``owner``: the GPU of each table (table-wise); ``rows_per_shard``: each table's rows per GPU
+        (row-wise); neither: every n-th bag of a table to each GPU (data parallel, one cache across them)."""
         super().__init__(sim, name)
         self.members = members
         self.owner = owner
         self.rows_per_shard = rows_per_shard
-        self.data_parallel = data_parallel
-        self.ntables = len(rows_per_shard) if rows_per_shard is not None else len(owner)
-        self.next_gpu = [0] * self.ntables
+        self.data_parallel = owner is None and rows_per_shard is None
+        self.ntables = ntables
+        self.next_gpu = [0] * ntables
 
     def accepts_table(self, t: int) -> bool:
         return 0 <= t < self.ntables
@@ -573,7 +578,7 @@ def _build_shard(ctx, node) -> GPUShard:
                                         f"{p.members[g]}'s row-wise share of the tables takes {gpu.buffers} B, "
                                         f"more than its {gpu.capacity} B of HBM (more GPUs, or placement "
                                         f"hot_in_hbm on the gpus)")
-        return GPUShard(ctx.sim, node.name, gpus, None, per)
+        return GPUShard(ctx.sim, node.name, gpus, len(tables), rows_per_shard=per)
     if p.policy == "ugache":
         return _build_ugache(ctx, node, gpus)
     owner = shard_tables(tables, [g.capacity for g in gpus], p.policy)
@@ -585,29 +590,25 @@ def _build_shard(ctx, node) -> GPUShard:
                                 f"than one GPU is not yet modelled)")
     for i, g in enumerate(gpus):
         g.assign([t for t, o in enumerate(owner) if o == i])
-    return GPUShard(ctx.sim, node.name, gpus, owner)
+    return GPUShard(ctx.sim, node.name, gpus, len(tables), owner=owner)
 
 
-def ugache_placement(counts_keys: np.ndarray, counts: np.ndarray, row_bytes: np.ndarray, n: int, budget: int,
+def ugache_placement(ranked: np.ndarray, row_bytes: np.ndarray, n: int, budget: int,
                      replicate_fraction: float) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Rows ranked hottest first (``counts_keys``: (table, row) pairs, 2 x K; ``counts``): the replicated ones
-    (hottest, up to ``replicate_fraction`` x ``budget`` bytes on every GPU) and, per GPU, its partition (the
-    next ones, dealt round robin, up to the rest of each GPU's budget); indices into the ranked keys."""
-    order = np.lexsort((counts_keys[1], counts_keys[0], -counts))
-    size = row_bytes[counts_keys[0][order]]
-    cum = np.cumsum(size)
+    """Of (table, row) pairs ranked hottest first (2 x K, :func:`ranked_profile`): the replicated ones (the
+    hottest, up to ``replicate_fraction`` x ``budget`` bytes, on every GPU) and, per GPU, its partition (the
+    next ones, dealt round robin, up to the rest of each GPU's budget); indices into ``ranked``."""
+    cum = np.cumsum(row_bytes[ranked[0]])
     rep = int(np.searchsorted(cum, replicate_fraction * budget, side="right"))
-    rest = order[rep:]
-    per_gpu = [rest[g::n] for g in range(n)]
+    left = budget - (cum[rep - 1] if rep else 0)
     parts = []
     for g in range(n):
-        c = np.cumsum(row_bytes[counts_keys[0][per_gpu[g]]])
-        parts.append(per_gpu[g][c <= budget - (cum[rep - 1] if rep else 0)])
-    return order[:rep], parts
+        mine = np.arange(rep + g, ranked.shape[1], n)
+        parts.append(mine[np.cumsum(row_bytes[ranked[0][mine]]) <= left])
+    return np.arange(rep), parts
 
 
 def _build_ugache(ctx, node, gpus: list[GPUComponent]) -> GPUShard:
-    from archsim.gpu.embbag import RemoteMemory
     from archsim.storage.tiers import tier_config_error
 
     p = node.params
@@ -625,22 +626,13 @@ def _build_ugache(ctx, node, gpus: list[GPUComponent]) -> GPUShard:
             raise tier_config_error(node.where, ("cache_bytes",),
                                     f"cache_bytes {p.cache_bytes} + {p.members[i]}'s reserve_bytes "
                                     f"{g.spec.placement.reserve_bytes} exceed its {g.capacity} B of HBM")
-    tm = ctx.table_map
-    batches = tm.profiled_batches(p.profile_batches) if hasattr(tm, "profiled_batches") else []
-    keys = [np.stack([np.full(len(b.indices[t]), t, dtype=np.int64), np.asarray(b.indices[t], dtype=np.int64)])
-            for b in batches for t in range(len(tables)) if len(b.indices[t])]
-    hot_all = [dict() for _ in gpus]
-    peer_all = [dict() for _ in gpus]
-    if keys:
-        uniq, counts = np.unique(np.concatenate(keys, axis=1), axis=1, return_counts=True)
-        rb = np.array([t.row_bytes for t in tables], dtype=np.int64)
-        rep, parts = ugache_placement(uniq, counts, rb, n, max(0, budget), p.replicate_fraction)
-        for t in range(len(tables)):
-            r_rep = uniq[1][rep][uniq[0][rep] == t]
-            r_part = [uniq[1][q][uniq[0][q] == t] for q in parts]
-            for g in range(n):
-                hot_all[g][t] = np.sort(np.concatenate([r_rep, r_part[g]]))
-                peer_all[g][t] = np.sort(np.concatenate([r_part[h] for h in range(n) if h != g]))
+    ts = range(len(tables))
+    ranked = ranked_profile(ctx.table_map, ts, p.profile_batches)
+    rb = np.array([t.row_bytes for t in tables], dtype=np.int64)
+    rep, parts = ugache_placement(ranked, rb, n, max(0, budget), p.replicate_fraction)
+    hot_all = [rows_by_table(ranked[:, np.concatenate([rep, parts[g]])], ts) for g in range(n)]
+    peer_all = [rows_by_table(ranked[:, np.concatenate([rep[:0]] + [parts[h] for h in range(n) if h != g])], ts)
+                for g in range(n)]
     for g, gpu in enumerate(gpus):
         spec = gpu.spec
         lb = spec.l1.line_bytes
@@ -652,7 +644,7 @@ def _build_ugache(ctx, node, gpus: list[GPUComponent]) -> GPUShard:
         if gpu.buffers > gpu.capacity:
             raise tier_config_error(node.where, ("cache_bytes",), f"{p.members[g]}'s cache takes {gpu.buffers} B, "
                                                                   f"more than its {gpu.capacity} B of HBM")
-    return GPUShard(ctx.sim, node.name, gpus, [0] * len(tables), None, data_parallel=True)
+    return GPUShard(ctx.sim, node.name, gpus, len(tables))
 
 
 register("gpu_shard", GPUShardNode, _build_shard, ref_list(members="reducer"), roles=("reducer",),

@@ -26,45 +26,42 @@ MAX_CASE_LOOKUPS = 1 << 26
 """Largest batch x pooling of one case (67M lookups: about an hour of simulation)."""
 
 
-def load_gpu(config: str | Path) -> tuple[GPUSpec, Any]:
-    """The first ``gpu`` node of hwconfig ``config`` and the DRAM spec of its HBM stack; ConfigError when the
-    config has none."""
+def _gpu_node(config: str | Path):
+    """The expanded graph of hwconfig ``config`` and its first ``gpu`` node; ConfigError when it has none."""
     from archsim.system.config import load_system
     from archsim.system.shorthand import expand
 
-    cfg, loaded = load_system(str(config))
-    graph = expand(cfg)
+    graph = expand(load_system(str(config))[0])
     for node in graph.nodes.values():
         if node.impl == "gpu":
-            mem = graph.nodes[node.params.memory]
-            return node.params, mem.params
+            return graph, node
     raise ConfigError("has no component of kind gpu (impl: gpu)", file=str(config), line=None, path="components")
 
 
-def load_gpu_host(config: str | Path) -> tuple[Any, Any] | None:
-    """For a gpu node whose placement is ``host``: its link's parameters and the host dram's spec (None for
-    placement hbm); ConfigError for hot_in_hbm (a profile of a workload) or a link that leads to no dram."""
-    from archsim.system.config import load_system
-    from archsim.system.shorthand import expand
+def load_gpu(config: str | Path) -> tuple[GPUSpec, Any]:
+    """The first ``gpu`` node of hwconfig ``config`` and the DRAM spec of its HBM stack; ConfigError when the
+    config has none."""
+    graph, node = _gpu_node(config)
+    return node.params, graph.nodes[node.params.memory].params
 
-    cfg, _ = load_system(str(config))
-    graph = expand(cfg)
-    for node in graph.nodes.values():
-        if node.impl != "gpu":
-            continue
-        pol = node.params.placement.policy
-        if pol == "hbm":
-            return None
-        if pol != "host":
-            raise ConfigError(f"validate gpu runs placement hbm or host, not {pol} (it needs a workload's profile)",
-                              file=str(config), line=None, path=f"components.{node.name}.placement.policy")
-        link = graph.nodes.get(node.params.link) if node.params.link else None
-        dram = graph.nodes.get(link.params.to) if link is not None and link.impl == "pcie_link" else None
-        if dram is None or dram.impl != "dram":
-            raise ConfigError("placement host needs a link (a pcie_link to a dram node)", file=str(config),
-                              line=None, path=f"components.{node.name}.link")
-        return link.params, dram.params
-    return None
+
+def load_gpu_host(config: str | Path) -> tuple[Any, Any] | None:
+    """For the gpu node (the first) whose placement is ``host``: its link's parameters and the host dram's spec
+    (None for placement hbm); ConfigError for hot_in_hbm (a profile of a workload) or a link that leads to no
+    dram."""
+    graph, node = _gpu_node(config)
+    pol = node.params.placement.policy
+    if pol == "hbm":
+        return None
+    if pol != "host":
+        raise ConfigError(f"validate gpu runs placement hbm or host, not {pol} (it needs a workload's profile)",
+                          file=str(config), line=None, path=f"components.{node.name}.placement.policy")
+    link = graph.nodes.get(node.params.link) if node.params.link else None
+    dram = graph.nodes.get(link.params.to) if link is not None and link.impl == "pcie_link" else None
+    if dram is None or dram.impl != "dram":
+        raise ConfigError("placement host needs a link (a pcie_link to a dram node)", file=str(config),
+                          line=None, path=f"components.{node.name}.link")
+    return link.params, dram.params
 
 
 def read_cases(path: str | Path) -> tuple[list[dict[str, str]], list[str]]:

@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 EXT     := $(VENV)/.ext-built
-CSRC    := $(wildcard archsim/dram/*.c archsim/dram/*.h archsim/gpu/*.c archsim/cache/*.c) setup.py
+CSRC    := $(wildcard archsim/dram/*.c archsim/dram/*.h archsim/gpu/*.c archsim/cache/*.c archsim/cache/*.h) setup.py
 
 .PHONY: venv demo test lint bench validate soak fuzz clean
 

@@ -41,12 +41,72 @@ def _result(arch: str, sets: list[str], extra: list[str] = ()) -> str:
     ("recross", ["num_batches=1", "batch_size=16"], []),  # NMP units: rank caches (LRU tags), ports
     ("pifs_rec", ["num_batches=1", "batch_size=8"], []),
     ("evstore", ["num_batches=1", "batch_size=8"], []),  # tiers over an SSD, delay path, no LLC
+    # the compiled host engine (cores, LLC and port inside the DRAM loop): full read queues (the port's waits
+    # for space), other DRAM standards and hosts
+    ("cpu_ddr4", ["num_batches=2", "batch_size=16"], ["dram.controller.read_queue=2"]),
+    ("cpu_ddr4", ["num_batches=1", "batch_size=16"],
+     ["dram.controller.read_queue=3", "host.bag_schedule=static", "host.fill_buffers=3"]),
+    ("cpu_ddr5", ["num_batches=1", "batch_size=16"], []),
+    ("recnmp_baseline", ["num_batches=1", "batch_size=16"], []),
+    ("dram_only", ["num_batches=1", "batch_size=8"], []),
+    ("hotline", ["num_batches=1", "batch_size=8"], []),
 ])
 def test_fast_paths_match_the_reference(monkeypatch, arch: str, sets: list[str], extra: list[str]) -> None:
     monkeypatch.setenv(HOST_ENGINE_ENV, "python")
     ref = _result(arch, sets, extra)
     monkeypatch.setenv(HOST_ENGINE_ENV, "fast")
     assert _result(arch, sets, extra) == ref
+
+
+def _attached(monkeypatch) -> list:
+    """Record the operators the compiled host engine attaches to (and the loop it returns)."""
+    from archsim.system import host_engine
+
+    seen = []
+    attach = host_engine.attach
+
+    def spy(op):
+        loop = attach(op)
+        seen.append((op, loop))
+        return loop
+
+    monkeypatch.setattr(host_engine, "attach", spy)
+    return seen
+
+
+@pytest.mark.parametrize("arch,extra,engine", [
+    ("cpu_ddr4", [], True), ("cpu_ddr5", [], True), ("cpu_ddr4", ["host.llc.policy=lfu"], False),
+    ("cpu_ddr4", ["host.llc=null"], False), ("recross", [], False),
+])
+def test_compiled_host_engine_attaches_where_it_applies(monkeypatch, arch: str, extra: list[str],
+                                                        engine: bool) -> None:
+    """The engine runs the LLC-over-DRAM hosts (so the comparisons above are not vacuous) and nothing else; its
+    counters reach the Python objects, and the LLC it drives refuses other requests."""
+    monkeypatch.setenv(HOST_ENGINE_ENV, "fast")
+    seen = _attached(monkeypatch)
+    run(ROOT / "hwconfigs" / f"{arch}.yaml", workload=WORKLOAD, workload_overrides=["num_batches=1", "batch_size=8"],
+        overrides=extra)
+    loops = [loop for _op, loop in seen if loop is not None]
+    assert bool(loops) == engine
+    if not engine:
+        return
+    op = seen[0][0]
+    assert op.mem.accesses == op.lines > 0
+    assert op.mem.port.sent == op.mem.tags.misses - op.mem.merged > 0
+    assert op.line_latency.count == op.lines and op.bag_latency.count == op.bags
+    with pytest.raises(RuntimeError, match="compiled host engine"):
+        op.mem.read_light(0, 64, Light())
+
+
+def test_compiled_host_engine_waits_for_queue_space(monkeypatch) -> None:
+    """With two read-queue entries a channel the port holds misses back (MemoryPort's per-channel wait): the
+    engine's drain path runs (and the parametrized comparison above holds it to the reference)."""
+    monkeypatch.setenv(HOST_ENGINE_ENV, "fast")
+    seen = _attached(monkeypatch)
+    run(ROOT / "hwconfigs" / "cpu_ddr4.yaml", workload=WORKLOAD, workload_overrides=["num_batches=1", "batch_size=16"],
+        overrides=["dram.controller.read_queue=2"])
+    op, loop = seen[0]
+    assert loop is not None and op.mem.port.stalled > 0
 
 
 def test_engine_selection(monkeypatch) -> None:

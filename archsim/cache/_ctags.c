@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_ctags_api.h"
+
 typedef uint64_t u64;
 
 typedef struct {
@@ -173,20 +175,29 @@ static int line_flag(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
     return 0;
 }
 
+/* the lookup of `line` (a write sets its dirty bit on a hit): 1 hit, 0 miss (C API: tags_lookup) */
+static int tags_lookup(PyObject *self, u64 line, int write)
+{
+    LRUTags *t = (LRUTags *)self;
+    Set *s = &t->sets[set_index(t, line)];
+    int i = s->line ? find(t, s, line) : -1;
+    if (i >= 0) {
+        to_end(s, i, (unsigned char)(s->dirty[i] | write));
+        t->hits++;
+        return 1;
+    }
+    t->misses++;
+    return 0;
+}
+
 static PyObject *LRUTags_lookup(LRUTags *t, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     u64 line;
     int write;
     if (line_flag(args, nargs, kwnames, "write", &line, &write) < 0)
         return NULL;
-    Set *s = &t->sets[set_index(t, line)];
-    int i = s->line ? find(t, s, line) : -1;
-    if (i >= 0) {
-        to_end(s, i, (unsigned char)(s->dirty[i] | write));
-        t->hits++;
+    if (tags_lookup((PyObject *)t, line, write))
         Py_RETURN_TRUE;
-    }
-    t->misses++;
     Py_RETURN_FALSE;
 }
 
@@ -201,12 +212,11 @@ static PyObject *LRUTags_contains(LRUTags *t, PyObject *arg)
     Py_RETURN_FALSE;
 }
 
-static PyObject *LRUTags_fill(LRUTags *t, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+/* fill `line` (dirty ORed into a line held): 1 with the evicted line and its dirty bit in *vline, *vdirty,
+ * 0 without a victim, -1 out of memory (C API: tags_fill) */
+static int tags_fill(PyObject *self, u64 line, int dirty, u64 *vline, int *vdirty)
 {
-    u64 line;
-    int dirty;
-    if (line_flag(args, nargs, kwnames, "dirty", &line, &dirty) < 0)
-        return NULL;
+    LRUTags *t = (LRUTags *)self;
     Set *s = &t->sets[set_index(t, line)];
     if (!s->line) {
         s->line = PyMem_Malloc((size_t)t->ways * sizeof(u64));
@@ -216,34 +226,45 @@ static PyObject *LRUTags_fill(LRUTags *t, PyObject *const *args, Py_ssize_t narg
             PyMem_Free(s->dirty);
             s->line = NULL;
             s->dirty = NULL;
-            return PyErr_NoMemory();
+            PyErr_NoMemory();
+            return -1;
         }
         s->n = 0;
     }
     int i = find(t, s, line);
     if (i >= 0) {
         to_end(s, i, (unsigned char)(s->dirty[i] | dirty));
-        Py_RETURN_NONE;
+        return 0;
     }
-    PyObject *victim = NULL;
+    int evicted = 0;
     if (s->n >= t->ways) {
-        u64 vline = s->line[0];
-        int vdirty = s->dirty[0];
-        victim = Py_BuildValue("(KO)", (unsigned long long)vline, vdirty ? Py_True : Py_False);
-        if (!victim)
-            return NULL;
+        *vline = s->line[0];
+        *vdirty = s->dirty[0];
+        evicted = 1;
         memmove(s->line, s->line + 1, (size_t)(s->n - 1) * sizeof(u64));
         memmove(s->dirty, s->dirty + 1, (size_t)(s->n - 1));
         s->n--;
         t->evictions++;
-        if (vdirty)
+        if (*vdirty)
             t->dirty_evictions++;
     }
     s->line[s->n] = line;
     s->dirty[s->n] = (unsigned char)dirty;
     s->n++;
-    if (victim)
-        return victim;
+    return evicted;
+}
+
+static PyObject *LRUTags_fill(LRUTags *t, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    u64 line, vline = 0;
+    int dirty, vdirty = 0;
+    if (line_flag(args, nargs, kwnames, "dirty", &line, &dirty) < 0)
+        return NULL;
+    int rc = tags_fill((PyObject *)t, line, dirty, &vline, &vdirty);
+    if (rc < 0)
+        return NULL;
+    if (rc)
+        return Py_BuildValue("(KO)", (unsigned long long)vline, vdirty ? Py_True : Py_False);
     Py_RETURN_NONE;
 }
 
@@ -387,6 +408,17 @@ PyMODINIT_FUNC PyInit__ctags(void)
     Py_INCREF(&LRUTagsType);
     if (PyModule_AddObject(m, "LRUTags", (PyObject *)&LRUTagsType) < 0) {
         Py_DECREF(&LRUTagsType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    /* the C API the compiled host engine (archsim/dram/_chost.h) calls: see _ctags_api.h */
+    static ArchsimTagsAPI api;
+    api.type = &LRUTagsType;
+    api.lookup = tags_lookup;
+    api.fill = tags_fill;
+    PyObject *cap = PyCapsule_New(&api, ARCHSIM_TAGS_CAPSULE, NULL);
+    if (!cap || PyModule_AddObject(m, "_C_API", cap) < 0) {
+        Py_XDECREF(cap);
         Py_DECREF(m);
         return NULL;
     }

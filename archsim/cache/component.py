@@ -52,6 +52,9 @@ class Cache(Component):
         self.writebacks = 0
         self.accesses = 0
         self.write_arounds = 0
+        #: called before the counters are read, where another engine keeps some of them (the compiled host
+        #: engine, archsim/system/host_engine.py)
+        self.sync_hook = None
         self.read_only = spec.write_policy == "read_only"
         if self.read_only:  # the write-back path below stays as it is
             self.submit = self._submit_read_only
@@ -155,16 +158,22 @@ class Cache(Component):
 
     def hit_rate(self) -> float:
         """Lookups served without a new downstream read (hits and merges onto a fetch in flight)."""
+        if self.sync_hook is not None:
+            self.sync_hook()
         return (self.tags.hits + self.merged) / self.accesses if self.accesses else 0.0
 
     def cache_stats(self) -> dict[str, tuple[int, int]]:
         """``{name: (lookups served, lookups)}`` (served: hits and merges onto a fetch in flight), for the
         ``<name>_hit_rate`` column (docs/metrics.md)."""
+        if self.sync_hook is not None:
+            self.sync_hook()
         return {self.name: (self.tags.hits + self.merged, self.accesses)}
 
     def summary(self, end_ps: int) -> dict[str, float]:
         """Lookups, hit rate, misses sent downstream (merges aside) and write-backs; a read-only cache adds its
         write-arounds, a static_hot one its bypasses."""
+        if self.sync_hook is not None:
+            self.sync_hook()
         t = self.tags
         out = {"accesses": self.accesses, "hit_rate": self.hit_rate(), "misses": t.misses - self.merged,
                "writebacks": self.writebacks}
@@ -182,6 +191,8 @@ class Cache(Component):
         return out
 
     def finalize(self, end_ps: int | None = None) -> None:
+        if self.sync_hook is not None:
+            self.sync_hook()
         t = self.tags
         s = self.stats
         for k, v in (("accesses", self.accesses), ("hits", t.hits), ("misses", t.misses - self.merged),

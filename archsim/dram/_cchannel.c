@@ -69,6 +69,7 @@ enum { L_BANK, L_BG, L_RANK, L_CHAN, NLEVEL };
 static const char *LEVEL_NAMES[NLEVEL] = {"bank", "bankgroup", "rank", "channel"};
 
 typedef struct Loop Loop;
+typedef struct Host Host; /* the compiled host engine (_chost.h) */
 
 /* what the pending SimPy wake-up event is for */
 enum { WAKE_CHANNEL, WAKE_SOURCE };
@@ -155,6 +156,7 @@ typedef struct {
     PyObject *obj; /* the MemRequest (owned), NULL for source requests */
     int fb, row, col, cmd;
     int is_write;
+    int host;    /* a read of the compiled host engine (index: its line; no object) */
     int refs;    /* roles held: queued, returning */
     int next;    /* next request of the same address in a pending-read list; free-list link */
     int grp;     /* a burst of a multi-burst request: the slot holding that request (-1: none) */
@@ -375,6 +377,8 @@ struct Loop {
     int src_record;
     i64 *rec_acc, *rec_done;
     i64 rec_cap;
+
+    Host *host;        /* the compiled host engine feeding this loop (NULL: none) */
 };
 
 /* ------------------------------------------------------------------------------------------ helpers */
@@ -485,6 +489,7 @@ static int req_alloc(Channel *s)
     s->reqs[i].refs = 0;
     s->reqs[i].obj = NULL;
     s->reqs[i].grp = -1;
+    s->reqs[i].host = 0;
     return i;
 }
 
@@ -1251,6 +1256,8 @@ static int source_finish(Loop *g, i64 when)
     return 0;
 }
 
+static int host_dram_done(Loop *g, i64 line, i64 now);
+
 /* _tick: process cycle c.  *busy: something happened; *emitted: an event outside the channel was
  * triggered (the loop must return to SimPy). */
 static int tick(Channel *s, i64 c, int *busy_out, int *emitted_out)
@@ -1302,6 +1309,9 @@ static int tick(Channel *s, i64 c, int *busy_out, int *emitted_out)
                     Py_DECREF(done);
                 }
                 emitted = 1;
+            } else if (r->host) {
+                if (host_dram_done(g, r->index, now) < 0)
+                    return -1;
             } else {
                 source_done(g, r->index, now);
                 if (g->src_exhausted && !g->src_fin && g->completed == g->offered) {
@@ -2493,12 +2503,22 @@ static Loop *loop_new(Channel **chs, int n)
     return g;
 }
 
+#include "_chost.h"
+
 /* Loop._on_wake(ev): the SimPy callback of the loop's wake-up event */
 static PyObject *Loop_on_wake(Loop *g, PyObject *ev)
 {
     if (ev != g->wake_ev)
         Py_RETURN_NONE; /* superseded by an earlier wake-up */
     Py_CLEAR(g->wake_ev);
+    if (g->host) {
+        g->running = 1;
+        int rc = run_merged(g, 1);
+        g->running = 0;
+        if (rc < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
     i64 horizon;
     if (peek_ps(g->env, &horizon) < 0)
         return NULL;
@@ -2620,6 +2640,15 @@ static PyMethodDef Loop_methods[] = {
     {"attach_source", (PyCFunction)Loop_attach_source, METH_VARARGS,
      "attach_source(iterable, window, cycle_ps, finished, record)"},
     {"request_times", (PyCFunction)Loop_request_times, METH_NOARGS, "source: [(t_accept, t_done), ...]"},
+    {"_on_host", (PyCFunction)Loop_on_host, METH_O, "SimPy callback of a host engine's proxy"},
+    {"attach_host", (PyCFunction)Loop_attach_host, METH_VARARGS,
+     "attach_host(channels, tags, line_bytes, hit_ps, to_next_ps, from_next_ps, cores, fill_buffers, static, "
+     "batch_end, drains, queue, eid, heappush, proxy_cls): the compiled host engine (_chost.h)"},
+    {"host_batch", (PyCFunction)Loop_host_batch, METH_VARARGS,
+     "host_batch(addrs, naddrs, lo, hi, pool_ps, nbags): start a batch's bags on the host engine"},
+    {"host_drain", (PyCFunction)Loop_host_drain, METH_O, "host engine: a space event of channel k fired"},
+    {"host_take", (PyCFunction)Loop_host_take, METH_NOARGS,
+     "host engine: (line latencies, bag latencies, accesses, merged, sent, stalled) since the last call"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2636,6 +2665,19 @@ static int Loop_traverse(Loop *g, visitproc visit, void *arg)
     Py_VISIT(g->wake_ev);
     Py_VISIT(g->src_it);
     Py_VISIT(g->src_finished);
+    Host *h = g->host;
+    if (h) {
+        Py_VISIT(h->tags);
+        Py_VISIT(h->batch_end);
+        Py_VISIT(h->drains);
+        Py_VISIT(h->queue);
+        Py_VISIT(h->eid_it);
+        Py_VISIT(h->heappush);
+        Py_VISIT(h->on_host);
+        Py_VISIT(h->proxy_cls);
+        for (int i = 0; i < h->npx; i++)
+            Py_VISIT(h->px_obj[i]);
+    }
     return 0;
 }
 
@@ -2654,6 +2696,9 @@ static int Loop_clear(Loop *g)
     Py_CLEAR(g->wake_ev);
     Py_CLEAR(g->src_it);
     Py_CLEAR(g->src_finished);
+    Host *h = g->host;
+    g->host = NULL;
+    host_free(h);
     return 0;
 }
 
@@ -2799,6 +2844,8 @@ PyMODINIT_FUNC PyInit__cchannel(void)
     INTERN(s_cmd, "_cmd");
     INTERN(s_record_n, "record_n");
     INTERN(s_on_wake, "_on_wake");
+    INTERN(s_now_attr, "_now");
+    INTERN(s_callbacks_attr, "callbacks");
     PyObject *m = PyModule_Create(&module_def);
     if (!m)
         return NULL;

@@ -187,6 +187,13 @@ class EmbeddingOperator:
                 or type(mem) is DelayPath and "submit" not in vars(mem)):
             self.llc_read = mem.read_light
         self._work: list = []
+        # the compiled host engine (issue #15: cores, LLC and port inside the DRAM loop), where it applies
+        self._hloop = None
+        self._host_st: _BatchState | None = None
+        if self.llc_read is not None:
+            from archsim.system import host_engine
+
+            self._hloop = host_engine.attach(self)
         self._wpos = 0
         self.end_ps = 0
 
@@ -222,9 +229,23 @@ class EmbeddingOperator:
                 line_off = np.concatenate(([0], np.cumsum(counts)))[np.asarray(off) - off[0]]
             self.lines += int(line_off[-1])
             self.pool_adds += int(line_off[-1]) * self.pool_ops[t]
+            if self._hloop is not None:
+                work.append(("host", t, addrs, line_off))
+                continue
             work.append(("host", t, addrs.tolist(), line_off.tolist()))
         self.bags += nbags
         st = _BatchState(batch.index, env.now, nbags, done)
+        if self._hloop is not None:  # the compiled engine takes the bags as arrays (near data excluded)
+            from archsim.system.host_engine import batch_arrays
+
+            addrs, lo, hi, pps, empty = batch_arrays([w[1:] for w in work], self.pool_ps)
+            st.bags_left -= empty
+            if st.bags_left == 0:
+                done.succeed()
+                return done
+            self._host_st = st
+            self._hloop.host_batch(addrs, len(addrs), lo, hi, pps, len(lo))
+            return done
         # the bag list: (bag, addrs, start, end, pool_ps) in loop-nest order
         bags: list = []
         for kind, t, a, lo in work:
@@ -271,9 +292,35 @@ class EmbeddingOperator:
         self._wpos += 1
         return self._work[self._wpos - 1]
 
+    def _host_batch_end(self, t_end: int) -> None:
+        """The compiled engine's last bag of the batch ended at ``t_end``: ``_bag_finished`` of that bag."""
+        st = self._host_st
+        if t_end > st.t_end:
+            st.t_end = t_end
+        st.bags_left = 0
+        call_at(self.env, st.t_end, self._batch_done, st)
+
+    def host_sync(self) -> None:
+        """Take what the compiled engine gathered: latencies into the histograms, the LLC's and its port's
+        counters into those objects."""
+        loop = self._hloop
+        if loop is None:
+            return
+        lines, bags, accesses, merged, sent, stalled = loop.host_take()
+        if lines:
+            self.line_latency.record_array(np.frombuffer(lines, dtype=np.int64))
+        if bags:
+            self.bag_latency.record_array(np.frombuffer(bags, dtype=np.int64))
+        cache = self.mem
+        cache.accesses += accesses
+        cache.merged += merged
+        cache.port.sent += sent
+        cache.port.stalled += stalled
+
     def flush_line_latency(self) -> None:
         """Record the buffered line latencies (the fast path's) into ``line_latency``: histograms of the same
         values in any grouping are identical."""
+        self.host_sync()
         if self.line_lat_buf:
             self.line_latency.record_array(self.line_lat_buf)
             self.line_lat_buf.clear()
@@ -291,6 +338,7 @@ class EmbeddingOperator:
 
     def _batch_done(self, ev: simpy.Event) -> None:
         st = ev.value
+        self.host_sync()  # the engine's latencies of the batch: memory bounded by one batch
         self.batch_latency.record(st.t_end - st.t_start)
         st.done.succeed()
 

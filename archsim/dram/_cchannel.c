@@ -2539,8 +2539,8 @@ static PyObject *Loop_attach_source(Loop *g, PyObject *args)
     int record;
     if (!PyArg_ParseTuple(args, "OLLOp", &iterable, &window, &cycle_ps, &finished, &record))
         return NULL;
-    if (g->src_state != SRC_OFF) {
-        PyErr_SetString(PyExc_RuntimeError, "a source is already attached");
+    if (g->src_state != SRC_OFF || g->host) {
+        PyErr_SetString(PyExc_RuntimeError, "a source or a host engine is already attached");
         return NULL;
     }
     int idle = !g->wake_ev && !g->running && g->n > 0;
@@ -2606,6 +2606,7 @@ static PyObject *loop_get_source_active(Loop *g, void *Py_UNUSED(c))
 {
     return PyBool_FromLong(g->src_state != SRC_OFF);
 }
+static PyObject *loop_get_host_active(Loop *g, void *Py_UNUSED(c)) { return PyBool_FromLong(g->host != NULL); }
 static PyObject *loop_get_channels(Loop *g, void *Py_UNUSED(c))
 {
     PyObject *t = PyTuple_New(g->n);
@@ -2632,6 +2633,7 @@ static PyGetSetDef Loop_getset[] = {
     {"src_last_done", (getter)loop_get_last_done, NULL, "source: time of the last completion", NULL},
     {"src_exhausted", (getter)loop_get_exhausted, NULL, "source: the trace has ended", NULL},
     {"source_active", (getter)loop_get_source_active, NULL, "a source is attached", NULL},
+    {"host_active", (getter)loop_get_host_active, NULL, "a host engine is attached (_chost.h)", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

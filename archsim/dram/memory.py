@@ -93,7 +93,7 @@ class DRAMSystem(Component):
         ``submit``/``can_accept``/``space_event`` not wrapped or overridden. Any number of channels.
         """
         loop = self._loop
-        if loop is None or loop.source_active:
+        if loop is None or loop.source_active or loop.host_active:
             return None
         cls = type(self)
         if cls.submit is not DRAMSystem.submit or cls.can_accept is not DRAMSystem.can_accept \

@@ -45,8 +45,8 @@ Zipf 1.05): 640 lookups per bag."""
 ARCHITECTURES: dict[str, tuple[int, int]] = {
     # name (hwconfigs/NAME.yaml): (num_batches, batch_size) of criteo_zipf, sized for a run of about a second on
     # an idle 2-core machine (the whole bench: about a minute and a half there)
-    "cpu_ddr4": (2, 32),
-    "cpu_ddr5": (2, 32),
+    "cpu_ddr4": (2, 256),  # the compiled host engine (archsim/system/host_engine.py): a full batch
+    "cpu_ddr5": (2, 256),
     "recnmp": (2, 64),
     "recross": (2, 64),
     "cxl_pool": (2, 8),
@@ -58,7 +58,7 @@ ARCHITECTURES: dict[str, tuple[int, int]] = {
     "dram_only": (2, 16),
     "gpu_h100": (1, 512),  # a GPU launch costs about the same for 16 bags as for 512: a GPU-sized batch
     # the other shipped architectures: variants of the above with code paths or sizes of their own
-    "recnmp_baseline": (2, 32),
+    "recnmp_baseline": (2, 256),
     "cxl_pool_2hosts": (1, 8),
     "pifs_rec_2hosts": (1, 16),
     "gpu_h100x4": (1, 512),

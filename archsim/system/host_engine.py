@@ -50,7 +50,7 @@ def _qualifies(op: EmbeddingOperator) -> bool:
     if type(dram) is not DRAMSystem or {"submit", "can_accept", "space_event", "queue_key"} & vars(dram).keys():
         return False
     loop = dram._loop
-    if loop is None or loop.source_active or not hasattr(loop, "attach_host"):
+    if loop is None or not hasattr(loop, "attach_host") or loop.source_active or loop.host_active:
         return False
     return mem.spec.line_bytes <= dram.burst_bytes and mem.spec.line_bytes == op.line_bytes
 

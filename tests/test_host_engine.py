@@ -213,3 +213,34 @@ def test_compiled_lru_tags_match_the_reference() -> None:
         with pytest.raises(ValueError) as eb:
             _ctags.LRUTags(**bad)
         assert str(ea.value) == str(eb.value)
+
+
+@pytest.mark.parametrize("ps_per_row", [1000, 200_000])
+def test_compiled_host_engine_with_a_near_data_table(monkeypatch, ps_per_row: int) -> None:
+    """A near-data component that takes one table while the engine gathers the others: the batch ends with its
+    last bag whichever side that is (fast near data, and near data slower than the host), as on the Python
+    path."""
+    from test_workload_run import CPU, ZIPF, PoolingUnit
+
+    from archsim.system.builder import build_host_system, build_layout
+    from archsim.system.config import load_system
+    from archsim.workload.batches import iter_batches
+    from archsim.workload.spec import load_workload
+
+    def result(engine: str) -> tuple:
+        monkeypatch.setenv(HOST_ENGINE_ENV, engine)
+        cfg, _ = load_system(CPU)
+        wl = load_workload(ZIPF, ["num_batches=3"])
+        tables = wl.table_list()
+        sim = Simulator(0)
+        system = build_host_system(sim, cfg, tables, build_layout(cfg, tables))
+        system.operator.near_data = PoolingUnit(sim, table=1, ps_per_row=ps_per_row)
+        sim.env.run(sim.env.process(system.operator.run(iter_batches(wl))))
+        op = system.operator
+        op.finalize()
+        hists = [(h.count, h.mean(), h.percentile(99), h.max) for h in (op.bag_latency, op.batch_latency, op.line_latency)]
+        return op._hloop is not None, sim.env.now, hists, op.mem.accesses, op.mem.merged, op.mem.tags.hits
+
+    fast, ref = result("fast"), result("python")
+    assert fast[0] and not ref[0]
+    assert fast[1:] == ref[1:]

@@ -1645,6 +1645,32 @@ static inline __attribute__((always_inline)) int loop_tick(Loop *g, Channel *s, 
     return 0;
 }
 
+/* Global cycle c: every channel due at c, in the order of their wake-ups.  *emitted: one emitted an event. */
+static int loop_cycle(Loop *g, i64 c, int *emitted)
+{
+    if (g->n == 1)
+        return loop_tick(g, g->ch[0], c, emitted);
+    int k = 0;
+    for (int i = 0; i < g->n; i++) {
+        Channel *s = g->ch[i];
+        if (s->wake_cycle != c)
+            continue;
+        int j = k++;
+        while (j > 0 && g->ch[g->due[j - 1]]->wseq > s->wseq) {
+            g->due[j] = g->due[j - 1];
+            j--;
+        }
+        g->due[j] = i;
+    }
+    for (int j = 0; j < k; j++) {
+        int e = 0;
+        if (loop_tick(g, g->ch[g->due[j]], c, &e) < 0)
+            return -1;
+        *emitted |= e;
+    }
+    return 0;
+}
+
 /* _on_wake's loop over all channels: process the global cycles from the earliest pending one on, every
  * channel due in a cycle in wake order, and the source's actions in time order, up to the next event of the
  * rest of the simulation (`horizon`, env.peek()) or the end of a cycle that emitted an event.  The first
@@ -1674,30 +1700,8 @@ static int run_loop(Loop *g, i64 horizon)
             return suspend(g);
         first = 0;
         int emitted = 0;
-        if (g->n == 1) {
-            if (loop_tick(g, g->ch[0], c, &emitted) < 0)
-                return -1;
-        } else {
-            /* the channels due at c, in the order of their wake-ups */
-            int k = 0;
-            for (int i = 0; i < g->n; i++) {
-                Channel *s = g->ch[i];
-                if (s->wake_cycle != c)
-                    continue;
-                int j = k++;
-                while (j > 0 && g->ch[g->due[j - 1]]->wseq > s->wseq) {
-                    g->due[j] = g->due[j - 1];
-                    j--;
-                }
-                g->due[j] = i;
-            }
-            for (int j = 0; j < k; j++) {
-                int e = 0;
-                if (loop_tick(g, g->ch[g->due[j]], c, &e) < 0)
-                    return -1;
-                emitted |= e;
-            }
-        }
+        if (loop_cycle(g, c, &emitted) < 0)
+            return -1;
         if (emitted)
             return suspend(g);
     }

@@ -705,29 +705,8 @@ static int run_merged(Loop *g, int first_dram)
                 return suspend_merged(g, h);
             first_dram = 0;
             int emitted = 0;
-            if (g->n == 1) {
-                if (loop_tick(g, g->ch[0], c, &emitted) < 0)
-                    return -1;
-            } else {
-                int k = 0;
-                for (int i = 0; i < g->n; i++) {
-                    Channel *s = g->ch[i];
-                    if (s->wake_cycle != c)
-                        continue;
-                    int j = k++;
-                    while (j > 0 && g->ch[g->due[j - 1]]->wseq > s->wseq) {
-                        g->due[j] = g->due[j - 1];
-                        j--;
-                    }
-                    g->due[j] = i;
-                }
-                for (int j = 0; j < k; j++) {
-                    int e = 0;
-                    if (loop_tick(g, g->ch[g->due[j]], c, &e) < 0)
-                        return -1;
-                    emitted |= e;
-                }
-            }
+            if (loop_cycle(g, c, &emitted) < 0)
+                return -1;
             if (emitted)
                 h->sh_valid = 0; /* a SimPy event was scheduled: SimPy's head may have moved */
             continue;

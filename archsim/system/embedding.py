@@ -214,7 +214,6 @@ class EmbeddingOperator:
         nbags = 0
         near = self.near_data
         for t, (idx, off) in enumerate(zip(batch.indices, batch.offsets)):
-            info = self.tables[t]
             nb = len(off) - 1
             nbags += nb
             self.lookups += int(off[-1] - off[0])
@@ -235,25 +234,13 @@ class EmbeddingOperator:
             work.append(("host", t, addrs.tolist(), line_off.tolist()))
         self.bags += nbags
         st = _BatchState(batch.index, env.now, nbags, done)
-        if self._hloop is not None:  # the compiled engine takes the bags as arrays (near data excluded)
-            from archsim.system.host_engine import batch_arrays
-
-            addrs, lo, hi, pps, empty = batch_arrays([w[1:] for w in work], self.pool_ps)
-            st.bags_left -= empty
-            if st.bags_left == 0:
-                done.succeed()
-                return done
-            self._host_st = st
-            self._hloop.host_batch(addrs, len(addrs), lo, hi, pps, len(lo))
-            return done
+        if self._hloop is not None:
+            return self._start_host_engine(work, st)
         # the bag list: (bag, addrs, start, end, pool_ps) in loop-nest order
         bags: list = []
         for kind, t, a, lo in work:
             if kind == "near":
-                info = self.tables[t]
-                for b in range(len(lo) - 1):
-                    gr = GatherReduce(t, a[lo[b]:lo[b + 1]], info.dim, info.dtype, info.row_bytes, tag=st)
-                    self._send_near(gr)
+                self._send_near_bags(t, a, lo, st)
                 continue
             ps = self.pool_ps[t]
             for b in range(len(lo) - 1):
@@ -281,6 +268,35 @@ class EmbeddingOperator:
                 c.pump()
         return done
 
+    def _send_near_bags(self, t: int, idx, off, st: _BatchState) -> None:
+        """Hand table ``t``'s bags of the batch to the near-data component."""
+        info = self.tables[t]
+        for b in range(len(off) - 1):
+            gr = GatherReduce(t, idx[off[b]:off[b + 1]], info.dim, info.dtype, info.row_bytes, tag=st)
+            self._send_near(gr)
+
+    def _start_host_engine(self, work: list, st: _BatchState) -> simpy.Event:
+        """The batch on the compiled host engine: near-data tables as on the Python path, then the host's bags as
+        arrays. The engine's bags count as one in ``st.bags_left`` (it reports when its last bag ends: at that
+        moment the Python path would have counted its last one), so a batch ends when that and every near-data
+        bag have."""
+        from archsim.system.host_engine import batch_arrays
+
+        host = []
+        for kind, t, a, lo in work:
+            if kind == "near":
+                self._send_near_bags(t, a, lo, st)
+            else:
+                host.append((t, a, lo))
+        addrs, lo, hi, pps, empty = batch_arrays(host, self.pool_ps)
+        st.bags_left -= empty + max(len(lo) - 1, 0)
+        if st.bags_left == 0:
+            st.done.succeed()
+        elif len(lo):
+            self._host_st = st
+            self._hloop.host_batch(addrs, len(addrs), lo, hi, pps, len(lo))
+        return st.done
+
     def next_bag(self, core: Core):
         if self.host.bag_schedule == "static":
             if core.qpos >= len(core.queue):
@@ -294,11 +310,7 @@ class EmbeddingOperator:
 
     def _host_batch_end(self, t_end: int) -> None:
         """The compiled engine's last bag of the batch ended at ``t_end``: ``_bag_finished`` of that bag."""
-        st = self._host_st
-        if t_end > st.t_end:
-            st.t_end = t_end
-        st.bags_left = 0
-        call_at(self.env, st.t_end, self._batch_done, st)
+        self._bag_finished(self._host_st, t_end)
 
     def host_sync(self) -> None:
         """Take what the compiled engine gathered: latencies into the histograms, the LLC's and its port's

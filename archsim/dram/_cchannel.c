@@ -70,6 +70,8 @@ static const char *LEVEL_NAMES[NLEVEL] = {"bank", "bankgroup", "rank", "channel"
 
 typedef struct Loop Loop;
 typedef struct Host Host; /* the compiled host engine (_chost.h) */
+typedef struct Nmp Nmp;   /* the compiled NMP engine (_cnmp.h) */
+typedef struct Sched Sched; /* their heap (_csched.h) */
 
 /* what the pending SimPy wake-up event is for */
 enum { WAKE_CHANNEL, WAKE_SOURCE };
@@ -378,7 +380,9 @@ struct Loop {
     i64 *rec_acc, *rec_done;
     i64 rec_cap;
 
+    Sched *sched;      /* the compiled engines' heap (_csched.h; NULL: no engine) */
     Host *host;        /* the compiled host engine feeding this loop (NULL: none) */
+    Nmp *nmp;          /* the compiled NMP engine feeding this loop (NULL: none) */
 };
 
 /* ------------------------------------------------------------------------------------------ helpers */
@@ -2507,7 +2511,13 @@ static Loop *loop_new(Channel **chs, int n)
     return g;
 }
 
+#include "_csched.h"
 #include "_chost.h"
+
+static int sched_act(Loop *g, const HRec *r)
+{
+    return host_act(g->host, r);
+}
 
 /* Loop._on_wake(ev): the SimPy callback of the loop's wake-up event */
 static PyObject *Loop_on_wake(Loop *g, PyObject *ev)
@@ -2515,7 +2525,7 @@ static PyObject *Loop_on_wake(Loop *g, PyObject *ev)
     if (ev != g->wake_ev)
         Py_RETURN_NONE; /* superseded by an earlier wake-up */
     Py_CLEAR(g->wake_ev);
-    if (g->host) {
+    if (g->sched) {
         g->running = 1;
         int rc = run_merged(g, 1);
         g->running = 0;
@@ -2646,7 +2656,7 @@ static PyMethodDef Loop_methods[] = {
     {"attach_source", (PyCFunction)Loop_attach_source, METH_VARARGS,
      "attach_source(iterable, window, cycle_ps, finished, record)"},
     {"request_times", (PyCFunction)Loop_request_times, METH_NOARGS, "source: [(t_accept, t_done), ...]"},
-    {"_on_host", (PyCFunction)Loop_on_host, METH_O, "SimPy callback of a host engine's proxy"},
+    {"_on_sched", (PyCFunction)Loop_on_sched, METH_O, "SimPy callback of a compiled engine's proxy"},
     {"attach_host", (PyCFunction)Loop_attach_host, METH_VARARGS,
      "attach_host(channels, tags, line_bytes, hit_ps, to_next_ps, from_next_ps, cores, fill_buffers, static, "
      "batch_end, drains, queue, eid, heappush, proxy_cls): the compiled host engine (_chost.h)"},
@@ -2671,20 +2681,10 @@ static int Loop_traverse(Loop *g, visitproc visit, void *arg)
     Py_VISIT(g->wake_ev);
     Py_VISIT(g->src_it);
     Py_VISIT(g->src_finished);
-    Host *h = g->host;
-    if (h) {
-        Py_VISIT(h->tags);
-        Py_VISIT(h->batch_end);
-        Py_VISIT(h->drains);
-        Py_VISIT(h->queue);
-        Py_VISIT(h->eid_it);
-        Py_VISIT(h->heappush);
-        Py_VISIT(h->on_host);
-        Py_VISIT(h->proxy_cls);
-        for (int i = 0; i < h->npx; i++)
-            Py_VISIT(h->px_obj[i]);
-    }
-    return 0;
+    int rc = sched_traverse(g->sched, visit, arg);
+    if (rc)
+        return rc;
+    return host_traverse(g->host, visit, arg);
 }
 
 static int Loop_clear(Loop *g)
@@ -2705,6 +2705,9 @@ static int Loop_clear(Loop *g)
     Host *h = g->host;
     g->host = NULL;
     host_free(h);
+    Sched *sc = g->sched;
+    g->sched = NULL;
+    sched_free(sc);
     return 0;
 }
 

@@ -50,6 +50,17 @@ def _result(arch: str, sets: list[str], extra: list[str] = ()) -> str:
     ("recnmp_baseline", ["num_batches=1", "batch_size=16"], []),
     ("dram_only", ["num_batches=1", "batch_size=8"], []),
     ("hotline", ["num_batches=1", "batch_size=8"], []),
+    # the compiled NMP engine (rank, bank-group and bank units inside the DRAM loop)
+    ("recnmp", ["num_batches=2", "batch_size=16"], []),  # rank units, rank caches
+    ("recross", ["num_batches=2", "batch_size=16"], []),  # cross level: hot rows at rank, cold at bank units
+    ("recross", ["num_batches=1", "batch_size=16"], ["nmp.cross_hot_level=bank", "nmp.bankgroup_adders=false"]),
+    ("recnmp", ["num_batches=1", "batch_size=16"], ["nmp.level=bankgroup", "dram.controller.read_queue=2"]),
+    ("recnmp", ["num_batches=1", "batch_size=16"], ["nmp.level=bank"]),
+    ("recnmp", ["num_batches=1", "batch_size=16"],
+     ["nmp.rank_cache_admit=hot", "nmp.hot_fraction=0.05", "dram.controller.read_queue=3"]),
+    ("recnmp", ["num_batches=1", "batch_size=16"], ["nmp.rank_cache_kib=0"]),
+    ("recnmp", ["num_batches=1", "batch_size=16"], ["nmp.poolings_per_packet=4"]),  # packets: Python units
+    ("recross_paper", ["num_batches=1", "batch_size=16"], []),
 ])
 def test_fast_paths_match_the_reference(monkeypatch, arch: str, sets: list[str], extra: list[str]) -> None:
     monkeypatch.setenv(HOST_ENGINE_ENV, "python")
@@ -96,6 +107,38 @@ def test_compiled_host_engine_attaches_where_it_applies(monkeypatch, arch: str, 
     assert op.line_latency.count == op.lines and op.bag_latency.count == op.bags
     with pytest.raises(RuntimeError, match="compiled host engine"):
         op.mem.read_light(0, 64, Light())
+
+
+@pytest.mark.parametrize("arch,extra,engine", [
+    ("recnmp", [], True), ("recross", [], True), ("recnmp", ["nmp.level=bank"], True),
+    ("recnmp", ["nmp.rank_cache_admit=hot", "nmp.hot_fraction=0.05"], True),
+    ("recnmp", ["nmp.poolings_per_packet=4"], False),
+])
+def test_compiled_nmp_engine_attaches_where_it_applies(monkeypatch, arch: str, extra: list[str],
+                                                       engine: bool) -> None:
+    """The NMP engine runs the units of a host's RecNMP or ReCross memory (so the comparisons above are not
+    vacuous), not RecNMP's packets; the units' counters reach the Python objects."""
+    from archsim.nmp import engine as nmp_engine
+
+    monkeypatch.setenv(HOST_ENGINE_ENV, "fast")
+    seen = []
+    attach = nmp_engine.attach
+
+    def spy(nmp):
+        loop = attach(nmp)
+        seen.append((nmp, loop))
+        return loop
+
+    monkeypatch.setattr(nmp_engine, "attach", spy)
+    res = run(ROOT / "hwconfigs" / f"{arch}.yaml", workload=WORKLOAD,
+              workload_overrides=["num_batches=1", "batch_size=8"], overrides=extra)
+    assert len(seen) == 1 and (seen[0][1] is not None) == engine
+    nmp = seen[0][0]
+    lines = sum(u.lines for u in nmp.units)
+    served = sum(u.cache.hits + u.cache.merged for u in nmp.units if u.cache is not None)
+    # 4 lines a row: read, or served by a rank cache or a read in flight
+    assert lines + served == res.summary["lookups"] * 4 > 0
+    assert nmp.instructions >= res.summary["lookups"] and nmp.partials > 0
 
 
 def test_compiled_host_engine_waits_for_queue_space(monkeypatch) -> None:

@@ -52,6 +52,7 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include <math.h>
 
 #include "_cchannel.h"
 
@@ -158,7 +159,8 @@ typedef struct {
     PyObject *obj; /* the MemRequest (owned), NULL for source requests */
     int fb, row, col, cmd;
     int is_write;
-    int host;    /* a read of the compiled host engine (index: its line; no object) */
+    int host;    /* a read of a compiled engine, no object: 1 the host engine (index: its line), 2 the NMP engine
+                  * (index: its read) */
     int refs;    /* roles held: queued, returning */
     int next;    /* next request of the same address in a pending-read list; free-list link */
     int grp;     /* a burst of a multi-burst request: the slot holding that request (-1: none) */
@@ -1261,6 +1263,7 @@ static int source_finish(Loop *g, i64 when)
 }
 
 static int host_dram_done(Loop *g, i64 line, i64 now);
+static int nmp_dram_done(Loop *g, i64 ri, i64 now);
 
 /* _tick: process cycle c.  *busy: something happened; *emitted: an event outside the channel was
  * triggered (the loop must return to SimPy). */
@@ -1283,15 +1286,19 @@ static int tick(Channel *s, i64 c, int *busy_out, int *emitted_out)
             }
             PyObject *obj = r->obj;
             int gslot = r->grp;
+            int eng = r->host;
+            i64 eidx = r->index;
             if (gslot >= 0) { /* a burst of a multi-burst request: the request completes with its last */
                 Req *gr = &s->reqs[gslot];
-                obj = --gr->left == 0 ? gr->obj : NULL;
-                if (!obj) {
+                if (--gr->left != 0) {
                     req_unref(s, gslot);
                     req_unref(s, slot);
                     returned = 1;
                     continue;
                 }
+                obj = gr->obj;
+                eng = gr->host;
+                eidx = gr->index;
             }
             if (obj) {
                 PyObject *t = PyLong_FromLongLong(now);
@@ -1313,8 +1320,11 @@ static int tick(Channel *s, i64 c, int *busy_out, int *emitted_out)
                     Py_DECREF(done);
                 }
                 emitted = 1;
-            } else if (r->host) {
-                if (host_dram_done(g, r->index, now) < 0)
+            } else if (eng == 1) {
+                if (host_dram_done(g, eidx, now) < 0)
+                    return -1;
+            } else if (eng == 2) {
+                if (nmp_dram_done(g, eidx, now) < 0)
                     return -1;
             } else {
                 source_done(g, r->index, now);
@@ -2513,9 +2523,12 @@ static Loop *loop_new(Channel **chs, int n)
 
 #include "_csched.h"
 #include "_chost.h"
+#include "_cnmp.h"
 
 static int sched_act(Loop *g, const HRec *r)
 {
+    if (r->kind >= NK_BASE)
+        return nmp_act(g->nmp, r);
     return host_act(g->host, r);
 }
 
@@ -2663,6 +2676,13 @@ static PyMethodDef Loop_methods[] = {
     {"host_batch", (PyCFunction)Loop_host_batch, METH_VARARGS,
      "host_batch(addrs, naddrs, lo, hi, pool_ps, nbags): start a batch's bags on the host engine"},
     {"host_drain", (PyCFunction)Loop_host_drain, METH_O, "host engine: a space event of channel k fired"},
+    {"attach_nmp", (PyCFunction)Loop_attach_nmp, METH_VARARGS,
+     "attach_nmp(channels, units, cfg, bag_done, drains, queue, eid, heappush, proxy_cls): the compiled NMP "
+     "engine (_cnmp.h)"},
+    {"nmp_dispatch", (PyCFunction)Loop_nmp_dispatch, METH_VARARGS, "NMP engine: dispatch bags (see _cnmp.h)"},
+    {"nmp_drain", (PyCFunction)Loop_nmp_drain, METH_O, "NMP engine: a space event of channel k fired"},
+    {"nmp_take", (PyCFunction)Loop_nmp_take, METH_NOARGS,
+     "NMP engine: (instructions, partials, bg_bus_partials, rank_bus_partials, result_bytes, unit counters)"},
     {"host_take", (PyCFunction)Loop_host_take, METH_NOARGS,
      "host engine: (line latencies, bag latencies, accesses, merged, sent, stalled) since the last call"},
     {NULL, NULL, 0, NULL},
@@ -2682,6 +2702,9 @@ static int Loop_traverse(Loop *g, visitproc visit, void *arg)
     Py_VISIT(g->src_it);
     Py_VISIT(g->src_finished);
     int rc = sched_traverse(g->sched, visit, arg);
+    if (rc)
+        return rc;
+    rc = nmp_traverse(g->nmp, visit, arg);
     if (rc)
         return rc;
     return host_traverse(g->host, visit, arg);
@@ -2705,6 +2728,9 @@ static int Loop_clear(Loop *g)
     Host *h = g->host;
     g->host = NULL;
     host_free(h);
+    Nmp *nm = g->nmp;
+    g->nmp = NULL;
+    nmp_free(nm);
     Sched *sc = g->sched;
     g->sched = NULL;
     sched_free(sc);

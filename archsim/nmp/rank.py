@@ -320,6 +320,51 @@ class RankNMP(Component):
         self.rank_bus_partials = 0
         self.result_bytes = 0
         self.bags = 0
+        # the compiled engine (archsim/nmp/engine.py), once a host attaches it: bags wait here until flush()
+        self._engine = None
+        self._pending: list[GatherReduce] = []
+
+    def attach_engine(self) -> bool:
+        """Run the units on the compiled NMP engine if it applies (called by the host whose near-data component
+        this is: it then calls :meth:`flush` once it has sent a batch's bags); whether it does."""
+        if self._engine is None:
+            from archsim.nmp import engine
+
+            self._engine = engine.attach(self)
+        return self._engine is not None
+
+    def flush(self) -> None:
+        """Dispatch the bags submitted since the last flush, in order, as ``submit`` would have one by one."""
+        if self._pending:
+            from archsim.nmp.engine import dispatch_arrays
+
+            grs, self._pending = self._pending, []
+            self._engine.nmp_dispatch(grs, *dispatch_arrays(self, grs))
+
+    def _engine_bag_done(self, gr: GatherReduce, t_first: int, t_hit: int) -> None:
+        """:meth:`_bag_done` of a bag the compiled engine pooled (packets do not run there)."""
+        t = (t_first if t_first < 1 << 62 else t_hit) - self.flight_ps
+        gr.t_issue = t if t > gr.t_submit else gr.t_submit
+        gr.t_done = self.env.now
+        gr.done.succeed(gr)
+
+    def _engine_sync(self) -> None:
+        """Take the compiled engine's counts into the units and this component."""
+        if self._engine is None:
+            return
+        inst, partials, bgp, rkp, rbytes, per_unit = self._engine.nmp_take()
+        self.instructions += inst
+        self.partials += partials
+        self.bg_bus_partials += bgp
+        self.rank_bus_partials += rkp
+        self.result_bytes += rbytes
+        for u, (lines, adds, merged) in zip(self.unit_list, per_unit):
+            if u is None:
+                continue
+            u.lines += lines
+            u.datapath.adds += adds
+            if u.cache is not None:
+                u.cache.merged += merged
 
     def accepts_table(self, t: int) -> bool:
         return True
@@ -334,6 +379,9 @@ class RankNMP(Component):
         if gr.done is None:
             gr.done = env.event()
         self.bags += 1
+        if self._engine is not None:
+            self._pending.append(gr)
+            return gr.done
         if self.packet_size:
             self.waiting.append(gr)
             if not self.in_packet:
@@ -502,6 +550,7 @@ class RankNMP(Component):
                 self._next_packet()
 
     def finalize(self, end_ps: int) -> None:
+        self._engine_sync()
         s = self.stats
         units = self.units
         for k, v in (("bags", self.bags), ("packets", self.packets), ("instructions", self.instructions),
@@ -543,6 +592,7 @@ class RankNMP(Component):
     def cache_stats(self) -> dict[str, tuple[int, int]]:
         """The units' rank caches together as ``{name: (lookups served, lookups)}``: served are hits and
         lookups that joined a read in flight (the ``<name>_hit_rate`` column, docs/metrics.md)."""
+        self._engine_sync()
         caches = [u.cache for u in self.units if u.cache is not None]
         if not caches:
             return {}
@@ -550,6 +600,7 @@ class RankNMP(Component):
         return {f"{self.name}.rank_cache": (served, sum(c.hits + c.misses for c in caches))}
 
     def summary(self, end_ps: int) -> dict[str, float]:
+        self._engine_sync()
         units = self.units
         nbytes = sum(u.lines for u in units) * 64
         extra = {}

@@ -47,8 +47,8 @@ ARCHITECTURES: dict[str, tuple[int, int]] = {
     # an idle 2-core machine (the whole bench: about a minute and a half there)
     "cpu_ddr4": (2, 256),  # the compiled host engine (archsim/system/host_engine.py): a full batch
     "cpu_ddr5": (2, 256),
-    "recnmp": (2, 64),
-    "recross": (2, 64),
+    "recnmp": (2, 256),  # the compiled NMP engine (archsim/nmp/engine.py): full batches
+    "recross": (2, 256),
     "cxl_pool": (2, 8),
     "pifs_rec": (2, 8),
     "pifs_recross": (2, 16),

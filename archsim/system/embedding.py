@@ -194,6 +194,11 @@ class EmbeddingOperator:
             from archsim.system import host_engine
 
             self._hloop = host_engine.attach(self)
+        # a near-data component with a compiled engine (archsim/nmp/engine.py) takes a batch's bags, then a flush
+        self._near_flush = None
+        if near_data is not None and host_engine_name() == "fast" and getattr(near_data, "attach_engine", None):
+            if near_data.attach_engine():
+                self._near_flush = near_data.flush
         self._wpos = 0
         self.end_ps = 0
 
@@ -249,6 +254,8 @@ class EmbeddingOperator:
                     st.bags_left -= 1
                     continue
                 bags.append((bag, a, lo[b], lo[b + 1], ps))
+        if self._near_flush is not None:
+            self._near_flush()
         if self.host.bag_schedule == "static":
             n = len(self.cores)
             for c in self.cores:
@@ -288,6 +295,8 @@ class EmbeddingOperator:
                 self._send_near_bags(t, a, lo, st)
             else:
                 host.append((t, a, lo))
+        if self._near_flush is not None:
+            self._near_flush()
         addrs, lo, hi, pps, empty = batch_arrays(host, self.pool_ps)
         st.bags_left -= empty + max(len(lo) - 1, 0)
         if st.bags_left == 0:

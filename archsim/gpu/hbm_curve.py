@@ -4,7 +4,16 @@ The GPU model (issue #14) does not simulate its HBM command by command for every
 configuration, how long a read takes when N reads are outstanding, and what bandwidth that gives. This module
 measures that curve on the command-level DRAM model (:class:`~archsim.dram.memory.DRAMSystem`) with a closed
 loop: N uniform random, aligned reads of ``access_bytes`` in flight, each completion replaced at once by a new
-read (:class:`~archsim.system.trace_driver.TraceDriver` with ``window=N``).
+read (its callback sends the next one: no SimPy process per read).
+
+The reads go through a :class:`~archsim.core.port.MemoryPort`: a read whose channel's read queue is full waits
+in the port, in that channel's line (``DRAMSystem.queue_key``), and reads to the other channels pass it. That is
+what a GPU's memory partitions do (each has its own queue of L2 misses; one full channel does not stop the
+others). An in-order feed (:class:`~archsim.system.trace_driver.TraceDriver`, which the curve used before)
+blocks every read behind one for a full channel (head-of-line): past the queues' capacity it saturated one
+hbm3_5200 stack at 516 GB/s (2.58 TB/s for the H100's five stacks, against the 2.80 TB/s an H100 reads of
+random 128 B lines); with per-channel waiting the same stack reaches 554 GB/s (2.77 TB/s). Up to about the
+queues' capacity (N = 1,024 per stack: 32 pseudo-channels x 32 entries) the two feeds give the same curve.
 
 What it abstracts: only the DRAM side is here (the controllers' queues and scheduling, the bank and bus timing,
 refresh). The GPU's on-chip network, its L2 slices and the L2-miss path to the memory controllers are not: the
@@ -14,10 +23,13 @@ uniform over the whole capacity (no row locality beyond one access's own bursts)
 How a point is measured. The loop starts empty at time 0 (all N reads enter at once); until 3N reads have
 completed is warm-up. Then completions are counted over a window of whole refresh periods (``nREFI`` x ``tCK``,
 in which every rank refreshes once; ``periods`` of them, extended by whole periods until ``requests_per_point``
-reads completed in it). The model refreshes all-bank with every channel in step, and with the driver's
-head-of-line blocking (below) the whole loop stalls while a rank refreshes (the bandwidth falls to about a third
-for 350 ns every nREFI / ranks), so a window of a fraction of a period would over- or under-sample those stalls.
-Over the window [T0, T1):
+reads completed in it). The model refreshes all-bank with every channel in step, and the bandwidth falls while a
+rank refreshes, feed or no feed: the loop's reads gather on the refreshing rank (the others' reads complete and
+are replaced by random ones, of which that rank gets its share and keeps them), and once they fill a channel's
+read queue the other rank idles too. On an hbm3_5200 stack with 4,096 or 12,288 reads outstanding the
+completions fall for about 450 ns of every nREFI / ranks (1,950 ns) to half the plateau on average and a quarter
+at the lowest (with the in-order feed: to a tenth); so a window of a fraction of a period would over- or
+under-sample those dips. Over the window [T0, T1):
 
 - throughput: bytes of the reads completed in the window / (T1 - T0);
 - DRAM latency: the mean accept-to-done latency in the DRAM controllers, as Little's law over the window
@@ -26,35 +38,34 @@ Over the window [T0, T1):
 - loop latency, :meth:`LatencyCurve.latency_ns`: N x access_bytes / throughput, from the moment a slot frees
   (the GPU issues its next miss) to the data. It exceeds the DRAM latency by less than one clock (a read is
   accepted at the next clock edge) while the controllers' read queues take the N reads, and grows past it once
-  they are full: then reads wait in front of the DRAM. The driver offers reads in order, so one read for a full
-  channel holds back the reads behind it (head-of-line), as a single in-order miss queue would; a GPU's
-  per-partition queues would not, so past the queues' capacity this is pessimistic.
+  they are full: then reads wait in the port, in front of the DRAM.
 
-Accesses larger than one burst (64 B or 128 B on HBM3's 32 B pseudo-channel bursts) go through the driver's
-generic path, which honours ``size`` (one queue entry per burst at consecutive addresses, in one bank and row,
-the read completing with its last burst). The compiled engine's direct feed (``TraceDriver`` on an unused
-``DRAMSystem``, several times faster) serves every trace record as ONE burst whatever ``size`` says, so it is
-used only for single-burst reads.
+Accesses larger than one burst (64 B or 128 B on HBM3's 32 B pseudo-channel bursts) are one request of
+``access_bytes``: ``DRAMSystem.submit`` serves it as consecutive bursts (one queue entry per burst, in one bank
+and row, split in C by the compiled engine), the read completing with its last burst.
 
 Results are cached in the process, keyed by the spec's JSON and every argument: a second call is free. They are
 also kept on disk (``$ARCHSIM_CACHE_DIR``, default ``$XDG_CACHE_HOME/archsim`` or ``~/.cache/archsim``;
-``ARCHSIM_CACHE_DIR=off`` turns it off), keyed by the same and by a digest of the DRAM engine's and this
-module's sources, so another process (a sweep's point, ``make bench``) reads the curve instead of measuring it
-again (a third of a short GPU run): the same numbers, as JSON keeps every float exactly.
+``ARCHSIM_CACHE_DIR=off`` turns it off), keyed by the same, by the feed (:data:`FEED`) and by a digest of the
+sources of the DRAM engine, the port and this module, so another process (a sweep's point, ``make bench``) reads
+the curve instead of measuring it again (a third of a short GPU run): the same numbers, as JSON keeps every
+float exactly.
 """
 
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from archsim.core.sim import Simulator
+from archsim.core.port import MemoryPort
+from archsim.core.request import MemRequest
+from archsim.core.sim import Simulator, fewer_gc_passes
 from archsim.dram.memory import DRAMSystem
 from archsim.dram.spec import DRAMSpec
-from archsim.system.trace_driver import TraceDriver
 
 DEFAULT_POINTS: tuple[int, ...] = (1, 16, 64, 256, 1024, 2048, 4096, 8192, 12288)
 """Reads outstanding at which the curve is measured (an H100 keeps up to about 10^4 misses in flight)."""
@@ -62,15 +73,20 @@ DEFAULT_POINTS: tuple[int, ...] = (1, 16, 64, 256, 1024, 2048, 4096, 8192, 12288
 DEFAULT_REQUESTS = 20_000
 """Fewest reads completed in a point's measurement window: the mean latency at N = 1 to about 0.1 ns (a read
 finds its bank closed, open on another row or refreshing: 38 to 60 ns and more on hbm3_5200). From about
-N = 1024 on 64 channels the one refresh period of the window holds more reads than this anyway. With it the
-default points take 12-17 s on 64 channels of hbm3_5200 (64 B or 128 B reads, 2 cores shared with other jobs;
-the generic driver path does about 40,000 reads a second)."""
+N = 4,096 on one hbm3_5200 stack (32 pseudo-channels) the one refresh period of the window holds more reads
+than this anyway. With it the default points take about 3 s on one stack of hbm3_5200 or hbm3e_6250 (64 B
+reads, about 375,000 of them simulated with the warm-ups; 2 cores shared with other jobs)."""
 
 DEFAULT_PERIODS = 1
 """Refresh periods (nREFI x tCK: every rank refreshes once) in a measurement window, at least."""
 
 WARMUP_LOOPS = 3
 """Warm-up: until this many times N reads have completed (the loop starts with all N entering at once)."""
+
+FEED = "port"
+"""How the loop feeds the DRAM, part of the disk cache's key: ``port``, per-channel waiting in a
+:class:`~archsim.core.port.MemoryPort` (a curve stored by the in-order feed of before has another key, so it
+is measured again)."""
 
 _CHUNK = 1 << 15
 
@@ -81,7 +97,7 @@ class LatencyCurve:
 
     Per measured point: ``outstanding`` (N, increasing); ``measured_throughputs_GBps`` (10^9 B/s, as measured);
     ``throughputs_GBps``, the same made monotone (see :func:`_monotone`: past saturation the measurements
-    scatter by a percent or two around the plateau); ``latencies_ns``, the loop's mean latency from those,
+    scatter by under a percent around the plateau); ``latencies_ns``, the loop's mean latency from those,
     N x ``access_bytes`` / throughput; ``dram_latencies_ns`` (mean accept-to-done latency in the DRAM, as
     measured); ``requests`` (reads completed in the window) and ``windows_ns`` (its length). ``peak_GBps``: the data-bus peak of the memory (:attr:`DRAMSpec.peak_bandwidth_GBps`);
     ``channels``: its ``org.channels``.
@@ -126,8 +142,8 @@ class LatencyCurve:
         all: N x factor outstanding see the latency of N here, and factor times the bandwidth.
 
         The DRAM schema takes only powers of two as ``org.channels``, so the H100's 80 channels (5 stacks)
-        are 64 channels measured and scaled by 1.25. The channels are independent but for the driver's
-        head-of-line blocking, which couples them once their queues fill."""
+        are one stack's 16 channels measured and scaled by 5. The channels are independent: a read for a full
+        channel waits for that channel only (the measurement's per-channel waiting)."""
         if factor <= 0:
             raise ValueError(f"factor must be positive, got {factor}")
         return LatencyCurve(
@@ -182,7 +198,8 @@ _CODE_DIGEST: list[str] = []
 
 
 def _code_digest() -> str:
-    """A digest of the sources a curve's numbers depend on (the DRAM engine, the trace driver, this module)."""
+    """A digest of the sources a curve's numbers depend on (the DRAM engine, the port and the request and
+    event loop it runs on, this module)."""
     if not _CODE_DIGEST:
         import hashlib
         from pathlib import Path
@@ -190,7 +207,8 @@ def _code_digest() -> str:
         root = Path(__file__).resolve().parents[1]
         h = hashlib.sha256()
         files = sorted((root / "dram").glob("*.py")) + sorted((root / "dram").glob("*.[ch]")) + [
-            root / "system" / "trace_driver.py", Path(__file__).resolve()]
+            root / "core" / "port.py", root / "core" / "request.py", root / "core" / "sim.py",
+            Path(__file__).resolve()]
         for f in files:
             h.update(f.name.encode())
             h.update(f.read_bytes())
@@ -204,7 +222,7 @@ def _disk_path(key: tuple):
     d = _disk_dir()
     if d is None:
         return None
-    return d / (hashlib.sha256(repr((key, _code_digest())).encode()).hexdigest()[:32] + ".json")
+    return d / (hashlib.sha256(repr((key, FEED, _code_digest())).encode()).hexdigest()[:32] + ".json")
 
 
 def _disk_load(key: tuple) -> LatencyCurve | None:
@@ -291,12 +309,12 @@ def _monotone(points: tuple[int, ...], thr: list[float], weights: list[float],
     """Loop latencies and throughputs, both non-decreasing in N, from measured throughputs.
 
     A closed loop's bandwidth does not fall and its latency does not shrink as N grows; measurements past
-    saturation scatter around the plateau (the head-of-line blocking of the driver varies with where the
-    refreshes fall). First the throughputs are fitted by weighted isotonic regression (pool adjacent
-    violators, weighted by the windows' lengths: a run of points that dips is replaced by the bytes over the
-    time of its windows together); then
-    a latency N x size / throughput below the previous point's is raised to it (the throughput lowered to
-    match, still above the previous point's, as N is larger). Points that are monotone stay as measured."""
+    saturation scatter around the plateau (an hbm3_5200 stack: 553.5 to 555.0 GB/s from N = 4,096 to 12,288;
+    by 3% with the in-order feed the curve had before). First the throughputs are fitted by weighted isotonic
+    regression (pool adjacent violators, weighted by the windows' lengths: a run of points that dips is replaced
+    by the bytes over the time of its windows together); then a latency N x size / throughput below the previous
+    point's is raised to it (the throughput lowered to match, still above the previous point's, as N is larger).
+    Points that are monotone stay as measured."""
     blocks: list[list[float]] = []  # [weighted sum, weight, count]
     for t, w in zip(thr, weights):
         blocks.append([t * w, float(w), 1])
@@ -317,46 +335,69 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
-def _addresses(rng: np.random.Generator, capacity: int, size: int) -> Iterator[tuple[int, bool, int]]:
-    """An endless trace of uniform random reads of ``size`` bytes aligned to ``size``."""
+def _addresses(rng: np.random.Generator, capacity: int, size: int) -> Iterator[int]:
+    """Endless uniform random addresses of reads of ``size`` bytes aligned to ``size``."""
     slots = capacity // size
     while True:
-        for a in (rng.integers(0, slots, _CHUNK, dtype=np.int64) * size).tolist():
-            yield (a, False, -1)
+        yield from (rng.integers(0, slots, _CHUNK, dtype=np.int64) * size).tolist()
 
 
 def _measure_point(spec: DRAMSpec, n: int, size: int, min_requests: int, periods: int,
                    seed: int) -> tuple[float, float, int, float]:
-    """(DRAM latency ns, GB/s, reads in the window, window ns) with ``n`` reads in flight."""
+    """(DRAM latency ns, GB/s, reads in the window, window ns) with ``n`` reads in flight.
+
+    The closed loop: ``n`` reads sent into a :class:`~archsim.core.port.MemoryPort` on the DRAM system at time
+    0; each completion's callback sends the next read at once, in the completed read's slot (``tag``). The port
+    passes a read to its channel's controller when that has room, and otherwise parks it in the channel's line
+    (``DRAMSystem.queue_key``): reads to other channels go on. No SimPy process: the completions' callbacks
+    drive the loop, and only the completed reads' (accept, done) times are kept."""
     sim = Simulator(0)
     mem = DRAMSystem(sim, spec, name="hbm")
-    rng = np.random.default_rng([seed, n])
-    # the direct feed serves each record as one burst whatever ``size`` says: only for single-burst reads
-    drv = TraceDriver(sim.env, mem, _addresses(rng, spec.org.capacity_bytes, size), window=n, size=size,
-                      record=True, direct=None if size <= mem.burst_bytes else False)
+    env = sim.env
+    send = MemoryPort(mem).send
+    nxt = _addresses(np.random.default_rng([seed, n]), spec.org.capacity_bytes, size).__next__
+    live: list[MemRequest | None] = [None] * n  # the read in each slot
+    accepted = array("q")  # t_accept and t_done of every read completed, in the order of completion
+    finished = array("q")
+    acc_append, fin_append = accepted.append, finished.append
+
+    def on_done(ev) -> None:  # a read is back: the next one leaves at once, in its slot
+        old = ev.value
+        acc_append(old.t_accept)
+        fin_append(env._now)
+        req = MemRequest(nxt(), False, size, old.tag)
+        live[req.tag] = req
+        send(req, on_done)
+
+    for i in range(n):
+        req = live[i] = MemRequest(nxt(), False, size, i)
+        send(req, on_done)
     period = spec.timing.nREFI * spec.timing.tCK_ps
     step = max(1, period // 16)
-    env = sim.env
     t = 0
-    while drv.completed < WARMUP_LOOPS * n:  # warm-up
-        t += step
+    with fewer_gc_passes():
+        while len(finished) < WARMUP_LOOPS * n:  # warm-up
+            t += step
+            env.run(until=t)
+        t0 = t
+        done_at_t0 = len(finished)
+        t += periods * period
         env.run(until=t)
-    t0 = t
-    done_at_t0 = drv.completed
-    t += periods * period
-    env.run(until=t)
-    while drv.completed - done_at_t0 < min_requests:
-        t += period
-        env.run(until=t)
+        while len(finished) - done_at_t0 < min_requests:
+            t += period
+            env.run(until=t)
     t1 = t
-    times = np.asarray(drv.request_times(), dtype=np.int64)
-    acc, done = times[:, 0], times[:, 1]
-    done = np.where(done < 0, np.iinfo(np.int64).max, done)  # still in flight at t1
     span = t1 - t0
-    completed = int(np.count_nonzero((done >= t0) & (done < t1)))
+    acc = np.frombuffer(accepted, dtype=np.int64)
+    done = np.frombuffer(finished, dtype=np.int64)
+    completed = int(np.count_nonzero(done >= t0))  # all completed before t1
     if completed == 0:
         raise RuntimeError(f"no read completed in {span} ps with {n} outstanding")
-    in_flight_ps = int((np.clip(done, t0, t1) - np.clip(acc, t0, t1)).sum())  # integral of reads in the DRAM
+    # the time-integral of the reads in the DRAM (accepted, not done) over [t0, t1): those completed, and
+    # those accepted and still in flight at t1 (a read still waiting in the port is not in the DRAM; one sent
+    # just before t1 is accepted at the next clock edge, which may be t1 or later)
+    in_flight_ps = int((np.clip(done, t0, t1) - np.clip(acc, t0, t1)).sum())
+    in_flight_ps += sum(t1 - min(max(r.t_accept, t0), t1) for r in live if r.t_accept >= 0)
     rate = completed / span  # reads per ps
     dram_latency_ns = in_flight_ps / span / rate / 1000
     throughput = completed * size / span * 1000  # GB/s (B/ps x 1000)

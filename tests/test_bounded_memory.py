@@ -74,12 +74,16 @@ def test_hundred_million_lookups_stream_out_of_the_generator():
     assert peak < LIMIT_KIB, f"peak {peak / 1000:.0f} MB for 10^8 lookups"
 
 
-def test_cpu_baseline_memory_does_not_grow_with_batches(tmp_path):
+@pytest.mark.parametrize("arch,sets", [
+    ("cpu_ddr4", ["--set", "host.llc.size_kib=1536"]),  # the compiled host engine
+    ("recross", []),  # the compiled NMP engine
+])
+def test_cpu_baseline_memory_does_not_grow_with_batches(tmp_path, arch: str, sets: list[str]):
     def peak(batches: int) -> int:
         rc, kib, err = _peak_kib([
-            sys.executable, "-m", "archsim.cli", "run", "cpu_ddr4", "--workload", "criteo_zipf",
+            sys.executable, "-m", "archsim.cli", "run", arch, "--workload", "criteo_zipf",
             "--workload-set", f"num_batches={batches}", "--workload-set", "batch_size=32",
-            "--set", "host.llc.size_kib=1536", "--quiet", "--out", str(tmp_path / f"o{batches}")])
+            *sets, "--quiet", "--out", str(tmp_path / f"o{batches}")])
         assert rc == 0, err
         return kib
 

@@ -596,6 +596,13 @@ class EmbeddingBagModel:
                     request(sml[first], ln.bag_size + bag[first] * 8, 8, store=True)
         (st.l1_lookups, st.l1_hits, st.l2_lookups, st.l2_hits, st.l2_far_hits, dram_sectors, st.l1_requests,
          st.l1_store_sectors) = counters
+        # the instruction and constant fetches of the launch: hits near, and at home when that is the far partition
+        fetch = self.spec.kernel.fetch_sectors
+        if fetch:
+            far = fetch if self.parts > 1 else 0
+            st.l2_lookups += fetch + far
+            st.l2_hits += fetch + far
+            st.l2_far_hits += far
         st.remote_read_bytes = [x * sb for x in remote_sectors]
         st.remote_requests = remote_requests
         st.remote_pages = [len(np.unique(np.concatenate(p))) if p else 0 for p in remote_pages]

@@ -129,6 +129,13 @@ class EmbeddingBagKernelSpec(_Strict):
                                                                "2024 paper's optimisation; 0: PyTorch's kernel)")
     pin_hot_rows: int = Field(0, ge=0, le=1 << 40, description="rows of the table (the hottest, by profile) "
                                                                "held in the L2's persisting set-aside")
+    fetch_sectors: int = Field(
+        28400, ge=0, le=1 << 40,
+        description="L2 sectors a launch reads for the GPCs besides the SMs' L1 misses (the kernel's instruction "
+                    "and constant fetches); each is looked up in the near partition and, with two partitions, "
+                    "again in its home over the fabric, and hits. Measured on an H100 as Nsight Compute's "
+                    "lts__t_sectors_srcnode_gpc minus lts__t_sectors_srcunit_tex: 27,400 to 28,700 on five "
+                    "cases with the L2 flushed (validation/gpu/data/l2_cold_accounting_h100)")
 
 
 class GPUSpec(_Strict):

@@ -48,7 +48,7 @@ def _result(arch: str, sets: list[str], extra: list[str] = ()) -> str:
      ["dram.controller.read_queue=3", "host.bag_schedule=static", "host.fill_buffers=3"]),
     ("cpu_ddr5", ["num_batches=1", "batch_size=16"], []),
     ("recnmp_baseline", ["num_batches=1", "batch_size=16"], []),
-    ("dram_only", ["num_batches=1", "batch_size=8"], []),
+    ("dram_only", ["num_batches=1", "batch_size=8"], []),  # tiers: the Python fast paths
     ("hotline", ["num_batches=1", "batch_size=8"], []),
     # the compiled NMP engine (rank, bank-group and bank units inside the DRAM loop)
     ("recnmp", ["num_batches=2", "batch_size=16"], []),  # rank units, rank caches
@@ -86,8 +86,9 @@ def _attached(monkeypatch) -> list:
 
 
 @pytest.mark.parametrize("arch,extra,engine", [
-    ("cpu_ddr4", [], True), ("cpu_ddr5", [], True), ("cpu_ddr4", ["host.llc.policy=lfu"], False),
-    ("cpu_ddr4", ["host.llc=null"], False), ("recross", [], False),
+    ("cpu_ddr4", [], True), ("cpu_ddr5", [], True), ("recnmp_baseline", [], True),
+    ("cpu_ddr4", ["host.llc.policy=lfu"], False), ("cpu_ddr4", ["host.llc=null"], False), ("recross", [], False),
+    ("dram_only", [], False), ("hotline", [], False),
 ])
 def test_compiled_host_engine_attaches_where_it_applies(monkeypatch, arch: str, extra: list[str],
                                                         engine: bool) -> None:

@@ -53,6 +53,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <math.h>
+#include <stddef.h>
 
 #include "_cchannel.h"
 

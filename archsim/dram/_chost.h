@@ -100,22 +100,6 @@ static void mshr_delete(Host *h, int i)
     }
 }
 
-static int wait_alloc(Host *h)
-{
-    if (h->wfree < 0) {
-        int old = h->capw;
-        if (grow((void **)&h->w, &h->capw, sizeof(HWait), old + 1) < 0)
-            return -1;
-        for (int i = old; i < h->capw; i++)
-            h->w[i].next = i + 1 < h->capw ? i + 1 : -1;
-        h->wfree = old;
-    }
-    int i = h->wfree;
-    h->wfree = h->w[i].next;
-    h->w[i].next = -1;
-    return i;
-}
-
 /* ------------------------------------------------------------------------------------------ the LLC */
 
 /* Cache.read_light: core `core`'s read of `addr` for bag `bag` at `now` */
@@ -126,7 +110,7 @@ static int host_read(Host *h, int core, i64 bag, u64 addr, i64 now)
     if (h->api->lookup(h->tags, line, 0))
         return hpush(h->sc, now + h->hit_ps, HK_LINE, core, bag, now);
     int e = mshr_find(h, line);
-    int wi = wait_alloc(h);
+    int wi = fl_take((void **)&h->w, &h->capw, &h->wfree, sizeof(HWait), offsetof(HWait, next));
     if (wi < 0)
         return -1;
     HWait *w = &h->w[wi];
@@ -196,31 +180,8 @@ static int lq_push(LineQ *q, u64 line)
 /* DRAMSystem.submit of a line read at `now` (the channel accepts it: checked) */
 static int host_submit(Host *h, Channel *s, u64 line, i64 now)
 {
-    u64 addr = line << h->line_shift;
-    int ch, fb, row, col;
-    decode(s, addr, &ch, &fb, &row, &col);
-    i64 c = now / s->tck + 1;
-    if (c < s->cycle)
-        c = s->cycle;
-    if (s->wake_cycle >= NEVER && s->next_ref < c && catch_up(s, c) < 0)
-        return -1;
-    int slot = req_alloc(s);
-    if (slot < 0)
-        return -1;
-    Req *r = &s->reqs[slot];
-    r->addr = addr;
-    r->is_write = 0;
-    r->fb = fb;
-    r->row = row;
-    r->col = col;
-    r->cmd = s->rd_cmd;
-    r->added = c;
-    r->index = (i64)line;
-    r->host = 1;
-    r->refs = 1; /* held while being queued */
-    int rc = enqueue(s, slot, c);
-    req_unref(s, slot);
-    if (rc < 0)
+    i64 c;
+    if (accept_cycle(s, now, &c) < 0 || engine_read(s, line << h->line_shift, c, 1, (i64)line, -1) < 0)
         return -1;
     h->sent += 1;
     return wake(s, c);

@@ -161,22 +161,6 @@ static void pend_delete(Nmp *m, int i)
     }
 }
 
-static int nwait_alloc(Nmp *m)
-{
-    if (m->wfree < 0) {
-        int old = m->capw;
-        if (grow((void **)&m->w, &m->capw, sizeof(NWait), old + 1) < 0)
-            return -1;
-        for (int i = old; i < m->capw; i++)
-            m->w[i].next = i + 1 < m->capw ? i + 1 : -1;
-        m->wfree = old;
-    }
-    int i = m->wfree;
-    m->wfree = m->w[i].next;
-    m->w[i].next = -1;
-    return i;
-}
-
 /* LineBuffer.lookup: 0 HIT, 1 MERGED (part waits for the read in flight), 2 MISS (a read in flight now) */
 static int rc_lookup(Nmp *m, int unit, u64 addr, i64 part)
 {
@@ -187,7 +171,7 @@ static int rc_lookup(Nmp *m, int unit, u64 addr, i64 part)
         return -1;
     int e = pend_find(m, unit, addr);
     if (e >= 0) {
-        int wi = nwait_alloc(m);
+        int wi = fl_take((void **)&m->w, &m->capw, &m->wfree, sizeof(NWait), offsetof(NWait, next));
         if (wi < 0)
             return -1;
         m->w[wi].part = part;
@@ -294,89 +278,34 @@ static int nmp_partial_ready(Nmp *m, int is_node, i64 idx, i64 t_ready)
 
 /* ------------------------------------------------------------------------------------------ DRAM reads */
 
-static int nreq_alloc(Nmp *m)
-{
-    if (m->rfree < 0) {
-        int old = m->capreq;
-        if (grow((void **)&m->req, &m->capreq, sizeof(NReq), old + 1) < 0)
-            return -1;
-        for (int i = old; i < m->capreq; i++)
-            m->req[i].next = i + 1 < m->capreq ? i + 1 : -1;
-        m->rfree = old;
-    }
-    int i = m->rfree;
-    m->rfree = m->req[i].next;
-    m->req[i].next = -1;
-    return i;
-}
-
 /* DRAMSystem.submit of read `ri` at `now` (the channel accepts it: checked): one slot per burst, completing
  * with its last, as Channel_submit / submit_bursts */
 static int nmp_submit(Nmp *m, Channel *s, int ri, i64 now)
 {
     NReq *q = &m->req[ri];
     q->t_submit = now;
-    i64 c = now / s->tck + 1;
-    if (c < s->cycle)
-        c = s->cycle;
-    if (s->wake_cycle >= NEVER && s->next_ref < c && catch_up(s, c) < 0)
+    i64 c;
+    if (accept_cycle(s, now, &c) < 0)
         return -1;
     i64 nburst = q->n * 64 > s->access_bytes ? (q->n * 64 + s->access_bytes - 1) / s->access_bytes : 1;
-    int ch, fb, row, col;
     if (nburst == 1) {
-        int slot = req_alloc(s);
-        if (slot < 0)
-            return -1;
-        Req *r = &s->reqs[slot];
-        decode(s, (u64)q->addr, &ch, &fb, &row, &col);
-        r->addr = (u64)q->addr;
-        r->is_write = 0;
-        r->fb = fb;
-        r->row = row;
-        r->col = col;
-        r->cmd = s->rd_cmd;
-        r->added = c;
-        r->index = ri;
-        r->host = 2;
-        r->refs = 1;
-        int rc = enqueue(s, slot, c);
-        req_unref(s, slot);
-        if (rc < 0)
+        if (engine_read(s, (u64)q->addr, c, 2, ri, -1) < 0)
             return -1;
         return wake(s, c);
     }
-    int g = req_alloc(s);
+    int g = req_alloc(s); /* the request's own slot, held by its bursts; it completes with the last */
     if (g < 0)
         return -1;
-    s->reqs[g].refs = 1;
-    s->reqs[g].left = (int)nburst;
-    s->reqs[g].index = ri;
-    s->reqs[g].host = 2;
-    s->reqs[g].addr = (u64)q->addr;
-    s->reqs[g].is_write = 0;
-    for (i64 b = 0; b < nburst; b++) {
-        int slot = req_alloc(s);
-        if (slot < 0)
+    Req *gr = &s->reqs[g];
+    gr->refs = 1;
+    gr->left = (int)nburst;
+    gr->index = ri;
+    gr->host = 2;
+    gr->addr = (u64)q->addr;
+    gr->is_write = 0;
+    for (i64 b = 0; b < nburst; b++)
+        if (engine_read(s, (u64)q->addr + (u64)(b * s->access_bytes), c, 0, -1, g) < 0)
             return -1;
-        Req *r = &s->reqs[slot];
-        u64 a = (u64)q->addr + (u64)(b * s->access_bytes);
-        decode(s, a, &ch, &fb, &row, &col);
-        r->addr = a;
-        r->is_write = 0;
-        r->fb = fb;
-        r->row = row;
-        r->col = col;
-        r->cmd = s->rd_cmd;
-        r->added = c;
-        r->index = -1;
-        r->grp = g;
-        r->refs = 1;
-        s->reqs[g].refs++;
-        int rc = enqueue(s, slot, c);
-        req_unref(s, slot);
-        if (rc < 0)
-            return -1;
-    }
     req_unref(s, g);
     return wake(s, c);
 }
@@ -412,7 +341,7 @@ static int nmp_send(Nmp *m, int ui, i64 pi, i64 addr, i64 n, int fill, i64 now)
             return -1;
         }
     }
-    int ri = nreq_alloc(m);
+    int ri = fl_take((void **)&m->req, &m->capreq, &m->rfree, sizeof(NReq), offsetof(NReq, next));
     if (ri < 0)
         return -1;
     NReq *q = &m->req[ri];

@@ -80,6 +80,66 @@ static int grow64(i64 **p, i64 *cap, i64 need)
     return 0;
 }
 
+/* An entry from a pool of `size`-byte records whose int at `next_off` links the free ones (*freeh: the first
+ * free, -1 none); the pool grows when none is free.  The index of the entry, its link set to -1; -1 on error. */
+static int fl_take(void **pool, int *cap, int *freeh, size_t size, size_t next_off)
+{
+    if (*freeh < 0) {
+        int old = *cap;
+        if (grow(pool, cap, size, old + 1) < 0)
+            return -1;
+        for (int i = old; i < *cap; i++)
+            *(int *)((char *)*pool + (size_t)i * size + next_off) = i + 1 < *cap ? i + 1 : -1;
+        *freeh = old;
+    }
+    int i = *freeh;
+    int *link = (int *)((char *)*pool + (size_t)i * size + next_off);
+    *freeh = *link;
+    *link = -1;
+    return i;
+}
+
+/* Channel s's accept cycle for a request submitted at `now` (ChannelController.submit): the next edge, not before
+ * the channel's next cycle, the refreshes an idle channel skipped caught up first. */
+static int accept_cycle(Channel *s, i64 now, i64 *c_out)
+{
+    i64 c = now / s->tck + 1;
+    if (c < s->cycle)
+        c = s->cycle;
+    if (s->wake_cycle >= NEVER && s->next_ref < c && catch_up(s, c) < 0)
+        return -1;
+    *c_out = c;
+    return 0;
+}
+
+/* a read slot of channel s for an engine's request (host 1 or 2, index: the engine's tag; group: the slot of the
+ * multi-burst request it belongs to, or -1), accepted at cycle c and queued; -1 on error */
+static int engine_read(Channel *s, u64 addr, i64 c, int host, i64 index, int group)
+{
+    int slot = req_alloc(s);
+    if (slot < 0)
+        return -1;
+    Req *r = &s->reqs[slot];
+    int ch, fb, row, col;
+    decode(s, addr, &ch, &fb, &row, &col);
+    r->addr = addr;
+    r->is_write = 0;
+    r->fb = fb;
+    r->row = row;
+    r->col = col;
+    r->cmd = s->rd_cmd;
+    r->added = c;
+    r->index = index;
+    r->host = host;
+    r->grp = group;
+    r->refs = 1; /* held while being queued */
+    if (group >= 0)
+        s->reqs[group].refs++; /* each burst holds its request */
+    int rc = enqueue(s, slot, c);
+    req_unref(s, slot);
+    return rc;
+}
+
 /* next(env._eid): the insertion id SimPy's env.schedule would take now */
 static inline int draw_eid(Sched *h, i64 *out)
 {

@@ -491,8 +491,10 @@ static int nmp_data(Nmp *m, int ri, i64 now)
 static int nmp_bag_done(Nmp *m, i64 bi)
 {
     NBag *b = &m->bags[bi];
-    PyObject *r = PyObject_CallFunction(m->bag_done, "OLL", b->gr, (long long)b->t_first, (long long)b->t_hit);
-    Py_CLEAR(b->gr);
+    PyObject *gr = b->gr;
+    b->gr = NULL; /* taken before calling Python, which may not see the arrays as they were */
+    PyObject *r = PyObject_CallFunction(m->bag_done, "OLL", gr, (long long)b->t_first, (long long)b->t_hit);
+    Py_DECREF(gr);
     m->outstanding -= 1;
     if (!r)
         return -1;

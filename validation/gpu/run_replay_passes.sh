@@ -8,7 +8,8 @@ set -u
 OUT=${OUT:-/tmp/out}
 HERE=$(cd "$(dirname "$0")" && pwd)
 T=gpu__time_duration.sum; L2=lts__t_sector_hit_rate.pct; L1=l1tex__t_sector_hit_rate.pct; D=dram__bytes_read.sum
-# CACHE=all: the same with the caches flushed before every pass (SETS picks metric sets by name)
+# CACHE=all: the same with the caches flushed before every pass (SETS picks metric sets by name; CASES another
+# cases CSV; EMB_EXTRA_ALLOC_MB, passed to embbag_extra.py: an untouched allocation besides the case's tensors)
 CACHE=${CACHE:-none}
 for set in "all:$T,$L2,$L1,$D" "l2:$L2" "dram:$D" "l2dram:$L2,$D" "time:$T"; do
   name=${set%%:*}; M=${set#*:}
@@ -16,7 +17,7 @@ for set in "all:$T,$L2,$L1,$D" "l2:$L2" "dram:$D" "l2dram:$L2,$D" "time:$T"; do
   R=$OUT/passes/$name; mkdir -p $R
   timeout 200 ncu --kernel-name regex:EmbeddingBag_updateOutput --clock-control none --cache-control $CACHE \
     --metrics "$M" --nvtx --nvtx-include "prof/" -f -o /tmp/pass_$name \
-    python3 "$HERE/embbag_extra.py" --ncu --cases-csv "$HERE/data/replay_cases.csv" --tag ncu_order --out $R \
+    python3 "$HERE/embbag_extra.py" --ncu --cases-csv "${CASES:-$HERE/data/replay_cases.csv}" --tag ncu_order --out $R \
     > $R/ncu_log.txt 2>&1
   echo "$name rc=$?"
   ncu -i /tmp/pass_$name.ncu-rep --csv --page raw > $R/ncu_raw.csv 2>&1

@@ -50,6 +50,16 @@ def _result(arch: str, sets: list[str], extra: list[str] = ()) -> str:
     ("recnmp_baseline", ["num_batches=1", "batch_size=16"], []),
     ("dram_only", ["num_batches=1", "batch_size=8"], []),  # tiers: the Python fast paths
     ("hotline", ["num_batches=1", "batch_size=8"], []),
+    # the host engine's compiled CXL path (links, switch, expanders): credits, ingress buffer, arbitration, the
+    # expanders' DRAM queues and controller delay
+    ("cxl_pool", ["num_batches=2", "batch_size=16"], []),
+    ("cxl_pool", ["num_batches=1", "batch_size=16"],
+     ["cxl.switches.0.ports.0.link.credits=3", "cxl.switches.0.ports.1.link.credits=2",
+      "cxl.switches.0.queue_depth=2"]),
+    ("cxl_pool", ["num_batches=1", "batch_size=16"],
+     ["cxl.switches.0.arbitration=oldest_first", "cxl.switches.0.crossbar_slot_ns=7",
+      "cxl.expanders.0.dram.controller.read_queue=1", "cxl.expanders.1.controller_latency_ns=0",
+      "cxl.switches.0.ports.0.link.flit_bytes=256"]),
     # the compiled NMP engine (rank, bank-group and bank units inside the DRAM loop)
     ("recnmp", ["num_batches=2", "batch_size=16"], []),  # rank units, rank caches
     ("recross", ["num_batches=2", "batch_size=16"], []),  # cross level: hot rows at rank, cold at bank units
@@ -88,7 +98,7 @@ def _attached(monkeypatch) -> list:
 @pytest.mark.parametrize("arch,extra,engine", [
     ("cpu_ddr4", [], True), ("cpu_ddr5", [], True), ("recnmp_baseline", [], True),
     ("cpu_ddr4", ["host.llc.policy=lfu"], False), ("cpu_ddr4", ["host.llc=null"], False), ("recross", [], False),
-    ("dram_only", [], False), ("hotline", [], False),
+    ("dram_only", [], False), ("hotline", [], False), ("cxl_pool", [], True),
 ])
 def test_compiled_host_engine_attaches_where_it_applies(monkeypatch, arch: str, extra: list[str],
                                                         engine: bool) -> None:
@@ -103,6 +113,12 @@ def test_compiled_host_engine_attaches_where_it_applies(monkeypatch, arch: str, 
     if not engine:
         return
     op = seen[0][0]
+    if arch == "cxl_pool":  # the compiled CXL path: every miss crossed the links, the switch and an expander
+        link1, sw, outs = op._fabric
+        misses = op.mem.tags.misses - op.mem.merged
+        assert link1.m2s.messages == link1.s2m.messages == sw._in_ports[0].requests == misses > 0
+        assert sum(exp.reads for _link, exp in outs) == sum(o.requests for o in sw._outputs) == misses
+        assert sw._in_ports[0].queue_delay.count == misses
     assert op.mem.accesses == op.lines > 0
     assert op.mem.port.sent == op.mem.tags.misses - op.mem.merged > 0
     assert op.line_latency.count == op.lines and op.bag_latency.count == op.bags

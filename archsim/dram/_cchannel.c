@@ -74,6 +74,7 @@ typedef struct Loop Loop;
 typedef struct Host Host; /* the compiled host engine (_chost.h) */
 typedef struct Nmp Nmp;   /* the compiled NMP engine (_cnmp.h) */
 typedef struct Sched Sched; /* their heap (_csched.h) */
+typedef struct Fab Fab;     /* the host engine's CXL path (_cfab.h) */
 
 /* what the pending SimPy wake-up event is for */
 enum { WAKE_CHANNEL, WAKE_SOURCE };
@@ -1265,6 +1266,7 @@ static int source_finish(Loop *g, i64 when)
 
 static int host_dram_done(Loop *g, i64 line, i64 now);
 static int nmp_dram_done(Loop *g, i64 ri, i64 now);
+static int fab_dram_done(Loop *g, i64 ri, i64 now);
 
 /* _tick: process cycle c.  *busy: something happened; *emitted: an event outside the channel was
  * triggered (the loop must return to SimPy). */
@@ -1326,6 +1328,9 @@ static int tick(Channel *s, i64 c, int *busy_out, int *emitted_out)
                     return -1;
             } else if (eng == 2) {
                 if (nmp_dram_done(g, eidx, now) < 0)
+                    return -1;
+            } else if (eng == 3) {
+                if (fab_dram_done(g, eidx, now) < 0)
                     return -1;
             } else {
                 source_done(g, r->index, now);
@@ -2523,11 +2528,22 @@ static Loop *loop_new(Channel **chs, int n)
 }
 
 #include "_csched.h"
+static int fab_send(Fab *f, u64 line, i64 now);
+static i64 fab_dram_lo(const Fab *f);
+static i64 fab_dram_hi(const Fab *f);
+static void fab_free(Fab *f);
+static int fab_traverse(Fab *f, visitproc visit, void *arg);
 #include "_chost.h"
 #include "_cnmp.h"
+#include "_cfab.h"
+
+static i64 fab_dram_lo(const Fab *f) { return f->dram_lo; }
+static i64 fab_dram_hi(const Fab *f) { return f->dram_hi; }
 
 static int sched_act(Loop *g, const HRec *r)
 {
+    if (r->kind >= FK_L1_DELIVER)
+        return fab_act(g->host->fab, r);
     if (r->kind >= NK_BASE)
         return nmp_act(g->nmp, r);
     return host_act(g->host, r);
@@ -2684,6 +2700,11 @@ static PyMethodDef Loop_methods[] = {
     {"nmp_drain", (PyCFunction)Loop_nmp_drain, METH_O, "NMP engine: a space event of channel k fired"},
     {"nmp_take", (PyCFunction)Loop_nmp_take, METH_NOARGS,
      "NMP engine: (instructions, partials, bg_bus_partials, rank_bus_partials, result_bytes, unit counters)"},
+    {"attach_fab", (PyCFunction)Loop_attach_fab, METH_VARARGS,
+     "attach_fab(dram_lo, dram_hi, link1, fwd_ps, slot_ps, up_depth, oldest_first, spans, outputs, expanders): "
+     "the host engine's CXL path (_cfab.h)"},
+    {"fab_take", (PyCFunction)Loop_fab_take, METH_NOARGS, "CXL path: its state for the Python components"},
+    {"fab_drain", (PyCFunction)Loop_fab_drain, METH_VARARGS, "CXL path: a space event of expander e, channel k"},
     {"host_take", (PyCFunction)Loop_host_take, METH_NOARGS,
      "host engine: (line latencies, bag latencies, accesses, merged, sent, stalled) since the last call"},
     {NULL, NULL, 0, NULL},

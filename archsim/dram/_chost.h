@@ -63,6 +63,7 @@ struct Host {
     i64 *linelat, *baglat;
     i64 nll, capll, nbl, capbl;
     i64 accesses, merged, sent, stalled;
+    Fab *fab; /* the CXL path behind the LLC's router (_cfab.h; NULL: the LLC sits on the DRAM) */
 };
 
 /* ------------------------------------------------------------------------------------------ MSHR */
@@ -202,6 +203,11 @@ static int host_wait_space(Host *h, int k)
 /* MemoryPort.send of the miss of `line` at `now` */
 static int host_send(Host *h, u64 line, i64 now)
 {
+    if (h->fab) { /* the router: the host DRAM's range, or the CXL link */
+        i64 a = (i64)(line << h->line_shift);
+        if (a < fab_dram_lo(h->fab) || a >= fab_dram_hi(h->fab))
+            return fab_send(h->fab, line, now);
+    }
     int ch, fb, row, col;
     decode(h->ch[0], line << h->line_shift, &ch, &fb, &row, &col);
     if (ch < 0 || ch >= h->nch) {
@@ -375,6 +381,7 @@ static void host_free(Host *h)
     PyMem_Free(h->left);
     PyMem_Free(h->linelat);
     PyMem_Free(h->baglat);
+    fab_free(h->fab);
     PyMem_Free(h);
 }
 
@@ -570,6 +577,9 @@ static int host_traverse(Host *h, visitproc visit, void *arg)
 {
     if (!h)
         return 0;
+    int rc = fab_traverse(h->fab, visit, arg);
+    if (rc)
+        return rc;
     Py_VISIT(h->tags);
     Py_VISIT(h->batch_end);
     Py_VISIT(h->drains);

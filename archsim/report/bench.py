@@ -49,7 +49,7 @@ ARCHITECTURES: dict[str, tuple[int, int]] = {
     "cpu_ddr5": (2, 256),
     "recnmp": (2, 256),  # the compiled NMP engine (archsim/nmp/engine.py): full batches
     "recross": (2, 256),
-    "cxl_pool": (2, 8),
+    "cxl_pool": (2, 256),  # the host engine's compiled CXL path (archsim/dram/_cfab.h)
     "pifs_rec": (2, 8),
     "pifs_recross": (2, 16),
     "evstore": (2, 8),

@@ -189,6 +189,7 @@ class EmbeddingOperator:
         self._work: list = []
         # the compiled host engine (issue #15: cores, LLC and port inside the DRAM loop), where it applies
         self._hloop = None
+        self._fabric = None  # the compiled CXL path's Python components (host_engine._attach_fabric)
         self._host_st: _BatchState | None = None
         if self.llc_read is not None:
             from archsim.system import host_engine
@@ -337,6 +338,10 @@ class EmbeddingOperator:
         cache.merged += merged
         cache.port.sent += sent
         cache.port.stalled += stalled
+        if self._fabric is not None:
+            from archsim.system.host_engine import fabric_sync
+
+            fabric_sync(self)
 
     def flush_line_latency(self) -> None:
         """Record the buffered line latencies (the fast path's) into ``line_latency``: histograms of the same

@@ -26,7 +26,9 @@ import numpy as np
 from archsim.cache.component import Cache
 from archsim.core.port import Light, MemoryPort
 from archsim.core.sim import Environment
+from archsim.cxl.flit import M2S_REQ, S2M_DRS
 from archsim.dram.memory import DRAMSystem
+from archsim.system.memory_map import AddressRouter
 
 try:
     from archsim.cache import _ctags
@@ -37,22 +39,71 @@ if TYPE_CHECKING:
     from archsim.system.embedding import EmbeddingOperator
 
 
-def _qualifies(op: EmbeddingOperator) -> bool:
+def _plain_dram(dram) -> bool:
+    return type(dram) is DRAMSystem and not {"submit", "can_accept", "space_event", "queue_key"} & vars(dram).keys()
+
+
+def _host_dram(op: EmbeddingOperator):
+    """The DRAM system the host engine feeds (straight behind the LLC, or the host DRAM of the LLC's router when
+    the rest of the router's range is a CXL fabric the engine takes: :func:`_fabric`), or None."""
     mem = op.mem
     if op.near_data is not None or type(mem) is not Cache or type(op.env) is not Environment:
-        return False
+        return None
     if _ctags is None or type(mem.tags) is not _ctags.LRUTags or mem.mshr:
-        return False
+        return None
     port = mem.port
     if type(port) is not MemoryPort or port.waiting:
-        return False
+        return None
     dram = port.mem
-    if type(dram) is not DRAMSystem or {"submit", "can_accept", "space_event", "queue_key"} & vars(dram).keys():
-        return False
+    if type(dram) is AddressRouter:
+        fab = _fabric(op)
+        if fab is None:
+            return None
+        dram = fab[0]
+    if not _plain_dram(dram):
+        return None
     loop = dram._loop
     if loop is None or not hasattr(loop, "attach_host") or loop.source_active or loop.host_active:
-        return False
-    return mem.spec.line_bytes <= dram.burst_bytes and mem.spec.line_bytes == op.line_bytes
+        return None
+    if not (mem.spec.line_bytes <= dram.burst_bytes and mem.spec.line_bytes == op.line_bytes):
+        return None
+    return dram
+
+
+def _fabric(op: EmbeddingOperator):
+    """(host DRAM, upstream link, switch, [(link, expander)] per output) when the LLC's router sends its range
+    above the host DRAM to one link into a switch of one upstream port whose every output is a link to an
+    expander with its own compiled DRAM, reads of 64 B lines only (the compiled CXL path, archsim/dram/_cfab.h);
+    None otherwise (the Python paths)."""
+    from archsim.cxl.expander import Expander
+    from archsim.cxl.link import Link
+    from archsim.cxl.switch import Switch, UpstreamPort
+
+    router = op.mem.port.mem
+    if op.mem.spec.line_bytes != 64 or type(router) is not AddressRouter or len(router._dest) != 2:
+        return None
+    dram, link1 = router._dest
+    if router._lo != [0, router._hi[0]] or router._hi[1] != 1 << 64 or type(link1) is not Link:
+        return None
+    if not _plain_dram(dram) or type(link1.port) is not MemoryPort or type(link1.port.mem) is not UpstreamPort:
+        return None
+    sw = link1.port.mem.switch
+    if type(sw) is not Switch or len(sw._in_ports) != 1 or link1.port.waiting:
+        return None
+    outs = []
+    for o in sw._outputs:
+        link2 = o.target
+        if type(link2) is not Link or type(link2.port) is not MemoryPort or type(link2.port.mem) is not Expander:
+            return None
+        exp = link2.port.mem
+        if (exp.reducer is not None or type(exp.port) is not MemoryPort or exp.port.waiting
+                or not _plain_dram(exp.dram) or exp.dram._loop is not dram._loop):
+            return None
+        outs.append((link2, exp))
+    for link in [link1] + [lk for lk, _ in outs]:
+        if link.m2s.messages or link.s2m.messages or link.slots.used or link.m2s.scale != link.s2m.scale:
+            return None
+    return dram, link1, sw, outs
 
 
 def _refuse(*_args, **_kw):
@@ -62,10 +113,10 @@ def _refuse(*_args, **_kw):
 
 def attach(op: EmbeddingOperator):
     """Attach the compiled engine to ``op``'s host if it qualifies; the DRAM loop that runs it, or None."""
-    if not _qualifies(op):
+    dram = _host_dram(op)
+    if dram is None:
         return None
     cache: Cache = op.mem
-    dram: DRAMSystem = cache.port.mem
     loop = dram._loop
     drains = [lambda _ev, k=k: loop.host_drain(k) for k in range(len(dram.channels))]
     host = op.host
@@ -75,9 +126,68 @@ def attach(op: EmbeddingOperator):
                          op._host_batch_end, drains, op.env._queue, op.env._eid, heapq.heappush, Light)
     except RuntimeError:  # the loop already feeds another host or a trace
         return None
+    if type(cache.port.mem) is AddressRouter:
+        _attach_fabric(op, loop)
     cache.submit = cache.read_light = _refuse
     cache.sync_hook = op.host_sync
     return loop
+
+
+def _link_args(link) -> tuple:
+    w = link.m2s
+    return (link.port_ps, link.phy_ps, link.slots.limit, w.scale, w.flit_u, w.cost_u[M2S_REQ], w.cost_u[S2M_DRS])
+
+
+def _attach_fabric(op: EmbeddingOperator, loop) -> None:
+    dram, link1, sw, outs = _fabric(op)
+    spans = [(lo, hi, o) for lo, hi, o in sw._spans]
+    exps = []
+    for e, (_link2, exp) in enumerate(outs):
+        drains = [lambda _ev, e=e, k=k: loop.fab_drain(e, k) for k in range(len(exp.dram.channels))]
+        exps.append((exp.base, exp.end, exp.controller_ps, tuple(exp.dram.channels), drains))
+    loop.attach_fab(0, op.mem.port.mem._hi[0], _link_args(link1), sw.fwd_ps, sw.slot_ps, sw.queue_depth,
+                    sw.arbitration == "oldest_first", spans, [(_link_args(lk), e) for e, (lk, _x) in enumerate(outs)],
+                    exps)
+    op._fabric = (link1, sw, outs)
+    for comp in [link1] + [x for pair in outs for x in pair]:
+        comp.submit = _refuse
+
+
+def _wire_sync(wire, st) -> None:
+    (wire.free_u, wire.p_start_u, wire.p_end_u, wire.flits, wire.messages, wire.payload_bytes, n_req, n_drs,
+     u_req, u_data) = st
+    wire.by_type[M2S_REQ] = n_req
+    wire.by_type[S2M_DRS] = n_drs
+    wire.units_by_kind["request"] = u_req
+    wire.units_by_kind["data"] = u_data
+
+
+def _link_sync(link, st) -> None:
+    m2s, s2m, used, peak = st
+    _wire_sync(link.m2s, m2s)
+    _wire_sync(link.s2m, s2m)
+    link.slots.used = used
+    link.slots.peak = peak
+
+
+def fabric_sync(op: EmbeddingOperator) -> None:
+    """Write the compiled CXL path's state into the Python components (their counters, wires, credits and
+    queue-delay histograms), so that what they report is what the engine did."""
+    link1, sw, outs = op._fabric
+    l1, l2s, up, out_st, exp_st, seq = op._hloop.fab_take()
+    _link_sync(link1, l1)
+    port = sw._in_ports[0]
+    port.slots.used, port.slots.peak, port.requests, port.bytes_tx, qd = up
+    if qd:
+        port.queue_delay.record_array(np.frombuffer(qd, dtype=np.int64))
+    for (link2, exp), lst, ost, est, o in zip(outs, l2s, out_st, exp_st, sw._outputs, strict=True):
+        _link_sync(link2, lst)
+        o.requests, o.bytes_rx, qd, o.next_slot, pending, o.waiting = ost
+        o.pending = bool(pending)
+        if qd:
+            o.queue_delay.record_array(np.frombuffer(qd, dtype=np.int64))
+        exp.reads, exp.bytes = est
+    sw._seq = seq
 
 
 def batch_arrays(work: list, pool_ps: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:

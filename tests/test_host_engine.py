@@ -60,6 +60,15 @@ def _result(arch: str, sets: list[str], extra: list[str] = ()) -> str:
      ["cxl.switches.0.arbitration=oldest_first", "cxl.switches.0.crossbar_slot_ns=7",
       "cxl.expanders.0.dram.controller.read_queue=1", "cxl.expanders.1.controller_latency_ns=0",
       "cxl.switches.0.ports.0.link.flit_bytes=256"]),
+    # the compiled PIFS-Rec engine (the switch's units and the fabric they read through)
+    ("pifs_rec", ["num_batches=2", "batch_size=16"], []),
+    ("pifs_rec", ["num_batches=1", "batch_size=16"],
+     ["cxl.pifs.buffer_admit=hot", "cxl.pifs.buffer_kib=64", "cxl.switches.0.ports.0.link.credits=2",
+      "cxl.switches.0.ports.1.link.credits=1", "cxl.switches.0.queue_depth=2"]),
+    ("pifs_rec", ["num_batches=1", "batch_size=16"],
+     ["cxl.pifs.buffer_kib=0", "cxl.switches.0.arbitration=oldest_first", "cxl.switches.0.crossbar_slot_ns=9",
+      "cxl.expanders.0.dram.controller.read_queue=1"]),
+    ("pifs_rec_2hosts", ["num_batches=1", "batch_size=8"], []),  # two hosts: the Python paths
     # the compiled NMP engine (rank, bank-group and bank units inside the DRAM loop)
     ("recnmp", ["num_batches=2", "batch_size=16"], []),  # rank units, rank caches
     ("recross", ["num_batches=2", "batch_size=16"], []),  # cross level: hot rows at rank, cold at bank units
@@ -156,6 +165,37 @@ def test_compiled_nmp_engine_attaches_where_it_applies(monkeypatch, arch: str, e
     # 4 lines a row: read, or served by a rank cache or a read in flight
     assert lines + served == res.summary["lookups"] * 4 > 0
     assert nmp.instructions >= res.summary["lookups"] and nmp.partials > 0
+
+
+@pytest.mark.parametrize("arch,engine", [("pifs_rec", True), ("pifs_rec_2hosts", False), ("pifs_recross", False)])
+def test_compiled_pifs_engine_attaches_where_it_applies(monkeypatch, arch: str, engine: bool) -> None:
+    """The PIFS-Rec engine runs a single host's units in the switch (not two hosts', not units in the
+    expanders); the counts it writes back add up: every line a unit read crossed its port's link and reached an
+    expander, and every bag's command and pooled vector crossed the host link."""
+    from archsim.cxl import pifs_engine
+
+    monkeypatch.setenv(HOST_ENGINE_ENV, "fast")
+    seen = []
+    attach = pifs_engine.attach
+
+    def spy(p):
+        loop = attach(p)
+        seen.append((p, loop))
+        return loop
+
+    monkeypatch.setattr(pifs_engine, "attach", spy)
+    res = run(ROOT / "hwconfigs" / f"{arch}.yaml", workload=WORKLOAD,
+              workload_overrides=["num_batches=1", "batch_size=8"])
+    assert any(loop is not None for _p, loop in seen) == engine
+    if not engine:
+        return
+    p = seen[0][0]
+    link1, sw, outs = p._fabric
+    lines = sum(u.lines for u in p.units)
+    assert sum(exp.reads for _lk, exp in (o for o in outs if o is not None)) == lines > 0
+    assert sum(lk.m2s.messages for lk, _x in (o for o in outs if o is not None)) == lines
+    assert p.bags == res.summary["bags"] and link1.s2m.by_type["s2m_drs"] == p.bags * 4  # 256 B pooled vectors
+    assert p.partials >= p.bags and p.result_bytes == p.bags * 256
 
 
 def test_compiled_host_engine_waits_for_queue_space(monkeypatch) -> None:

@@ -271,6 +271,49 @@ class PIFS(Component):
         self.replicas: list[int] | None = None
         if spec.replicate_hot:
             self._place_replicas(switch)
+        # the compiled engine (archsim/cxl/pifs_engine.py), once the host attaches it: bags' data at flush()
+        self._engine = None
+        self._fabric = None
+        self._pending: list[GatherReduce] = []
+        self._pending_first = 0
+
+    def attach_engine(self) -> bool:
+        """Run the units and the fabric on the compiled engine if it applies (called by the host whose
+        near-data component this is: it then calls :meth:`flush` once it has sent a batch's bags)."""
+        if self._engine is None:
+            from archsim.cxl import pifs_engine
+
+            self._engine = pifs_engine.attach(self)
+        return self._engine is not None
+
+    def flush(self) -> None:
+        """Hand the compiled engine the dispatch data of the bags submitted since the last flush."""
+        if self._pending:
+            from archsim.cxl.pifs_engine import dispatch_data
+
+            grs, self._pending = self._pending, []
+            self._engine.pifs_data(self._pending_first, *dispatch_data(self, grs))
+
+    def _engine_done(self, gr: GatherReduce, t_issue: int) -> None:
+        """:meth:`_done` of a bag the compiled engine pooled (its start stamped at the result, as _stamp)."""
+        gr.t_issue = t_issue
+        gr.t_done = self.env.now
+        gr.done.succeed(gr)
+
+    def _engine_sync(self) -> None:
+        """Take the compiled engine's counts into the units, the combiner, the buffer and the fabric."""
+        if self._engine is None:
+            return
+        from archsim.system.host_engine import fabric_sync
+
+        partials, self.result_bytes, self.command_bytes, busy, adds, merged, units = self._engine.pifs_take()
+        self.partials = partials
+        self.combiner.busy_until, self.combiner.adds = busy, adds
+        if self.buffer is not None:
+            self.buffer.merged = merged
+        for u, (lines, uadds, ubusy, inflight) in zip(self.units, units, strict=False):
+            u.lines, u.datapath.adds, u.datapath.busy_until, u.inflight = lines, uadds, ubusy, inflight
+        fabric_sync(self._engine, *self._fabric)
 
     def _place_replicas(self, switch: Switch) -> None:
         """Copies of each table's hot rows at the top of every port's expander window (embedding spreading):
@@ -313,6 +356,12 @@ class PIFS(Component):
         if gr.done is None:
             gr.done = env.event()
         self.bags += 1
+        if self._engine is not None and (front is None or front is self.front):
+            idx = self._engine.pifs_submit(gr, env.now)
+            if not self._pending:
+                self._pending_first = idx
+            self._pending.append(gr)
+            return gr.done
         front = front or self.front
         call_at(env, env.now + front.to_ps, self._command, (gr, front))
         return gr.done
@@ -515,6 +564,7 @@ class PIFS(Component):
 
     # ------------------------------------------------------------------ results
     def finalize(self, end_ps: int) -> None:
+        self._engine_sync()
         s = self.stats
         adds = sum(u.datapath.adds for u in self.units)
         for k, v in (("bags", self.bags), ("partials", self.partials), ("lines", sum(u.lines for u in self.units)),
@@ -533,6 +583,7 @@ class PIFS(Component):
     def cache_stats(self) -> dict[str, tuple[int, int]]:
         """The on-switch buffer as ``{name: (lookups served, lookups)}``: served are hits and lookups that
         shared a read in flight (the ``<name>_hit_rate`` column, docs/metrics.md)."""
+        self._engine_sync()
         if self.buffer is None:
             return {}
         b = self.buffer
@@ -540,6 +591,7 @@ class PIFS(Component):
 
     def summary(self, end_ps: int) -> dict[str, float]:
         out = {}
+        self._engine_sync()
         for served, looked in self.cache_stats().values():
             out["buffer_hit_rate"] = served / looked if looked else 0.0
         lines = sum(u.lines for u in self.units)

@@ -387,6 +387,7 @@ struct Loop {
     Sched *sched;      /* the compiled engines' heap (_csched.h; NULL: no engine) */
     Host *host;        /* the compiled host engine feeding this loop (NULL: none) */
     Nmp *nmp;          /* the compiled NMP engine feeding this loop (NULL: none) */
+    Fab *fab;          /* the compiled CXL fabric (_cfab.h: the host engine's CXL path, PIFS-Rec; NULL: none) */
 };
 
 /* ------------------------------------------------------------------------------------------ helpers */
@@ -2543,7 +2544,7 @@ static i64 fab_dram_hi(const Fab *f) { return f->dram_hi; }
 static int sched_act(Loop *g, const HRec *r)
 {
     if (r->kind >= FK_L1_DELIVER)
-        return fab_act(g->host->fab, r);
+        return fab_act(g->fab, r);
     if (r->kind >= NK_BASE)
         return nmp_act(g->nmp, r);
     return host_act(g->host, r);
@@ -2704,6 +2705,11 @@ static PyMethodDef Loop_methods[] = {
      "attach_fab(dram_lo, dram_hi, link1, fwd_ps, slot_ps, up_depth, oldest_first, spans, outputs, expanders): "
      "the host engine's CXL path (_cfab.h)"},
     {"fab_take", (PyCFunction)Loop_fab_take, METH_NOARGS, "CXL path: its state for the Python components"},
+    {"attach_pifs", (PyCFunction)Loop_attach_pifs, METH_VARARGS,
+     "attach_pifs(buffer_tags, to_ps, from_ps, hit_ps, done): PIFS-Rec units on the fabric (_cfab.h)"},
+    {"pifs_submit", (PyCFunction)Loop_pifs_submit, METH_VARARGS, "PIFS engine: a bag (gr, t_submit) -> index"},
+    {"pifs_data", (PyCFunction)Loop_pifs_data, METH_VARARGS, "PIFS engine: the dispatch data of bags"},
+    {"pifs_take", (PyCFunction)Loop_pifs_take, METH_NOARGS, "PIFS engine: its counters"},
     {"fab_drain", (PyCFunction)Loop_fab_drain, METH_VARARGS, "CXL path: a space event of expander e, channel k"},
     {"host_take", (PyCFunction)Loop_host_take, METH_NOARGS,
      "host engine: (line latencies, bag latencies, accesses, merged, sent, stalled) since the last call"},
@@ -2727,6 +2733,9 @@ static int Loop_traverse(Loop *g, visitproc visit, void *arg)
     if (rc)
         return rc;
     rc = nmp_traverse(g->nmp, visit, arg);
+    if (rc)
+        return rc;
+    rc = fab_traverse(g->fab, visit, arg);
     if (rc)
         return rc;
     return host_traverse(g->host, visit, arg);
@@ -2753,6 +2762,9 @@ static int Loop_clear(Loop *g)
     Nmp *nm = g->nmp;
     g->nmp = NULL;
     nmp_free(nm);
+    Fab *fb = g->fab;
+    g->fab = NULL;
+    fab_free(fb);
     Sched *sc = g->sched;
     g->sched = NULL;
     sched_free(sc);

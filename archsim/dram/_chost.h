@@ -381,7 +381,6 @@ static void host_free(Host *h)
     PyMem_Free(h->left);
     PyMem_Free(h->linelat);
     PyMem_Free(h->baglat);
-    fab_free(h->fab);
     PyMem_Free(h);
 }
 
@@ -577,9 +576,6 @@ static int host_traverse(Host *h, visitproc visit, void *arg)
 {
     if (!h)
         return 0;
-    int rc = fab_traverse(h->fab, visit, arg);
-    if (rc)
-        return rc;
     Py_VISIT(h->tags);
     Py_VISIT(h->batch_end);
     Py_VISIT(h->drains);

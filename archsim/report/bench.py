@@ -50,7 +50,7 @@ ARCHITECTURES: dict[str, tuple[int, int]] = {
     "recnmp": (2, 256),  # the compiled NMP engine (archsim/nmp/engine.py): full batches
     "recross": (2, 256),
     "cxl_pool": (2, 256),  # the host engine's compiled CXL path (archsim/dram/_cfab.h)
-    "pifs_rec": (2, 8),
+    "pifs_rec": (2, 256),  # the compiled PIFS-Rec engine (archsim/cxl/pifs_engine.py)
     "pifs_recross": (2, 16),
     "evstore": (2, 8),
     "hotline": (2, 16),

@@ -341,7 +341,7 @@ class EmbeddingOperator:
         if self._fabric is not None:
             from archsim.system.host_engine import fabric_sync
 
-            fabric_sync(self)
+            fabric_sync(loop, *self._fabric)
 
     def flush_line_latency(self) -> None:
         """Record the buffered line latencies (the fast path's) into ``line_latency``: histograms of the same
@@ -383,6 +383,9 @@ class EmbeddingOperator:
     # ----------------------------------------------------------------------------------------- results
     def finalize(self, end_ps: int | None = None) -> None:
         self.flush_line_latency()
+        sync = getattr(self.near_data, "_engine_sync", None) if self._near_flush is not None else None
+        if sync is not None:  # a compiled near-data engine's counts, before the components below are finalized
+            sync()
         s = self.stats
         for k, v in (("lookups", self.lookups), ("bags", self.bags), ("batches", self.batches),
                      ("lines", self.lines), ("near_data_bags", self.near_data_bags),

@@ -26,7 +26,8 @@ import numpy as np
 from archsim.cache.component import Cache
 from archsim.core.port import Light, MemoryPort
 from archsim.core.sim import Environment
-from archsim.cxl.flit import M2S_REQ, S2M_DRS
+from archsim.cxl.flit import MESSAGES
+from archsim.cxl.link import LINK_KINDS
 from archsim.dram.memory import DRAMSystem
 from archsim.system.memory_map import AddressRouter
 
@@ -133,33 +134,45 @@ def attach(op: EmbeddingOperator):
     return loop
 
 
-def _link_args(link) -> tuple:
+def link_args(link) -> tuple:
+    """A link's timing for the compiled fabric (archsim/dram/_cfab.h parse_link)."""
     w = link.m2s
-    return (link.port_ps, link.phy_ps, link.slots.limit, w.scale, w.flit_u, w.cost_u[M2S_REQ], w.cost_u[S2M_DRS])
+    return (link.port_ps, link.phy_ps, link.slots.limit, w.scale, w.flit_u, tuple(w.cost_u[m] for m in MESSAGES))
 
 
-def _attach_fabric(op: EmbeddingOperator, loop) -> None:
-    dram, link1, sw, outs = _fabric(op)
+def attach_fabric(loop, env, link1, sw, outs, dram_lo: int = 0, dram_hi: int = 0) -> None:
+    """The compiled fabric on ``loop``: ``link1`` into switch ``sw`` whose outputs are ``outs`` ((link,
+    expander), or None for the PIFS units' command output), in output order; ``[dram_lo, dram_hi)``: the host
+    DRAM's range of the host engine's router (the rest goes to ``link1``)."""
     spans = [(lo, hi, o) for lo, hi, o in sw._spans]
-    exps = []
-    for e, (_link2, exp) in enumerate(outs):
+    exps, olist = [], []
+    for e, pair in enumerate(outs):
+        if pair is None:
+            exps.append(None)
+            olist.append(None)
+            continue
+        link2, exp = pair
         drains = [lambda _ev, e=e, k=k: loop.fab_drain(e, k) for k in range(len(exp.dram.channels))]
         exps.append((exp.base, exp.end, exp.controller_ps, tuple(exp.dram.channels), drains))
-    loop.attach_fab(0, op.mem.port.mem._hi[0], _link_args(link1), sw.fwd_ps, sw.slot_ps, sw.queue_depth,
-                    sw.arbitration == "oldest_first", spans, [(_link_args(lk), e) for e, (lk, _x) in enumerate(outs)],
-                    exps)
-    op._fabric = (link1, sw, outs)
-    for comp in [link1] + [x for pair in outs for x in pair]:
+        olist.append((link_args(link2), e))
+    loop.attach_fab(dram_lo, dram_hi, link_args(link1), sw.fwd_ps, sw.slot_ps, sw.queue_depth,
+                    sw.arbitration == "oldest_first", spans, olist, exps, env._queue, env._eid, heapq.heappush, Light)
+    for comp in [link1] + [x for pair in outs if pair is not None for x in pair]:
         comp.submit = _refuse
 
 
+def _attach_fabric(op: EmbeddingOperator, loop) -> None:
+    _dram, link1, sw, outs = _fabric(op)
+    attach_fabric(loop, op.env, link1, sw, outs, 0, op.mem.port.mem._hi[0])
+    op._fabric = (link1, sw, outs)
+
+
 def _wire_sync(wire, st) -> None:
-    (wire.free_u, wire.p_start_u, wire.p_end_u, wire.flits, wire.messages, wire.payload_bytes, n_req, n_drs,
-     u_req, u_data) = st
-    wire.by_type[M2S_REQ] = n_req
-    wire.by_type[S2M_DRS] = n_drs
-    wire.units_by_kind["request"] = u_req
-    wire.units_by_kind["data"] = u_data
+    wire.free_u, wire.p_start_u, wire.p_end_u, wire.flits, wire.messages, wire.payload_bytes, by_type, units = st
+    for m, n in zip(MESSAGES, by_type, strict=True):
+        wire.by_type[m] = n
+    for k, u in zip(LINK_KINDS[:-1], units, strict=True):
+        wire.units_by_kind[k] = u
 
 
 def _link_sync(link, st) -> None:
@@ -170,22 +183,24 @@ def _link_sync(link, st) -> None:
     link.slots.peak = peak
 
 
-def fabric_sync(op: EmbeddingOperator) -> None:
-    """Write the compiled CXL path's state into the Python components (their counters, wires, credits and
+def fabric_sync(loop, link1, sw, outs) -> None:
+    """Write the compiled fabric's state into the Python components (their counters, wires, credits and
     queue-delay histograms), so that what they report is what the engine did."""
-    link1, sw, outs = op._fabric
-    l1, l2s, up, out_st, exp_st, seq = op._hloop.fab_take()
+    l1, l2s, up, out_st, exp_st, seq = loop.fab_take()
     _link_sync(link1, l1)
     port = sw._in_ports[0]
-    port.slots.used, port.slots.peak, port.requests, port.bytes_tx, qd = up
+    port.slots.used, port.slots.peak, port.requests, port.bytes_rx, port.bytes_tx, qd = up
     if qd:
         port.queue_delay.record_array(np.frombuffer(qd, dtype=np.int64))
-    for (link2, exp), lst, ost, est, o in zip(outs, l2s, out_st, exp_st, sw._outputs, strict=True):
-        _link_sync(link2, lst)
-        o.requests, o.bytes_rx, qd, o.next_slot, pending, o.waiting = ost
+    for pair, lst, ost, est, o in zip(outs, l2s, out_st, exp_st, sw._outputs, strict=True):
+        o.requests, o.bytes_rx, o.bytes_tx, qd, o.next_slot, pending, o.waiting = ost
         o.pending = bool(pending)
         if qd:
             o.queue_delay.record_array(np.frombuffer(qd, dtype=np.int64))
+        if pair is None:
+            continue
+        link2, exp = pair
+        _link_sync(link2, lst)
         exp.reads, exp.bytes = est
     sw._seq = seq
 

@@ -77,6 +77,8 @@ def test_hundred_million_lookups_stream_out_of_the_generator():
 @pytest.mark.parametrize("arch,sets", [
     ("cpu_ddr4", ["--set", "host.llc.size_kib=1536"]),  # the compiled host engine
     ("recross", []),  # the compiled NMP engine
+    ("cxl_pool", ["--set", "host.llc.size_kib=1920"]),  # the host engine's compiled CXL path
+    ("pifs_rec", []),  # the compiled PIFS-Rec engine
 ])
 def test_cpu_baseline_memory_does_not_grow_with_batches(tmp_path, arch: str, sets: list[str]):
     def peak(batches: int) -> int:

@@ -88,6 +88,28 @@ def test_fast_paths_match_the_reference(monkeypatch, arch: str, sets: list[str],
     assert _result(arch, sets, extra) == ref
 
 
+def _shipped_with_a_host() -> list[str]:
+    """Every shipped hwconfig that runs a workload (a ``host:``), the papers' set-ups included."""
+    from archsim.config import list_shipped, load_config
+
+    out = []
+    for h in list_shipped("hwconfig"):
+        data = load_config(h["name"], kind="hwconfig").data
+        if isinstance(data, dict) and "host" in data:
+            out.append(h["name"])
+    return out
+
+
+@pytest.mark.parametrize("arch", _shipped_with_a_host())
+def test_every_shipped_hwconfig_matches_the_reference(monkeypatch, arch: str) -> None:
+    """Issue #15: the fast paths and the compiled engines give the reference's results on every shipped
+    hwconfig (one batch of 4 bags, seed 0; the larger comparisons above exercise each engine's corners)."""
+    monkeypatch.setenv(HOST_ENGINE_ENV, "python")
+    ref = _result(arch, ["num_batches=1", "batch_size=4"])
+    monkeypatch.setenv(HOST_ENGINE_ENV, "fast")
+    assert _result(arch, ["num_batches=1", "batch_size=4"]) == ref
+
+
 def _attached(monkeypatch) -> list:
     """Record the operators the compiled host engine attaches to (and the loop it returns)."""
     from archsim.system import host_engine

@@ -1219,6 +1219,8 @@ static int issue(Channel *s, int cmd, int fb, int slot, i64 c)
 
 /* ------------------------------------------------------------------------------------------ one cycle */
 
+static int engine_space(Loop *g, long code, i64 when);
+
 static int notify_space(Channel *s, i64 c)
 {
     PyObject *waiters = s->space_waiters;
@@ -1229,7 +1231,10 @@ static int notify_space(Channel *s, i64 c)
     }
     Py_ssize_t n = PyList_GET_SIZE(waiters);
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (complete_at(s->env, PyList_GET_ITEM(waiters, i), Py_None, c * s->tck, s->prio_normal) < 0) {
+        PyObject *w = PyList_GET_ITEM(waiters, i);
+        int rc = PyLong_CheckExact(w) ? engine_space(s->loop, PyLong_AsLong(w), c * s->tck)
+                                      : complete_at(s->env, w, Py_None, c * s->tck, s->prio_normal);
+        if (rc < 0) {
             Py_DECREF(waiters);
             return -1;
         }
@@ -2541,8 +2546,29 @@ static int fab_traverse(Fab *f, visitproc visit, void *arg);
 static i64 fab_dram_lo(const Fab *f) { return f->dram_lo; }
 static i64 fab_dram_hi(const Fab *f) { return f->dram_hi; }
 
+/* a channel's space notification for an engine's waiter: the drain runs at the key its event would take */
+static int engine_space(Loop *g, long code, i64 when)
+{
+    return hpush(g->sched, when, SK_DRAIN, 0, code, 0);
+}
+
+static int engine_drain(Loop *g, long code, i64 now)
+{
+    int engine = (int)(code >> 24), e = (int)((code >> 12) & 0xFFF), k = (int)(code & 0xFFF);
+    if (engine == 1 && g->host)
+        return host_drain(g->host, k, now);
+    if (engine == 2 && g->nmp)
+        return nmp_drain(g->nmp, k, now);
+    if (engine == 3 && g->fab)
+        return fab_drain(g->fab, e, k, now);
+    PyErr_SetString(PyExc_RuntimeError, "a space notification for no engine");
+    return -1;
+}
+
 static int sched_act(Loop *g, const HRec *r)
 {
+    if (r->kind == SK_DRAIN)
+        return engine_drain(g, (long)r->b, r->t);
     if (r->kind >= FK_L1_DELIVER)
         return fab_act(g->fab, r);
     if (r->kind >= NK_BASE)
@@ -2690,15 +2716,13 @@ static PyMethodDef Loop_methods[] = {
     {"_on_sched", (PyCFunction)Loop_on_sched, METH_O, "SimPy callback of a compiled engine's proxy"},
     {"attach_host", (PyCFunction)Loop_attach_host, METH_VARARGS,
      "attach_host(channels, tags, line_bytes, hit_ps, to_next_ps, from_next_ps, cores, fill_buffers, static, "
-     "batch_end, drains, queue, eid, heappush, proxy_cls): the compiled host engine (_chost.h)"},
+     "batch_end, queue, eid, heappush, proxy_cls): the compiled host engine (_chost.h)"},
     {"host_batch", (PyCFunction)Loop_host_batch, METH_VARARGS,
      "host_batch(addrs, naddrs, lo, hi, pool_ps, nbags): start a batch's bags on the host engine"},
-    {"host_drain", (PyCFunction)Loop_host_drain, METH_O, "host engine: a space event of channel k fired"},
     {"attach_nmp", (PyCFunction)Loop_attach_nmp, METH_VARARGS,
-     "attach_nmp(channels, units, cfg, bag_done, drains, queue, eid, heappush, proxy_cls): the compiled NMP "
+     "attach_nmp(channels, units, cfg, bag_done, queue, eid, heappush, proxy_cls): the compiled NMP "
      "engine (_cnmp.h)"},
     {"nmp_dispatch", (PyCFunction)Loop_nmp_dispatch, METH_VARARGS, "NMP engine: dispatch bags (see _cnmp.h)"},
-    {"nmp_drain", (PyCFunction)Loop_nmp_drain, METH_O, "NMP engine: a space event of channel k fired"},
     {"nmp_take", (PyCFunction)Loop_nmp_take, METH_NOARGS,
      "NMP engine: (instructions, partials, bg_bus_partials, rank_bus_partials, result_bytes, unit counters)"},
     {"attach_fab", (PyCFunction)Loop_attach_fab, METH_VARARGS,
@@ -2710,7 +2734,6 @@ static PyMethodDef Loop_methods[] = {
     {"pifs_submit", (PyCFunction)Loop_pifs_submit, METH_VARARGS, "PIFS engine: a bag (gr, t_submit) -> index"},
     {"pifs_data", (PyCFunction)Loop_pifs_data, METH_VARARGS, "PIFS engine: the dispatch data of bags"},
     {"pifs_take", (PyCFunction)Loop_pifs_take, METH_NOARGS, "PIFS engine: its counters"},
-    {"fab_drain", (PyCFunction)Loop_fab_drain, METH_VARARGS, "CXL path: a space event of expander e, channel k"},
     {"host_take", (PyCFunction)Loop_host_take, METH_NOARGS,
      "host engine: (line latencies, bag latencies, accesses, merged, sent, stalled) since the last call"},
     {NULL, NULL, 0, NULL},

@@ -82,7 +82,6 @@ typedef struct {
     Channel **ch;
     int nch;
     LineQ *pq;
-    PyObject *drains;
 } FExp;
 
 struct Fab {
@@ -337,15 +336,9 @@ static int fab_arbitrate(Fab *f, int o, i64 now)
     return 0;
 }
 
-static int fab_exp_wait(FExp *e, int k)
+static int fab_exp_wait(Fab *f, FExp *e, int k)
 {
-    Channel *s = e->ch[k];
-    PyObject *ev = new_event(s->event_cls, s->env, PyList_GET_ITEM(e->drains, k));
-    if (!ev)
-        return -1;
-    int rc = PyList_Append(s->space_waiters, ev);
-    Py_DECREF(ev);
-    return rc;
+    return engine_wait_space(e->ch[k], 3, (int)(e - f->exp), k);
 }
 
 static int fab_exp_submit(Fab *f, FExp *e, Channel *s, int ri, i64 now)
@@ -373,7 +366,7 @@ static int fab_exp_send(Fab *f, FExp *e, int ri, i64 now)
     if (lq_push(q, (u64)ri) < 0)
         return -1;
     if (q->n == 1)
-        return fab_exp_wait(e, ch);
+        return fab_exp_wait(f, e, ch);
     return 0;
 }
 
@@ -862,36 +855,27 @@ static int fab_dram_done(Loop *g, i64 ri, i64 now)
 
 /* ------------------------------------------------------------------------------------------ Python face */
 
-static PyObject *Loop_fab_drain(Loop *g, PyObject *args)
+/* the expander's MemoryPort._drain for its channel k (the callback of a space event) */
+static int fab_drain(Fab *f, int e, int k, i64 now)
 {
-    int e, k;
-    if (!PyArg_ParseTuple(args, "ii", &e, &k))
-        return NULL;
-    Fab *f = g->fab;
-    if (!f || e < 0 || e >= f->nout || k < 0 || k >= f->exp[e].nch) {
+    if (e < 0 || e >= f->nout || k < 0 || k >= f->exp[e].nch) {
         PyErr_SetString(PyExc_ValueError, "fab_drain: no such expander channel");
-        return NULL;
+        return -1;
     }
-    i64 now;
-    if (now_ps(g->env, &now) < 0)
-        return NULL;
     FExp *x = &f->exp[e];
     LineQ *q = &x->pq[k];
     Channel *s = x->ch[k];
     while (q->n > 0) {
-        if (!can_accept_c(s, 0)) {
-            if (fab_exp_wait(x, k) < 0)
-                return NULL;
-            break;
-        }
+        if (!can_accept_c(s, 0))
+            return fab_exp_wait(f, x, k);
         int ri = (int)q->v[q->head];
         q->head++;
         if (--q->n == 0)
             q->head = 0;
         if (fab_exp_submit(f, x, s, ri, now) < 0)
-            return NULL;
+            return -1;
     }
-    Py_RETURN_NONE;
+    return 0;
 }
 
 static void fab_free(Fab *f)
@@ -900,7 +884,6 @@ static void fab_free(Fab *f)
         return;
     if (f->exp) {
         for (int i = 0; i < f->nout; i++) {
-            Py_XDECREF(f->exp[i].drains);
             if (f->exp[i].pq)
                 for (int k = 0; k < f->exp[i].nch; k++)
                     PyMem_Free(f->exp[i].pq[k].v);
@@ -945,8 +928,6 @@ static int fab_traverse(Fab *f, visitproc visit, void *arg)
 {
     if (!f)
         return 0;
-    for (int i = 0; i < f->nout; i++)
-        Py_VISIT(f->exp[i].drains);
     for (int i = 0; i < f->npb; i++)
         Py_VISIT(f->pb[i].gr);
     Py_VISIT(f->buf_tags);
@@ -981,7 +962,7 @@ static int parse_link(PyObject *t, CLink *l)
 
 /* attach_fab(dram_lo, dram_hi, link1, fwd_ps, slot_ps, up_depth, oldest_first, spans, outputs, expanders, queue,
  * eid, heappush, proxy_cls): spans [(lo, hi, output)]; outputs [(link, expander index)], None for the PIFS units'
- * command output; expanders [(base, end, controller_ps, channels, drains)], None for that output */
+ * command output; expanders [(base, end, controller_ps, channels)], None for that output */
 static PyObject *Loop_attach_fab(Loop *g, PyObject *args)
 {
     long long dlo, dhi, fwd, slot;
@@ -1060,9 +1041,8 @@ static PyObject *Loop_attach_fab(Loop *g, PyObject *args)
         if (!PyArg_ParseTuple(ot, "Oi", &lt, &e) || parse_link(lt, &f->l2[i]) < 0)
             goto fail;
         long long base, end, ctl;
-        PyObject *chans, *drains;
-        if (!PyArg_ParseTuple(PyList_GET_ITEM(exps, i), "LLLO!O!", &base, &end, &ctl, &PyTuple_Type, &chans,
-                              &PyList_Type, &drains))
+        PyObject *chans;
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(exps, i), "LLLO!", &base, &end, &ctl, &PyTuple_Type, &chans))
             goto fail;
         FExp *x = &f->exp[i];
         x->base = base;
@@ -1075,8 +1055,7 @@ static PyObject *Loop_attach_fab(Loop *g, PyObject *args)
             PyErr_NoMemory();
             goto fail;
         }
-        x->drains = Py_NewRef(drains);
-        if (x->nch < 1 || PyList_GET_SIZE(drains) != x->nch) {
+        if (x->nch < 1) {
             PyErr_SetString(PyExc_ValueError, "attach_fab: bad expander");
             goto fail;
         }

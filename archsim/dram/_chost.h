@@ -47,7 +47,7 @@ struct Host {
     int ncores, static_sched;
     Channel **ch; /* this memory system's channels (references held by the loop) */
     int nch;
-    PyObject *batch_end, *drains;
+    PyObject *batch_end;
     /* ---- state */
     HCore *cores;
     HWait *w;
@@ -191,13 +191,7 @@ static int host_submit(Host *h, Channel *s, u64 line, i64 now)
 /* register a wait for space on channel k: MemoryPort's mem.space_event(req).callbacks.append(drain) */
 static int host_wait_space(Host *h, int k)
 {
-    Channel *s = h->ch[k];
-    PyObject *ev = new_event(s->event_cls, s->env, PyList_GET_ITEM(h->drains, k));
-    if (!ev)
-        return -1;
-    int rc = PyList_Append(s->space_waiters, ev);
-    Py_DECREF(ev);
-    return rc;
+    return engine_wait_space(h->ch[k], 1, 0, k);
 }
 
 /* MemoryPort.send of the miss of `line` at `now` */
@@ -324,36 +318,26 @@ static int host_act(Host *h, const HRec *r)
 }
 
 /* MemoryPort._drain for channel k (the callback of a space event) */
-static PyObject *Loop_host_drain(Loop *g, PyObject *arg)
+static int host_drain(Host *h, int k, i64 now)
 {
-    Host *h = g->host;
-    int k = (int)PyLong_AsLong(arg);
-    if (k == -1 && PyErr_Occurred())
-        return NULL;
-    if (!h || k < 0 || k >= h->nch) {
+    if (k < 0 || k >= h->nch) {
         PyErr_SetString(PyExc_ValueError, "host_drain: no such channel");
-        return NULL;
+        return -1;
     }
-    i64 now;
-    if (now_ps(g->env, &now) < 0)
-        return NULL;
     LineQ *q = &h->pq[k];
     Channel *s = h->ch[k];
     while (q->n > 0) {
-        if (!can_accept_c(s, 0)) {
-            if (host_wait_space(h, k) < 0)
-                return NULL;
-            break;
-        }
+        if (!can_accept_c(s, 0))
+            return host_wait_space(h, k);
         u64 line = q->v[q->head];
         q->head++;
         q->n--;
         if (q->n == 0)
             q->head = 0;
         if (host_submit(h, s, line, now) < 0)
-            return NULL;
+            return -1;
     }
-    Py_RETURN_NONE;
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------------ Python face */
@@ -364,7 +348,6 @@ static void host_free(Host *h)
         return;
     Py_XDECREF(h->tags);
     Py_XDECREF(h->batch_end);
-    Py_XDECREF(h->drains);
     if (h->pq)
         for (int i = 0; i < h->nch; i++)
             PyMem_Free(h->pq[i].v);
@@ -385,14 +368,14 @@ static void host_free(Host *h)
 }
 
 /* attach_host(channels, tags, line_bytes, hit_ps, to_next_ps, from_next_ps, cores, fill_buffers, static,
- *             batch_end, drains, queue, eid, heappush, proxy_cls) */
+ *             batch_end, queue, eid, heappush, proxy_cls) */
 static PyObject *Loop_attach_host(Loop *g, PyObject *args)
 {
-    PyObject *chans, *tags, *batch_end, *drains, *queue, *eid_it, *heappush, *proxy_cls;
+    PyObject *chans, *tags, *batch_end, *queue, *eid_it, *heappush, *proxy_cls;
     long long line_bytes, hit_ps, to_next, from_next;
     int ncores, fill_buffers, static_sched;
-    if (!PyArg_ParseTuple(args, "OOLLLLiipOOOOOO", &chans, &tags, &line_bytes, &hit_ps, &to_next, &from_next,
-                          &ncores, &fill_buffers, &static_sched, &batch_end, &drains, &queue, &eid_it, &heappush,
+    if (!PyArg_ParseTuple(args, "OOLLLLiipOOOOO", &chans, &tags, &line_bytes, &hit_ps, &to_next, &from_next,
+                          &ncores, &fill_buffers, &static_sched, &batch_end, &queue, &eid_it, &heappush,
                           &proxy_cls))
         return NULL;
     if (g->host || g->src_state != SRC_OFF) {
@@ -409,8 +392,7 @@ static PyObject *Loop_attach_host(Loop *g, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "attach_host: tags must be an LRUTags");
         return NULL;
     }
-    if (!PyTuple_Check(chans) || PyTuple_GET_SIZE(chans) < 1 || !PyList_Check(drains) ||
-        PyList_GET_SIZE(drains) != PyTuple_GET_SIZE(chans) || !PyList_Check(queue) || ncores < 1 ||
+    if (!PyTuple_Check(chans) || PyTuple_GET_SIZE(chans) < 1 || !PyList_Check(queue) || ncores < 1 ||
         fill_buffers < 1 || line_bytes < 1 || (line_bytes & (line_bytes - 1))) {
         PyErr_SetString(PyExc_ValueError, "attach_host: bad arguments");
         return NULL;
@@ -461,7 +443,6 @@ static PyObject *Loop_attach_host(Loop *g, PyObject *args)
     h->api = api;
     h->tags = Py_NewRef(tags);
     h->batch_end = Py_NewRef(batch_end);
-    h->drains = Py_NewRef(drains);
     h->wfree = -1;
     h->sc = sc;
     g->host = h;
@@ -578,6 +559,5 @@ static int host_traverse(Host *h, visitproc visit, void *arg)
         return 0;
     Py_VISIT(h->tags);
     Py_VISIT(h->batch_end);
-    Py_VISIT(h->drains);
     return 0;
 }

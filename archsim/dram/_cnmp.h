@@ -74,7 +74,7 @@ struct Nmp {
     int nch, nunits, nhost_ch, ranks, bgs, bpg, level_rank, cross, bg_adders;
     i64 to_ps, hit_ps, burst_ps, ccd_l_ps, from_ps, combine_ps, access_bytes;
     double inst_ps;
-    PyObject *bag_done, *drains, *tags_list;
+    PyObject *bag_done, *tags_list;
     NUnit *units;
     /* ---- state */
     double *ca_free;
@@ -312,13 +312,7 @@ static int nmp_submit(Nmp *m, Channel *s, int ri, i64 now)
 
 static int nmp_wait_space(Nmp *m, int k)
 {
-    Channel *s = m->ch[k];
-    PyObject *ev = new_event(s->event_cls, s->env, PyList_GET_ITEM(m->drains, k));
-    if (!ev)
-        return -1;
-    int rc = PyList_Append(s->space_waiters, ev);
-    Py_DECREF(ev);
-    return rc;
+    return engine_wait_space(m->ch[k], 2, 0, k);
 }
 
 /* MemoryPort.send of a run of n lines from addr for part `pi` of unit `ui` at `now` */
@@ -525,36 +519,27 @@ static int nmp_dram_done(Loop *g, i64 ri, i64 now)
 
 /* ------------------------------------------------------------------------------------------ Python face */
 
-static PyObject *Loop_nmp_drain(Loop *g, PyObject *arg)
+/* MemoryPort._drain of the units' port for channel k (the callback of a space event) */
+static int nmp_drain(Nmp *m, int k, i64 now)
 {
-    Nmp *m = g->nmp;
-    int k = (int)PyLong_AsLong(arg);
-    if (k == -1 && PyErr_Occurred())
-        return NULL;
-    if (!m || k < 0 || k >= m->nch) {
+    if (k < 0 || k >= m->nch) {
         PyErr_SetString(PyExc_ValueError, "nmp_drain: no such channel");
-        return NULL;
+        return -1;
     }
-    i64 now;
-    if (now_ps(g->env, &now) < 0)
-        return NULL;
     LineQ *q = &m->pq[k];
     Channel *s = m->ch[k];
     while (q->n > 0) {
-        if (!can_accept_c(s, 0)) {
-            if (nmp_wait_space(m, k) < 0)
-                return NULL;
-            break;
-        }
+        if (!can_accept_c(s, 0))
+            return nmp_wait_space(m, k);
         int ri = (int)q->v[q->head];
         q->head++;
         q->n--;
         if (q->n == 0)
             q->head = 0;
         if (nmp_submit(m, s, ri, now) < 0)
-            return NULL;
+            return -1;
     }
-    Py_RETURN_NONE;
+    return 0;
 }
 
 static void nmp_free(Nmp *m)
@@ -562,7 +547,6 @@ static void nmp_free(Nmp *m)
     if (!m)
         return;
     Py_XDECREF(m->bag_done);
-    Py_XDECREF(m->drains);
     Py_XDECREF(m->tags_list);
     for (int i = 0; i < m->nbags; i++)
         Py_XDECREF(m->bags[i].gr);
@@ -595,27 +579,26 @@ static int nmp_traverse(Nmp *m, visitproc visit, void *arg)
     if (!m)
         return 0;
     Py_VISIT(m->bag_done);
-    Py_VISIT(m->drains);
     Py_VISIT(m->tags_list);
     for (int i = 0; i < m->nbags; i++)
         Py_VISIT(m->bags[i].gr);
     return 0;
 }
 
-/* attach_nmp(channels, units, cfg, bag_done, drains, queue, eid, heappush, proxy_cls): units is a list of
+/* attach_nmp(channels, units, cfg, bag_done, queue, eid, heappush, proxy_cls): units is a list of
  * (host channel, rank, sub, tags or None) in unit-id order; cfg a dict of the timing and level */
 static PyObject *Loop_attach_nmp(Loop *g, PyObject *args)
 {
-    PyObject *chans, *units, *cfg, *bag_done, *drains, *queue, *eid_it, *heappush, *proxy_cls;
-    if (!PyArg_ParseTuple(args, "O!O!O!OO!OOOO", &PyTuple_Type, &chans, &PyList_Type, &units, &PyDict_Type, &cfg,
-                          &bag_done, &PyList_Type, &drains, &queue, &eid_it, &heappush, &proxy_cls))
+    PyObject *chans, *units, *cfg, *bag_done, *queue, *eid_it, *heappush, *proxy_cls;
+    if (!PyArg_ParseTuple(args, "O!O!O!OOOOO", &PyTuple_Type, &chans, &PyList_Type, &units, &PyDict_Type, &cfg,
+                          &bag_done, &queue, &eid_it, &heappush, &proxy_cls))
         return NULL;
     if (g->nmp || g->src_state != SRC_OFF) {
         PyErr_SetString(PyExc_RuntimeError, "the loop already has an NMP engine or a source");
         return NULL;
     }
     int nch = (int)PyTuple_GET_SIZE(chans);
-    if (nch < 1 || PyList_GET_SIZE(drains) != nch || PyList_GET_SIZE(units) < 1) {
+    if (nch < 1 || PyList_GET_SIZE(units) < 1) {
         PyErr_SetString(PyExc_ValueError, "attach_nmp: bad arguments");
         return NULL;
     }
@@ -687,7 +670,6 @@ static PyObject *Loop_attach_nmp(Loop *g, PyObject *args)
     m->rank_bus_free = PyMem_Calloc((size_t)nr, sizeof(i64));
     m->bg_bus_free = PyMem_Calloc((size_t)nr * (size_t)(m->bgs > 0 ? m->bgs : 1), sizeof(i64));
     m->bag_done = Py_NewRef(bag_done);
-    m->drains = Py_NewRef(drains);
     m->tags_list = Py_NewRef(units);
     if (!m->ch || !m->pq || !m->caq || !m->units || !m->ca_free || !m->bus_free || !m->rank_bus_free ||
         !m->bg_bus_free) {

@@ -25,8 +25,10 @@ typedef struct {
     int kind, a;
 } HRec;
 
-/* record kinds: the host engine's below NK_BASE, the NMP engine's from it */
-enum { HK_LINE, HK_SEND, HK_FDATA, HK_FILL, NK_BASE = 16, NK_DELIVER = NK_BASE, NK_POOL, NK_DATA, NK_BAGDONE };
+/* record kinds: the host engine's below NK_BASE, the NMP engine's from it; SK_DRAIN: an engine's drain after a
+ * channel's space notification */
+enum { HK_LINE, HK_SEND, HK_FDATA, HK_FILL, SK_DRAIN = 15, NK_BASE = 16, NK_DELIVER = NK_BASE, NK_POOL, NK_DATA,
+       NK_BAGDONE };
 
 struct Sched {
     PyObject *queue, *eid_it, *heappush, *on_sched, *proxy_cls;
@@ -137,6 +139,19 @@ static int engine_read(Channel *s, u64 addr, i64 c, int host, i64 index, int gro
         s->reqs[group].refs++; /* each burst holds its request */
     int rc = enqueue(s, slot, c);
     req_unref(s, slot);
+    return rc;
+}
+
+/* An engine's wait for queue space on channel s (MemoryPort's mem.space_event(req).callbacks.append(drain)): a
+ * marker in the channel's list of space waiters, an int (engine << 24 | e << 12 | k) where the reference has an
+ * event; notify_space turns it into a record at the key the event would take (engine_space). */
+static int engine_wait_space(Channel *s, int engine, int e, int k)
+{
+    PyObject *mark = PyLong_FromLong(((long)engine << 24) | ((long)e << 12) | (long)k);
+    if (!mark)
+        return -1;
+    int rc = PyList_Append(s->space_waiters, mark);
+    Py_DECREF(mark);
     return rc;
 }
 

@@ -79,10 +79,9 @@ def attach(nmp: RankNMP):
         "from_ps": nmp.from_ps, "combine_ps": nmp.combine_ps, "access_bytes": nmp.access_bytes,
         "inst_ps": float(nmp.inst_ps),
     }
-    drains = [lambda _ev, k=k: loop.nmp_drain(k) for k in range(len(dram.channels))]
     env = nmp.env
     try:
-        loop.attach_nmp(tuple(dram.channels), units, cfg, nmp._engine_bag_done, drains, env._queue, env._eid,
+        loop.attach_nmp(tuple(dram.channels), units, cfg, nmp._engine_bag_done, env._queue, env._eid,
                         heapq.heappush, Light)
     except RuntimeError:
         return None

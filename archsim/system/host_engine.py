@@ -119,12 +119,11 @@ def attach(op: EmbeddingOperator):
         return None
     cache: Cache = op.mem
     loop = dram._loop
-    drains = [lambda _ev, k=k: loop.host_drain(k) for k in range(len(dram.channels))]
     host = op.host
     try:
         loop.attach_host(tuple(dram.channels), cache.tags, cache.spec.line_bytes, cache.hit_ps, cache.to_next_ps,
                          cache.from_next_ps, host.cores, host.fill_buffers, host.bag_schedule == "static",
-                         op._host_batch_end, drains, op.env._queue, op.env._eid, heapq.heappush, Light)
+                         op._host_batch_end, op.env._queue, op.env._eid, heapq.heappush, Light)
     except RuntimeError:  # the loop already feeds another host or a trace
         return None
     if type(cache.port.mem) is AddressRouter:
@@ -152,8 +151,7 @@ def attach_fabric(loop, env, link1, sw, outs, dram_lo: int = 0, dram_hi: int = 0
             olist.append(None)
             continue
         link2, exp = pair
-        drains = [lambda _ev, e=e, k=k: loop.fab_drain(e, k) for k in range(len(exp.dram.channels))]
-        exps.append((exp.base, exp.end, exp.controller_ps, tuple(exp.dram.channels), drains))
+        exps.append((exp.base, exp.end, exp.controller_ps, tuple(exp.dram.channels)))
         olist.append((link_args(link2), e))
     loop.attach_fab(dram_lo, dram_hi, link_args(link1), sw.fwd_ps, sw.slot_ps, sw.queue_depth,
                     sw.arbitration == "oldest_first", spans, olist, exps, env._queue, env._eid, heapq.heappush, Light)

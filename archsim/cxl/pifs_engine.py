@@ -28,6 +28,7 @@ from archsim.cxl.flit import M2S_RWD
 from archsim.cxl.link import Link
 from archsim.cxl.switch import UpstreamPort
 from archsim.dram.memory import DRAMSystem
+from archsim.nmp.engine import table_runs
 
 try:
     from archsim.cache import _ctags
@@ -117,15 +118,7 @@ def dispatch_data(pifs: PIFS, grs: list[GatherReduce]) -> tuple:
     bag_rows = np.zeros((nb, 6), dtype=np.int64)
     parts, addr_parts, cab_parts = [], [], []
     pool_ps = pifs.units[0].datapath.line_ps
-    i = 0
-    while i < nb:
-        t = grs[i].table
-        j = i
-        while j < nb and grs[j].table == t:
-            j += 1
-        rows = [np.asarray(g.rows, dtype=np.int64) for g in grs[i:j]]
-        lens = np.array([len(r) for r in rows], dtype=np.int64)
-        allrows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    for t, i, j, allrows, lens in table_runs(grs):
         addrs, counts = tm.line_addresses(t, allrows, device=True)
         per_row = counts if counts is not None else np.full(len(allrows), tm.lines_per_row(t), dtype=np.int64)
         cab = (np.repeat(tm.is_hot(t, allrows), per_row) if pifs.admit_hot
@@ -148,7 +141,6 @@ def dispatch_data(pifs: PIFS, grs: list[GatherReduce]) -> tuple:
         parts.append(np.stack([pb - 0, po, cnt.astype(np.int64), pps, elems], axis=1))
         addr_parts.append(addrs[order].astype(np.int64))
         cab_parts.append(cab[order].astype(np.int64))
-        i = j
     part_arr = np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros((0, 5), dtype=np.int64))
     return (np.ascontiguousarray(bag_rows), part_arr,
             np.ascontiguousarray(np.concatenate(addr_parts) if addr_parts else np.zeros(0, dtype=np.int64)),

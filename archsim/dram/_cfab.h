@@ -117,10 +117,7 @@ struct Fab {
     i64 npl, cappl, outstanding;
     i64 to_ps, from_ps, hit_ps, comb_busy, comb_adds, partials, result_bytes, command_bytes;
     PyObject *buf_tags; /* the on-switch buffer's LRU tags (NULL: none) */
-    NPend *pend;      /* its reads in flight and the parts waiting on them */
-    int pcap, pcount;
-    NWait *w;
-    int capw, wfree;
+    PendMap pm;       /* its reads in flight and the parts waiting on them */
     i64 buf_merged;
     IntQ front_wait;  /* the host's MemoryPort to link 1: commands waiting for a credit */
     PyObject *pifs_done;
@@ -437,59 +434,6 @@ static int pifs_pool(Fab *f, i64 pi, i64 now, i64 n)
     return 0;
 }
 
-static int pifs_pend_find(Fab *f, u64 addr)
-{
-    int mask = f->pcap - 1;
-    int i = (int)((addr * 0x9E3779B97F4A7C15ULL) >> 40) & mask;
-    while (f->pend[i].head != -2) {
-        if (f->pend[i].addr == addr)
-            return i;
-        i = (i + 1) & mask;
-    }
-    return ~i;
-}
-
-static int pifs_pend_grow(Fab *f)
-{
-    NPend *old = f->pend;
-    int oldcap = f->pcap;
-    int cap = oldcap ? oldcap * 2 : 1024;
-    NPend *p = PyMem_Malloc((size_t)cap * sizeof(NPend));
-    if (!p) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    for (int i = 0; i < cap; i++)
-        p[i].head = -2;
-    f->pend = p;
-    f->pcap = cap;
-    for (int i = 0; i < oldcap; i++)
-        if (old[i].head != -2)
-            f->pend[~pifs_pend_find(f, old[i].addr)] = old[i];
-    PyMem_Free(old);
-    return 0;
-}
-
-static void pifs_pend_delete(Fab *f, int i)
-{
-    int mask = f->pcap - 1;
-    int j = i;
-    for (;;) {
-        f->pend[i].head = -2;
-        for (;;) {
-            j = (j + 1) & mask;
-            if (f->pend[j].head == -2)
-                return;
-            int home = (int)((f->pend[j].addr * 0x9E3779B97F4A7C15ULL) >> 40) & mask;
-            if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
-                continue;
-            break;
-        }
-        f->pend[i] = f->pend[j];
-        i = j;
-    }
-}
-
 /* _PortUnit.read of part `pi` */
 static int pifs_read(Fab *f, i64 pi, i64 now)
 {
@@ -505,30 +449,14 @@ static int pifs_read(Fab *f, i64 pi, i64 now)
                 hits++;
                 continue;
             }
-            if (2 * (f->pcount + 1) > f->pcap && pifs_pend_grow(f) < 0)
+            int rc = pm_join(&f->pm, 0, (u64)a, pi);
+            if (rc < 0)
                 return -1;
-            int e = pifs_pend_find(f, (u64)a);
-            if (e >= 0) { /* being read for an earlier bag: share that read */
-                int wi = fl_take((void **)&f->w, &f->capw, &f->wfree, sizeof(NWait), offsetof(NWait, next));
-                if (wi < 0)
-                    return -1;
-                f->w[wi].part = pi;
-                NPend *pe = &f->pend[e];
-                if (pe->head < 0)
-                    pe->head = wi;
-                else
-                    f->w[pe->tail].next = wi;
-                pe->tail = wi;
+            if (rc == 1) { /* being read for an earlier bag: share that read */
                 f->buf_merged += 1;
                 shared++;
                 continue;
             }
-            e = ~e;
-            f->pend[e].addr = (u64)a;
-            f->pend[e].unit = 0;
-            f->pend[e].head = -1;
-            f->pend[e].tail = -1;
-            f->pcount++;
             u->lines += 1;
             u->inflight += 1;
             if (pifs_send(f, o, pi, a, 1, a, now) < 0)
@@ -719,24 +647,18 @@ static int fab_act(Fab *f, const HRec *rec)
         int vd;
         if (tags_api->fill(f->buf_tags, (u64)q.key >> 6, 0, &vl, &vd) < 0)
             return -1;
-        int e = pifs_pend_find(f, (u64)q.key);
-        if (e < 0) {
+        int wi = pm_take(&f->pm, 0, (u64)q.key);
+        if (wi == -2) {
             PyErr_SetString(PyExc_RuntimeError, "PIFS engine: a fill without a read in flight");
             return -1;
         }
-        int wi = f->pend[e].head;
-        pifs_pend_delete(f, e);
-        f->pcount--;
         if (pifs_pool(f, q.part, now, 1) < 0)
             return -1;
         while (wi >= 0) {
-            i64 part = f->w[wi].part;
-            int nxt = f->w[wi].next;
-            f->w[wi].next = f->wfree;
-            f->wfree = wi;
+            i64 part;
+            wi = pm_next(&f->pm, wi, &part);
             if (pifs_pool(f, part, now, 1) < 0)
                 return -1;
-            wi = nxt;
         }
         return 0;
     }
@@ -916,8 +838,7 @@ static void fab_free(Fab *f)
     PyMem_Free(f->pp);
     PyMem_Free(f->pl_addr);
     PyMem_Free(f->pl_cab);
-    PyMem_Free(f->pend);
-    PyMem_Free(f->w);
+    pm_free(&f->pm);
     PyMem_Free(f->front_wait.v);
     Py_XDECREF(f->buf_tags);
     Py_XDECREF(f->pifs_done);
@@ -989,7 +910,7 @@ static PyObject *Loop_attach_fab(Loop *g, PyObject *args)
     f->sc = sc;
     f->h = g->host;
     f->rfree = -1;
-    f->wfree = -1;
+    f->pm.wfree = -1;
     f->face = -1;
     f->dram_lo = dlo;
     f->dram_hi = dhi;

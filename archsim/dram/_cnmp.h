@@ -55,17 +55,6 @@ typedef struct {
     int unit, fill, next; /* next: free list */
 } NReq;
 
-/* a line being read into a rank cache, and the parts waiting for it (LineBuffer.pending) */
-typedef struct {
-    u64 addr;
-    int unit, head, tail; /* head: -2 empty, -1 no waiter yet */
-} NPend;
-
-typedef struct {
-    i64 part;
-    int next;
-} NWait;
-
 struct Nmp {
     Sched *sc;
     /* ---- configuration */
@@ -90,76 +79,12 @@ struct Nmp {
     i64 outstanding; /* bags dispatched and not yet done */
     NReq *req;
     int capreq, rfree;
-    NPend *pend;
-    int pcap, pcount;
-    NWait *w;
-    int capw, wfree;
+    PendMap pm; /* the rank caches' reads in flight */
     /* ---- counters not yet taken by Python */
     i64 instructions, partials, bg_bus_partials, rank_bus_partials, result_bytes;
 };
 
 /* ------------------------------------------------------------------------------------------ rank caches */
-
-static inline int pend_home(const Nmp *m, int unit, u64 addr)
-{
-    return (int)(((addr * 0x9E3779B97F4A7C15ULL) ^ ((u64)unit * 0xC2B2AE3D27D4EB4FULL)) >> 40) & (m->pcap - 1);
-}
-
-static int pend_find(const Nmp *m, int unit, u64 addr)
-{
-    int mask = m->pcap - 1;
-    int i = pend_home(m, unit, addr);
-    while (m->pend[i].head != -2) {
-        if (m->pend[i].addr == addr && m->pend[i].unit == unit)
-            return i;
-        i = (i + 1) & mask;
-    }
-    return ~i;
-}
-
-static int pend_grow(Nmp *m)
-{
-    NPend *old = m->pend;
-    int oldcap = m->pcap;
-    int cap = oldcap ? oldcap * 2 : 1024;
-    NPend *p = PyMem_Malloc((size_t)cap * sizeof(NPend));
-    if (!p) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    for (int i = 0; i < cap; i++)
-        p[i].head = -2;
-    m->pend = p;
-    m->pcap = cap;
-    for (int i = 0; i < oldcap; i++) {
-        if (old[i].head == -2)
-            continue;
-        int j = ~pend_find(m, old[i].unit, old[i].addr);
-        m->pend[j] = old[i];
-    }
-    PyMem_Free(old);
-    return 0;
-}
-
-static void pend_delete(Nmp *m, int i)
-{
-    int mask = m->pcap - 1;
-    int j = i;
-    for (;;) {
-        m->pend[i].head = -2;
-        for (;;) {
-            j = (j + 1) & mask;
-            if (m->pend[j].head == -2)
-                return;
-            int home = pend_home(m, m->pend[j].unit, m->pend[j].addr);
-            if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
-                continue;
-            break;
-        }
-        m->pend[i] = m->pend[j];
-        i = j;
-    }
-}
 
 /* LineBuffer.lookup: 0 HIT, 1 MERGED (part waits for the read in flight), 2 MISS (a read in flight now) */
 static int rc_lookup(Nmp *m, int unit, u64 addr, i64 part)
@@ -167,29 +92,13 @@ static int rc_lookup(Nmp *m, int unit, u64 addr, i64 part)
     NUnit *u = &m->units[unit];
     if (m->api->lookup(u->tags, addr >> 6, 0))
         return 0;
-    if (2 * (m->pcount + 1) > m->pcap && pend_grow(m) < 0)
+    int rc = pm_join(&m->pm, unit, addr, part);
+    if (rc < 0)
         return -1;
-    int e = pend_find(m, unit, addr);
-    if (e >= 0) {
-        int wi = fl_take((void **)&m->w, &m->capw, &m->wfree, sizeof(NWait), offsetof(NWait, next));
-        if (wi < 0)
-            return -1;
-        m->w[wi].part = part;
-        NPend *p = &m->pend[e];
-        if (p->head < 0)
-            p->head = wi;
-        else
-            m->w[p->tail].next = wi;
-        p->tail = wi;
+    if (rc == 1) {
         u->merged += 1;
         return 1;
     }
-    e = ~e;
-    m->pend[e].addr = addr;
-    m->pend[e].unit = unit;
-    m->pend[e].head = -1;
-    m->pend[e].tail = -1;
-    m->pcount++;
     return 2;
 }
 
@@ -461,22 +370,16 @@ static int nmp_data(Nmp *m, int ri, i64 now)
         int vd;
         if (m->api->fill(u->tags, addr >> 6, 0, &vl, &vd) < 0)
             return -1;
-        int e = pend_find(m, q.unit, addr);
-        if (e < 0) {
+        int wi = pm_take(&m->pm, q.unit, addr);
+        if (wi == -2) {
             PyErr_SetString(PyExc_RuntimeError, "NMP engine: a fill without a read in flight");
             return -1;
         }
-        int wi = m->pend[e].head;
-        pend_delete(m, e);
-        m->pcount--;
         while (wi >= 0) {
-            i64 part = m->w[wi].part;
-            int nxt = m->w[wi].next;
-            m->w[wi].next = m->wfree;
-            m->wfree = wi;
+            i64 part;
+            wi = pm_next(&m->pm, wi, &part);
             if (pool_part(m, part, arrive, 1, 0) < 0)
                 return -1;
-            wi = nxt;
         }
     }
     return 0;
@@ -569,8 +472,7 @@ static void nmp_free(Nmp *m)
     PyMem_Free(m->nodes);
     PyMem_Free(m->laddr);
     PyMem_Free(m->req);
-    PyMem_Free(m->pend);
-    PyMem_Free(m->w);
+    pm_free(&m->pm);
     PyMem_Free(m);
 }
 
@@ -659,7 +561,7 @@ static PyObject *Loop_attach_nmp(Loop *g, PyObject *args)
     m->inst_ps = inst_ps;
     m->nunits = (int)PyList_GET_SIZE(units);
     m->rfree = -1;
-    m->wfree = -1;
+    m->pm.wfree = -1;
     int nhc = m->nhost_ch, nr = nhc * m->ranks;
     m->ch = PyMem_Calloc((size_t)nch, sizeof(Channel *));
     m->pq = PyMem_Calloc((size_t)nch, sizeof(LineQ));

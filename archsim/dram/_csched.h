@@ -155,6 +155,136 @@ static int engine_wait_space(Channel *s, int engine, int e, int k)
     return rc;
 }
 
+/* ------------------------------------------------------------------------------------------ reads in flight */
+/* LineBuffer.pending of a cache near a datapath (an NMP rank cache, the PIFS switch buffer): the lines being read
+ * (keyed by unit and address) and the parts waiting for each, in the order they joined.  Open addressing with
+ * backward-shift deletion; waiters in a free-list pool. */
+
+typedef struct {
+    u64 addr;
+    int unit, head, tail; /* head: -2 empty, -1 no waiter yet */
+} NPend;
+
+typedef struct {
+    i64 part;
+    int next;
+} NWait;
+
+typedef struct {
+    NPend *t;
+    int cap, count;
+    NWait *w;
+    int capw, wfree;
+} PendMap;
+
+static inline int pm_home(const PendMap *m, int unit, u64 addr)
+{
+    return (int)(((addr * 0x9E3779B97F4A7C15ULL) ^ ((u64)unit * 0xC2B2AE3D27D4EB4FULL)) >> 40) & (m->cap - 1);
+}
+
+/* the entry of (unit, addr), or ~(the free entry where it would go) */
+static int pm_find(const PendMap *m, int unit, u64 addr)
+{
+    int mask = m->cap - 1;
+    int i = pm_home(m, unit, addr);
+    while (m->t[i].head != -2) {
+        if (m->t[i].addr == addr && m->t[i].unit == unit)
+            return i;
+        i = (i + 1) & mask;
+    }
+    return ~i;
+}
+
+static int pm_grow(PendMap *m)
+{
+    NPend *old = m->t;
+    int oldcap = m->cap;
+    int cap = oldcap ? oldcap * 2 : 1024;
+    NPend *p = PyMem_Malloc((size_t)cap * sizeof(NPend));
+    if (!p) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (int i = 0; i < cap; i++)
+        p[i].head = -2;
+    m->t = p;
+    m->cap = cap;
+    for (int i = 0; i < oldcap; i++)
+        if (old[i].head != -2)
+            m->t[~pm_find(m, old[i].unit, old[i].addr)] = old[i];
+    PyMem_Free(old);
+    return 0;
+}
+
+/* LineBuffer.lookup past a tag miss: 1 the part waits for the read in flight (MERGED), 0 a read starts (MISS) */
+static int pm_join(PendMap *m, int unit, u64 addr, i64 part)
+{
+    if (2 * (m->count + 1) > m->cap && pm_grow(m) < 0)
+        return -1;
+    int e = pm_find(m, unit, addr);
+    if (e >= 0) {
+        int wi = fl_take((void **)&m->w, &m->capw, &m->wfree, sizeof(NWait), offsetof(NWait, next));
+        if (wi < 0)
+            return -1;
+        m->w[wi].part = part;
+        NPend *p = &m->t[e];
+        if (p->head < 0)
+            p->head = wi;
+        else
+            m->w[p->tail].next = wi;
+        p->tail = wi;
+        return 1;
+    }
+    e = ~e;
+    m->t[e].addr = addr;
+    m->t[e].unit = unit;
+    m->t[e].head = -1;
+    m->t[e].tail = -1;
+    m->count++;
+    return 0;
+}
+
+/* LineBuffer.fill's pop: the read of (unit, addr) is here; its first waiter (-1: none, -2: no such read) */
+static int pm_take(PendMap *m, int unit, u64 addr)
+{
+    int i = pm_find(m, unit, addr);
+    if (i < 0)
+        return -2;
+    int head = m->t[i].head;
+    int mask = m->cap - 1, j = i;
+    m->count--;
+    for (;;) { /* backward-shift deletion */
+        m->t[i].head = -2;
+        for (;;) {
+            j = (j + 1) & mask;
+            if (m->t[j].head == -2)
+                return head;
+            int home = pm_home(m, m->t[j].unit, m->t[j].addr);
+            if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
+                continue;
+            break;
+        }
+        m->t[i] = m->t[j];
+        i = j;
+    }
+}
+
+/* the next waiter after wi, wi going back to the pool */
+static inline int pm_next(PendMap *m, int wi, i64 *part)
+{
+    *part = m->w[wi].part;
+    int nxt = m->w[wi].next;
+    m->w[wi].next = m->wfree;
+    m->wfree = wi;
+    return nxt;
+}
+
+static void pm_free(PendMap *m)
+{
+    PyMem_Free(m->t);
+    PyMem_Free(m->w);
+}
+
 /* next(env._eid): the insertion id SimPy's env.schedule would take now */
 static inline int draw_eid(Sched *h, i64 *out)
 {

@@ -88,6 +88,22 @@ def attach(nmp: RankNMP):
     return loop
 
 
+def table_runs(grs: list[GatherReduce]):
+    """The runs of consecutive bags of one table in ``grs`` (a batch sends its tables one after another):
+    ``(table, first, end, rows of the run concatenated, rows per bag)``."""
+    nb = len(grs)
+    i = 0
+    while i < nb:
+        t = grs[i].table
+        j = i
+        while j < nb and grs[j].table == t:
+            j += 1
+        rows = [np.asarray(g.rows, dtype=np.int64) for g in grs[i:j]]
+        lens = np.array([len(r) for r in rows], dtype=np.int64)
+        yield t, i, j, np.concatenate(rows), lens
+        i = j
+
+
 def dispatch_arrays(nmp: RankNMP, grs: list[GatherReduce]) -> tuple:
     """``RankNMP._dispatch`` of every bag of ``grs``, in one pass: per bag the pooling time of a line, of a partial
     sum and the bursts of a partial sum; per part (a unit's share of a bag, bag-major, units in id order) its
@@ -102,15 +118,7 @@ def dispatch_arrays(nmp: RankNMP, grs: list[GatherReduce]) -> tuple:
     elems_b = np.empty(nb, dtype=np.int64)
     parts = []  # per run of bags of one table: (local, uid, row_id, hot, bag index per line)
     row_base = 0
-    i = 0
-    while i < nb:
-        t = grs[i].table
-        j = i
-        while j < nb and grs[j].table == t:
-            j += 1
-        rows = [np.asarray(g.rows, dtype=np.int64) for g in grs[i:j]]
-        lens = np.array([len(r) for r in rows], dtype=np.int64)
-        allrows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    for t, i, j, allrows, lens in table_runs(grs):
         addrs, counts = tm.line_addresses(t, allrows)
         if nmp.window_base:
             addrs = addrs - nmp.window_base
@@ -139,7 +147,6 @@ def dispatch_arrays(nmp: RankNMP, grs: list[GatherReduce]) -> tuple:
             line_ps[k] = nmp.pool_ps(e)
             dim_ps[k] = nmp.pool_ps(gr.dim)
             bursts[k] = -(-(gr.dim * 4) // nmp.access_bytes)
-        i = j
     local = np.concatenate([p[0] for p in parts]).astype(np.int64)
     uid = np.concatenate([p[1] for p in parts]).astype(np.int64)
     row_id = np.concatenate([p[2] for p in parts])

@@ -2726,8 +2726,8 @@ static PyMethodDef Loop_methods[] = {
     {"nmp_take", (PyCFunction)Loop_nmp_take, METH_NOARGS,
      "NMP engine: (instructions, partials, bg_bus_partials, rank_bus_partials, result_bytes, unit counters)"},
     {"attach_fab", (PyCFunction)Loop_attach_fab, METH_VARARGS,
-     "attach_fab(dram_lo, dram_hi, link1, fwd_ps, slot_ps, up_depth, oldest_first, spans, outputs, expanders): "
-     "the host engine's CXL path (_cfab.h)"},
+     "attach_fab(dram_lo, dram_hi, link1, fwd_ps, slot_ps, up_depth, oldest_first, spans, outputs, expanders, "
+     "queue, eid, heappush, proxy_cls): the compiled CXL fabric (_cfab.h: the host engine's CXL path, PIFS-Rec)"},
     {"fab_take", (PyCFunction)Loop_fab_take, METH_NOARGS, "CXL path: its state for the Python components"},
     {"attach_pifs", (PyCFunction)Loop_attach_pifs, METH_VARARGS,
      "attach_pifs(buffer_tags, to_ps, from_ps, hit_ps, done): PIFS-Rec units on the fabric (_cfab.h)"},

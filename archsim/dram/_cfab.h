@@ -517,11 +517,7 @@ static int fab_space_waiter(Fab *f, int w, i64 now)
                 link_wait(&f->l1, W_L1Q, 0);
                 return 0;
             }
-            u64 line = q->v[q->head];
-            q->head++;
-            if (--q->n == 0)
-                q->head = 0;
-            if (fab_l1_submit(f, line, now) < 0)
+            if (fab_l1_submit(f, lq_pop(q), now) < 0)
                 return -1;
         }
         return 0;
@@ -790,11 +786,7 @@ static int fab_drain(Fab *f, int e, int k, i64 now)
     while (q->n > 0) {
         if (!can_accept_c(s, 0))
             return fab_exp_wait(f, x, k);
-        int ri = (int)q->v[q->head];
-        q->head++;
-        if (--q->n == 0)
-            q->head = 0;
-        if (fab_exp_submit(f, x, s, ri, now) < 0)
+        if (fab_exp_submit(f, x, s, (int)lq_pop(q), now) < 0)
             return -1;
     }
     return 0;

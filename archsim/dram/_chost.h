@@ -178,6 +178,15 @@ static int lq_push(LineQ *q, u64 line)
     return 0;
 }
 
+/* the first value of a non-empty queue, taken out */
+static inline u64 lq_pop(LineQ *q)
+{
+    u64 v = q->v[q->head++];
+    if (--q->n == 0)
+        q->head = 0;
+    return v;
+}
+
 /* DRAMSystem.submit of a line read at `now` (the channel accepts it: checked) */
 static int host_submit(Host *h, Channel *s, u64 line, i64 now)
 {
@@ -329,12 +338,7 @@ static int host_drain(Host *h, int k, i64 now)
     while (q->n > 0) {
         if (!can_accept_c(s, 0))
             return host_wait_space(h, k);
-        u64 line = q->v[q->head];
-        q->head++;
-        q->n--;
-        if (q->n == 0)
-            q->head = 0;
-        if (host_submit(h, s, line, now) < 0)
+        if (host_submit(h, s, lq_pop(q), now) < 0)
             return -1;
     }
     return 0;

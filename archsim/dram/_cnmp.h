@@ -434,12 +434,7 @@ static int nmp_drain(Nmp *m, int k, i64 now)
     while (q->n > 0) {
         if (!can_accept_c(s, 0))
             return nmp_wait_space(m, k);
-        int ri = (int)q->v[q->head];
-        q->head++;
-        q->n--;
-        if (q->n == 0)
-            q->head = 0;
-        if (nmp_submit(m, s, ri, now) < 0)
+        if (nmp_submit(m, s, (int)lq_pop(q), now) < 0)
             return -1;
     }
     return 0;

@@ -81,10 +81,10 @@ def attach(pifs: PIFS):
     outs = _outputs(pifs)
     if outs is None or sum(x is None for x in outs) != 1 or len(pifs.units) != len(outs) - 1:
         return None
-    loops = {id(exp.dram._loop) for pair in outs if pair is not None for _link, exp in [pair]}
+    loops = {id(pair[1].dram._loop): pair[1].dram._loop for pair in outs if pair is not None}
     if len(loops) != 1:
         return None
-    loop = next(pair[1].dram._loop for pair in outs if pair is not None)
+    (loop,) = loops.values()
     if not hasattr(loop, "attach_pifs") or loop.source_active:
         return None
     for u, pair in zip(pifs.units, outs, strict=False):
@@ -116,8 +116,10 @@ def dispatch_data(pifs: PIFS, grs: list[GatherReduce]) -> tuple:
     sw = pifs.switch
     nb = len(grs)
     bag_rows = np.zeros((nb, 6), dtype=np.int64)
+    elems_b = np.array([pifs.elems_per_line(gr) for gr in grs], dtype=np.int64)
+    pool_of = {e: pifs.units[0].datapath.line_ps(e) for e in set(elems_b.tolist())}
+    pool_b = np.array([pool_of[e] for e in elems_b.tolist()], dtype=np.int64)
     parts, addr_parts, cab_parts = [], [], []
-    pool_ps = pifs.units[0].datapath.line_ps
     for t, i, j, allrows, lens in table_runs(grs):
         addrs, counts = tm.line_addresses(t, allrows, device=True)
         per_row = counts if counts is not None else np.full(len(allrows), tm.lines_per_row(t), dtype=np.int64)
@@ -136,9 +138,7 @@ def dispatch_data(pifs: PIFS, grs: list[GatherReduce]) -> tuple:
             n = -(-nbytes // 64)
             flight = pifs.front.to_ps + 2 * lk.port_ps + lk.m2s.alone_ps(M2S_RWD, n) + lk.phy_ps + sw.fwd_ps
             bag_rows[k] = (nbytes, n, gr.dim * 4, gr.dim, pifs.combiner.line_ps(gr.dim), flight)
-        elems = np.array([pifs.elems_per_line(grs[b]) for b in pb.tolist()], dtype=np.int64)
-        pps = np.array([pool_ps(e) for e in elems.tolist()], dtype=np.int64)
-        parts.append(np.stack([pb - 0, po, cnt.astype(np.int64), pps, elems], axis=1))
+        parts.append(np.stack([pb, po, cnt.astype(np.int64), pool_b[pb], elems_b[pb]], axis=1))
         addr_parts.append(addrs[order].astype(np.int64))
         cab_parts.append(cab[order].astype(np.int64))
     part_arr = np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros((0, 5), dtype=np.int64))

@@ -46,13 +46,9 @@ typedef struct {
     int out, next, pifs, fill;
 } FReq;
 
-typedef struct {
-    int *v;
-    int head, n, cap;
-} IntQ;
 
 typedef struct {
-    IntQ voq;
+    Fifo voq;
     i64 next_slot, requests, bytes_rx, bytes_tx;
     int waiting, pending, exp, face; /* face: the PIFS units' command output inside the switch */
     i64 *qd;
@@ -74,14 +70,14 @@ typedef struct {
 
 typedef struct {
     i64 busy, adds, lines, inflight;
-    IntQ wait; /* its MemoryPort to the port's link: reads waiting for a credit */
+    Fifo wait; /* its MemoryPort to the port's link: reads waiting for a credit */
 } PUnit;
 
 typedef struct {
     i64 base, end, controller_ps, reads, bytes;
     Channel **ch;
     int nch;
-    LineQ *pq;
+    Fifo *pq;
 } FExp;
 
 struct Fab {
@@ -103,8 +99,8 @@ struct Fab {
     i64 up_requests, up_bytes_tx, up_bytes_rx;
     i64 *up_qd;
     i64 up_nqd, up_capqd;
-    IntQ up_wait;     /* link 1's port: requests waiting for the ingress buffer */
-    LineQ l1_wait;    /* the LLC's port, the router's link queue: lines waiting for a credit */
+    Fifo up_wait;     /* link 1's port: requests waiting for the ingress buffer */
+    Fifo l1_wait;    /* the LLC's port, the router's link queue: lines waiting for a credit */
     FReq *rq;
     int caprq, rfree;
     /* ---- PIFS-Rec units in the switch (npu > 0) */
@@ -114,40 +110,18 @@ struct Fab {
     PPart *pp;
     i64 *pl_addr, *pl_cab; /* the parts' lines and whether the buffer may keep them */
     int npb, cappb, npp, cappp;
-    i64 npl, cappl, outstanding;
+    i64 npl, cappl, cappc, outstanding;
     i64 to_ps, from_ps, hit_ps, comb_busy, comb_adds, partials, result_bytes, command_bytes;
     PyObject *buf_tags; /* the on-switch buffer's LRU tags (NULL: none) */
     PendMap pm;       /* its reads in flight and the parts waiting on them */
     i64 buf_merged;
-    IntQ front_wait;  /* the host's MemoryPort to link 1: commands waiting for a credit */
+    Fifo front_wait;  /* the host's MemoryPort to link 1: commands waiting for a credit */
     PyObject *pifs_done;
 };
 
 static const ArchsimTagsAPI *tags_api; /* the LRU tags' C API (the PIFS buffer), set when one attaches */
 
 /* ------------------------------------------------------------------------------------------ small pieces */
-
-static int iq_push(IntQ *q, int x)
-{
-    if (q->head + q->n >= q->cap) {
-        if (q->head > 0) {
-            memmove(q->v, q->v + q->head, (size_t)q->n * sizeof(int));
-            q->head = 0;
-        }
-        if (q->n >= q->cap && grow((void **)&q->v, &q->cap, sizeof(int), q->n + 1) < 0)
-            return -1;
-    }
-    q->v[q->head + q->n++] = x;
-    return 0;
-}
-
-static inline int iq_pop(IntQ *q)
-{
-    int x = q->v[q->head++];
-    if (--q->n == 0)
-        q->head = 0;
-    return x;
-}
 
 /* Python's -(-a // b) for a >= 0, b > 0 */
 static inline __int128 cdiv(__int128 a, __int128 b) { return (a + b - 1) / b; }
@@ -217,10 +191,10 @@ static int fab_l1_submit(Fab *f, u64 line, i64 now)
 /* MemoryPort.send of the LLC's miss of `line` to the router's link queue */
 static int fab_send(Fab *f, u64 line, i64 now)
 {
-    LineQ *q = &f->l1_wait;
+    Fifo *q = &f->l1_wait;
     if (f->l1.used < f->l1.credits && q->n == 0)
         return fab_l1_submit(f, line, now);
-    if (lq_push(q, line) < 0)
+    if (fifo_push(q, line) < 0)
         return -1;
     f->h->stalled += 1;
     if (q->n == 1)
@@ -306,7 +280,7 @@ static int fab_arbitrate(Fab *f, int o, i64 now)
             link_wait(l2, W_SWO, o);
             return 0;
         }
-        iq_pop(&out->voq);
+        fifo_pop(&out->voq);
         out->waiting -= 1;
         out->next_slot = now + f->slot_ps;
         if (fab_up_give(f, now) < 0)
@@ -357,10 +331,10 @@ static int fab_exp_send(Fab *f, FExp *e, int ri, i64 now)
         return -1;
     }
     Channel *s = e->ch[ch];
-    LineQ *q = &e->pq[ch];
+    Fifo *q = &e->pq[ch];
     if (can_accept_c(s, 0) && q->n == 0)
         return fab_exp_submit(f, e, s, ri, now);
-    if (lq_push(q, (u64)ri) < 0)
+    if (fifo_push(q, ri) < 0)
         return -1;
     if (q->n == 1)
         return fab_exp_wait(f, e, ch);
@@ -399,7 +373,7 @@ static int pifs_send(Fab *f, int o, i64 pi, i64 addr, int fill, i64 key, i64 now
     CLink *l2 = &f->l2[o];
     if (l2->used < l2->credits && u->wait.n == 0)
         return pifs_l2_submit(f, ri, now);
-    if (iq_push(&u->wait, ri) < 0)
+    if (fifo_push(&u->wait, ri) < 0)
         return -1;
     if (u->wait.n == 1)
         link_wait(l2, W_UNIT, o);
@@ -511,25 +485,25 @@ static int fab_space_waiter(Fab *f, int w, i64 now)
     int code = w & 15, o = w >> 4;
     switch (code) {
     case W_L1Q: { /* the LLC port's drain of the router's link queue */
-        LineQ *q = &f->l1_wait;
+        Fifo *q = &f->l1_wait;
         while (q->n > 0) {
             if (f->l1.used >= f->l1.credits) {
                 link_wait(&f->l1, W_L1Q, 0);
                 return 0;
             }
-            if (fab_l1_submit(f, lq_pop(q), now) < 0)
+            if (fab_l1_submit(f, fifo_pop(q), now) < 0)
                 return -1;
         }
         return 0;
     }
     case W_FRONT: { /* the host's port to link 1: PIFS commands */
-        IntQ *q = &f->front_wait;
+        Fifo *q = &f->front_wait;
         while (q->n > 0) {
             if (f->l1.used >= f->l1.credits) {
                 link_wait(&f->l1, W_FRONT, 0);
                 return 0;
             }
-            if (pifs_l1_submit(f, iq_pop(q), now) < 0)
+            if (pifs_l1_submit(f, fifo_pop(q), now) < 0)
                 return -1;
         }
         return 0;
@@ -538,13 +512,13 @@ static int fab_space_waiter(Fab *f, int w, i64 now)
         f->out[o].pending = 0;
         return fab_arbitrate(f, o, now);
     case W_UNIT: { /* a unit's port to its link */
-        IntQ *q = &f->pu[o].wait;
+        Fifo *q = &f->pu[o].wait;
         while (q->n > 0) {
             if (f->l2[o].used >= f->l2[o].credits) {
                 link_wait(&f->l2[o], W_UNIT, o);
                 return 0;
             }
-            if (pifs_l2_submit(f, iq_pop(q), now) < 0)
+            if (pifs_l2_submit(f, fifo_pop(q), now) < 0)
                 return -1;
         }
         return 0;
@@ -575,7 +549,7 @@ static int fab_act(Fab *f, const HRec *rec)
     case FK_L1_DELIVER: /* Link._deliver: the MemoryPort to the switch's upstream port */
         if (f->up_used < f->up_depth && f->up_wait.n == 0)
             return fab_ingress(f, ri, now);
-        if (iq_push(&f->up_wait, ri) < 0)
+        if (fifo_push(&f->up_wait, ri) < 0)
             return -1;
         if (f->up_wait.n == 1)
             f->up_waiting = 1;
@@ -584,7 +558,7 @@ static int fab_act(Fab *f, const HRec *rec)
         FReq *r = &f->rq[ri];
         r->t_ready = now;
         FOut *out = &f->out[r->out];
-        if (iq_push(&out->voq, ri) < 0)
+        if (fifo_push(&out->voq, ri) < 0)
             return -1;
         out->waiting += 1;
         if (!out->pending)
@@ -676,13 +650,13 @@ static int fab_act(Fab *f, const HRec *rec)
                 return -1;
         return 0;
     case FK_SPACE_UP: { /* link 1's port's _drain into the upstream port */
-        IntQ *q = &f->up_wait;
+        Fifo *q = &f->up_wait;
         while (q->n > 0) {
             if (f->up_used >= f->up_depth) {
                 f->up_waiting = 1;
                 return 0;
             }
-            int x = iq_pop(q);
+            int x = fifo_pop(q);
             if ((x >= 0 ? fab_ingress(f, x, now) : pifs_ingress(f, -x - 1, now)) < 0)
                 return -1;
         }
@@ -693,7 +667,7 @@ static int fab_act(Fab *f, const HRec *rec)
         f->command_bytes += f->pb[bi].nbytes;
         if (f->l1.used < f->l1.credits && f->front_wait.n == 0)
             return pifs_l1_submit(f, bi, now);
-        if (iq_push(&f->front_wait, bi) < 0)
+        if (fifo_push(&f->front_wait, bi) < 0)
             return -1;
         if (f->front_wait.n == 1)
             link_wait(&f->l1, W_FRONT, 0);
@@ -705,7 +679,7 @@ static int fab_act(Fab *f, const HRec *rec)
         if (f->up_used < f->up_depth && f->up_wait.n == 0) {
             rc = pifs_ingress(f, bi, now);
         } else {
-            rc = iq_push(&f->up_wait, -bi - 1);
+            rc = fifo_push(&f->up_wait, -bi - 1);
             if (rc == 0 && f->up_wait.n == 1)
                 f->up_waiting = 1;
         }
@@ -717,7 +691,7 @@ static int fab_act(Fab *f, const HRec *rec)
         int bi = (int)rec->b;
         f->pb[bi].t_sw = now;
         FOut *out = &f->out[f->face];
-        if (iq_push(&out->voq, -bi - 1) < 0)
+        if (fifo_push(&out->voq, -bi - 1) < 0)
             return -1;
         out->waiting += 1;
         if (!out->pending)
@@ -781,12 +755,12 @@ static int fab_drain(Fab *f, int e, int k, i64 now)
         return -1;
     }
     FExp *x = &f->exp[e];
-    LineQ *q = &x->pq[k];
+    Fifo *q = &x->pq[k];
     Channel *s = x->ch[k];
     while (q->n > 0) {
         if (!can_accept_c(s, 0))
             return fab_exp_wait(f, x, k);
-        if (fab_exp_submit(f, x, s, (int)lq_pop(q), now) < 0)
+        if (fab_exp_submit(f, x, s, (int)fifo_pop(q), now) < 0)
             return -1;
     }
     return 0;
@@ -963,7 +937,7 @@ static PyObject *Loop_attach_fab(Loop *g, PyObject *args)
         x->controller_ps = ctl;
         x->nch = (int)PyTuple_GET_SIZE(chans);
         x->ch = PyMem_Calloc((size_t)(x->nch > 0 ? x->nch : 1), sizeof(Channel *));
-        x->pq = PyMem_Calloc((size_t)(x->nch > 0 ? x->nch : 1), sizeof(LineQ));
+        x->pq = PyMem_Calloc((size_t)(x->nch > 0 ? x->nch : 1), sizeof(Fifo));
         if (!x->ch || !x->pq) {
             PyErr_NoMemory();
             goto fail;
@@ -1090,17 +1064,8 @@ static PyObject *Loop_pifs_data(Loop *g, PyObject *args)
         goto fail;
     }
     if (grow((void **)&f->pp, &f->cappp, sizeof(PPart), (int)(f->npp + np_)) < 0 ||
-        grow64(&f->pl_addr, &f->cappl, f->npl + nl) < 0)
+        grow64(&f->pl_addr, &f->cappl, f->npl + nl) < 0 || grow64(&f->pl_cab, &f->cappc, f->npl + nl) < 0)
         goto fail;
-    i64 capc = f->cappl;
-    if (!f->pl_cab || capc > 0) {
-        i64 *c = PyMem_Realloc(f->pl_cab, (size_t)capc * sizeof(i64));
-        if (!c) {
-            PyErr_NoMemory();
-            goto fail;
-        }
-        f->pl_cab = c;
-    }
     i64 l0 = f->npl, p0 = f->npp;
     memcpy(f->pl_addr + l0, la, (size_t)nl * sizeof(i64));
     memcpy(f->pl_cab + l0, lc, (size_t)nl * sizeof(i64));

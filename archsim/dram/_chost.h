@@ -32,10 +32,6 @@ typedef struct {
     i64 pos, end, bag, pool_ps, busy_until, qpos;
 } HCore;
 
-typedef struct {
-    u64 *v;
-    int head, n, cap;
-} LineQ;
 
 struct Host {
     Sched *sc; /* the loop's heap */
@@ -54,7 +50,7 @@ struct Host {
     int capw, wfree;
     HMshr *mshr;
     int mcap;
-    LineQ *pq; /* per channel: lines waiting for queue space (MemoryPort.waiting) */
+    Fifo *pq; /* per channel: lines waiting for queue space (MemoryPort.waiting) */
     /* ---- the batch */
     u64 *addrs;
     i64 *lo, *hi, *pps, *t_start, *left;
@@ -164,29 +160,6 @@ static int host_fill(Host *h, u64 line, i64 now)
 
 /* ------------------------------------------------------------------------------------------ the port */
 
-static int lq_push(LineQ *q, u64 line)
-{
-    if (q->head + q->n >= q->cap) {
-        if (q->head > 0) {
-            memmove(q->v, q->v + q->head, (size_t)q->n * sizeof(u64));
-            q->head = 0;
-        }
-        if (q->n >= q->cap && grow((void **)&q->v, &q->cap, sizeof(u64), q->n + 1) < 0)
-            return -1;
-    }
-    q->v[q->head + q->n++] = line;
-    return 0;
-}
-
-/* the first value of a non-empty queue, taken out */
-static inline u64 lq_pop(LineQ *q)
-{
-    u64 v = q->v[q->head++];
-    if (--q->n == 0)
-        q->head = 0;
-    return v;
-}
-
 /* DRAMSystem.submit of a line read at `now` (the channel accepts it: checked) */
 static int host_submit(Host *h, Channel *s, u64 line, i64 now)
 {
@@ -219,10 +192,10 @@ static int host_send(Host *h, u64 line, i64 now)
         return -1;
     }
     Channel *s = h->ch[ch];
-    LineQ *q = &h->pq[ch];
+    Fifo *q = &h->pq[ch];
     if (can_accept_c(s, 0) && q->n == 0)
         return host_submit(h, s, line, now);
-    if (lq_push(q, line) < 0)
+    if (fifo_push(q, line) < 0)
         return -1;
     h->stalled += 1;
     if (q->n == 1)
@@ -333,12 +306,12 @@ static int host_drain(Host *h, int k, i64 now)
         PyErr_SetString(PyExc_ValueError, "host_drain: no such channel");
         return -1;
     }
-    LineQ *q = &h->pq[k];
+    Fifo *q = &h->pq[k];
     Channel *s = h->ch[k];
     while (q->n > 0) {
         if (!can_accept_c(s, 0))
             return host_wait_space(h, k);
-        if (host_submit(h, s, lq_pop(q), now) < 0)
+        if (host_submit(h, s, fifo_pop(q), now) < 0)
             return -1;
     }
     return 0;
@@ -406,7 +379,7 @@ static PyObject *Loop_attach_host(Loop *g, PyObject *args)
     if (!h)
         return PyErr_NoMemory();
     h->ch = PyMem_Calloc((size_t)nch, sizeof(Channel *));
-    h->pq = PyMem_Calloc((size_t)nch, sizeof(LineQ));
+    h->pq = PyMem_Calloc((size_t)nch, sizeof(Fifo));
     h->cores = PyMem_Calloc((size_t)ncores, sizeof(HCore));
     h->mcap = 64;
     while (h->mcap < 4 * ncores * fill_buffers)

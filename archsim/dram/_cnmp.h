@@ -69,7 +69,7 @@ struct Nmp {
     double *ca_free;
     i64 *bus_free, *rank_bus_free, *bg_bus_free;
     InstQ *caq;
-    LineQ *pq; /* per local channel: requests waiting for queue space (MemoryPort.waiting) */
+    Fifo *pq; /* per local channel: requests waiting for queue space (MemoryPort.waiting) */
     NBag *bags;
     NPart *parts;
     NNode *nodes;
@@ -253,10 +253,10 @@ static int nmp_send(Nmp *m, int ui, i64 pi, i64 addr, i64 n, int fill, i64 now)
     q->part = pi;
     q->unit = ui;
     q->fill = fill;
-    LineQ *w = &m->pq[ch];
+    Fifo *w = &m->pq[ch];
     if (can_accept_c(s, 0) && w->n == 0)
         return nmp_submit(m, s, ri, now);
-    if (lq_push(w, (u64)ri) < 0)
+    if (fifo_push(w, ri) < 0)
         return -1;
     if (w->n == 1)
         return nmp_wait_space(m, ch);
@@ -429,12 +429,12 @@ static int nmp_drain(Nmp *m, int k, i64 now)
         PyErr_SetString(PyExc_ValueError, "nmp_drain: no such channel");
         return -1;
     }
-    LineQ *q = &m->pq[k];
+    Fifo *q = &m->pq[k];
     Channel *s = m->ch[k];
     while (q->n > 0) {
         if (!can_accept_c(s, 0))
             return nmp_wait_space(m, k);
-        if (nmp_submit(m, s, (int)lq_pop(q), now) < 0)
+        if (nmp_submit(m, s, (int)fifo_pop(q), now) < 0)
             return -1;
     }
     return 0;
@@ -559,7 +559,7 @@ static PyObject *Loop_attach_nmp(Loop *g, PyObject *args)
     m->pm.wfree = -1;
     int nhc = m->nhost_ch, nr = nhc * m->ranks;
     m->ch = PyMem_Calloc((size_t)nch, sizeof(Channel *));
-    m->pq = PyMem_Calloc((size_t)nch, sizeof(LineQ));
+    m->pq = PyMem_Calloc((size_t)nch, sizeof(Fifo));
     m->caq = PyMem_Calloc((size_t)nhc, sizeof(InstQ));
     m->units = PyMem_Calloc((size_t)m->nunits, sizeof(NUnit));
     m->ca_free = PyMem_Calloc((size_t)nhc, sizeof(double));
@@ -601,20 +601,6 @@ static PyObject *Loop_attach_nmp(Loop *g, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* a sequence of n int64 as a borrowed view (buffer released by the caller) */
-static int view_i64(PyObject *o, i64 n, Py_buffer *b, const i64 **out)
-{
-    if (PyObject_GetBuffer(o, b, PyBUF_C_CONTIGUOUS) < 0)
-        return -1;
-    if (b->len != (Py_ssize_t)(n * (i64)sizeof(i64))) {
-        PyBuffer_Release(b);
-        PyErr_SetString(PyExc_ValueError, "nmp_dispatch: an array of the wrong size");
-        return -1;
-    }
-    *out = (const i64 *)b->buf;
-    return 0;
-}
-
 /* nmp_dispatch(grs, bag_pool_ps, bag_dim_ps, bag_bursts, part_bag, part_unit, part_lines, part_elems,
  *              inst_part, inst_l0, inst_n, inst_cab, laddr): the bags of `grs` (in order) dispatched now, as
  * RankNMP._dispatch does one after another (all int64 arrays; bag, part and line indices local to the call) */
@@ -632,21 +618,20 @@ static PyObject *Loop_nmp_dispatch(Loop *g, PyObject *args)
     i64 nb = PyList_GET_SIZE(grs);
     Py_buffer buf[12];
     const i64 *v[12];
-    i64 sizes[12];
     int got = 0;
-    for (int i = 0; i < 12; i++) {
-        Py_buffer b;
-        if (PyObject_GetBuffer(a[i], &b, PyBUF_C_CONTIGUOUS) < 0)
+    for (; got < 12; got++) {
+        if (PyObject_GetBuffer(a[got], &buf[got], PyBUF_C_CONTIGUOUS) < 0)
             goto fail;
-        sizes[i] = b.len / (Py_ssize_t)sizeof(i64);
-        PyBuffer_Release(&b);
+        v[got] = (const i64 *)buf[got].buf;
     }
-    i64 np_ = sizes[3], ni = sizes[7], nl = sizes[11];
-    for (int i = 0; i < 12; i++) {
+    i64 np_ = buf[3].len / (Py_ssize_t)sizeof(i64), ni = buf[7].len / (Py_ssize_t)sizeof(i64);
+    i64 nl = buf[11].len / (Py_ssize_t)sizeof(i64);
+    for (int i = 0; i < 12; i++) { /* the bag, part and instruction arrays each of one length */
         i64 want = i < 3 ? nb : i < 7 ? np_ : i < 11 ? ni : nl;
-        if (view_i64(a[i], want, &buf[i], &v[i]) < 0)
+        if (buf[i].len != (Py_ssize_t)(want * (i64)sizeof(i64))) {
+            PyErr_SetString(PyExc_ValueError, "nmp_dispatch: an array of the wrong size");
             goto fail;
-        got++;
+        }
     }
     if (m->outstanding == 0) { /* every earlier bag is done: start the arrays again */
         for (int i = 0; i < m->nbags; i++)

@@ -82,6 +82,35 @@ static int grow64(i64 **p, i64 *cap, i64 need)
     return 0;
 }
 
+/* a FIFO of int64 values (the requests a port holds back, a switch output's queue) */
+typedef struct {
+    i64 *v;
+    int head, n, cap;
+} Fifo;
+
+static int fifo_push(Fifo *q, i64 x)
+{
+    if (q->head + q->n >= q->cap) {
+        if (q->head > 0) {
+            memmove(q->v, q->v + q->head, (size_t)q->n * sizeof(i64));
+            q->head = 0;
+        }
+        if (q->n >= q->cap && grow((void **)&q->v, &q->cap, sizeof(i64), q->n + 1) < 0)
+            return -1;
+    }
+    q->v[q->head + q->n++] = x;
+    return 0;
+}
+
+/* the first value of a non-empty FIFO, taken out */
+static inline i64 fifo_pop(Fifo *q)
+{
+    i64 x = q->v[q->head++];
+    if (--q->n == 0)
+        q->head = 0;
+    return x;
+}
+
 /* An entry from a pool of `size`-byte records whose int at `next_off` links the free ones (*freeh: the first
  * free, -1 none); the pool grows when none is free.  The index of the entry, its link set to -1; -1 on error. */
 static int fl_take(void **pool, int *cap, int *freeh, size_t size, size_t next_off)

@@ -76,9 +76,13 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--config", default=None,
                    help="for gpu: hwconfig with a gpu component (default hwconfigs/gpu_h100.yaml)")
     v.add_argument("--out", metavar="PRED.csv", help="for gpu (required): CASES.csv with the predictions added")
-    v.add_argument("--steady-state", action="store_true",
-                   help="for gpu: time the launch after 14 warm launches as they leave the L2 (default: the L2 "
-                        "emptied before it, as Nsight Compute's kernel replay leaves it; docs/gpu.md)")
+    v.add_argument("--protocol", choices=["kernel-replay", "cold", "steady"], default=None,
+                   help="for gpu: how the measured counters were taken (docs/gpu.md, 'The measurement protocol'): "
+                        "kernel-replay (default; Nsight Compute's default, as the reference measured: time, DRAM "
+                        "bytes and L2 hits of the launch after the save of device memory, L2 lookups of a replay "
+                        "of it), cold (the L2 emptied before the launch: --cache-control all), steady (the launch "
+                        "as 14 earlier launches leave the L2: one pass, or application replay)")
+    v.add_argument("--steady-state", action="store_true", help="for gpu: the same as --protocol steady")
     v.add_argument("--only", action="append", default=[], help="substring of case names to run (repeatable)")
     v.add_argument("--markdown", help="also write the table as markdown to this file")
     v.add_argument("--papers", action="store_true",
@@ -310,7 +314,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     if args.what == "gpu":
         return _cmd_validate_gpu(args)
-    for given, name in ((args.config, "--config"), (args.out, "--out")):
+    for given, name in ((args.config, "--config"), (args.out, "--out"), (args.protocol, "--protocol"),
+                        (args.steady_state or None, "--steady-state")):
         if given is not None:
             raise InputError(f"{name}: only for archsim validate gpu")
 
@@ -408,6 +413,9 @@ def _cmd_validate_gpu(args: argparse.Namespace) -> int:
     for given, name in ((args.only, "--only"), (args.markdown, "--markdown"), (args.papers, "--papers")):
         if given:
             raise InputError(f"{name}: not for archsim validate gpu")
+    if args.steady_state and args.protocol not in (None, "steady"):
+        raise InputError(f"--steady-state: contradicts --protocol {args.protocol}")
+    protocol = "steady" if args.steady_state else (args.protocol or "kernel-replay")
     rows, cols = _read_gpu_cases(args.cases)  # a bad CSV fails before anything runs
     measured = _measured(rows, cols, str(args.cases))
     config = args.config if args.config is not None else str(DEFAULT_CONFIG)
@@ -428,7 +436,7 @@ def _cmd_validate_gpu(args: argparse.Namespace) -> int:
             status.update(f"[{i + 1}/{n}] rows={row['rows']} dim={row['dim']} dtype={row['dtype']} "
                           f"batch={row['batch']} pooling={row['pooling']} dist={row['dist']}")
 
-        preds = predict(rows, spec, hbm_spec, progress=progress, flush_l2=not args.steady_state, host=host)
+        preds = predict(rows, spec, hbm_spec, progress=progress, protocol=protocol, host=host)
     try:
         write_predictions(out, preds, cols)
     except OSError as e:

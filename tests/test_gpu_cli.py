@@ -20,7 +20,7 @@ REFERENCE_CSV = ROOT.parent / "shared" / "reference" / "gpu" / "h100_embedding_b
 HEADER = ("case,rows,dim,dtype,batch,pooling,dist,unique_rows_per_batch,op_time_us_median,kernel_time_ns,"
           "l2_hit_pct,l1_hit_pct,dram_read_bytes,dram_util_pct")
 REQUIRED = "rows,dim,dtype,batch,pooling,dist"
-PRED = ["pred_kernel_time_ns", "pred_l2_hit_pct", "pred_l1_hit_pct", "pred_dram_read_bytes"]
+PRED = ["pred_kernel_time_ns", "pred_l2_hit_pct", "pred_l1_hit_pct", "pred_dram_read_bytes", "pred_l2_hit_pct_launch"]
 UNIFORM = "1000,32,float32,64,2,uniform"
 ZIPF = "1000,32,float32,64,2,zipf1.05"
 # made-up measurements (the model is not held to them here)
@@ -52,6 +52,7 @@ def _check_predictions(rows: list[dict[str, str]]) -> None:
         assert 0.0 <= float(r["pred_l2_hit_pct"]) <= 100.0
         assert 0.0 <= float(r["pred_l1_hit_pct"]) <= 100.0
         assert int(r["pred_dram_read_bytes"]) >= 0
+        assert 0.0 <= float(r["pred_l2_hit_pct_launch"]) <= 100.0
 
 
 def test_header_is_the_references():
@@ -194,6 +195,10 @@ def test_gpu_options_not_mixed_with_the_dram_validation(tmp_path, capsys):
     assert "--only: not for archsim validate gpu" in line
     line = _one_error_line(*_run(["validate", "--out", tmp_path / "p.csv"], capsys))
     assert "--out: only for archsim validate gpu" in line
+    line = _one_error_line(*_run(["validate", "--protocol", "cold"], capsys))
+    assert "--protocol: only for archsim validate gpu" in line
+    line = _one_error_line(*_run(["validate", "--steady-state"], capsys))
+    assert "--steady-state: only for archsim validate gpu" in line
     with pytest.raises(SystemExit) as e:  # a usage error: one line with the hint to --help
         main(["validate", "cpu"])
     assert e.value.code == 2
@@ -201,12 +206,44 @@ def test_gpu_options_not_mixed_with_the_dram_validation(tmp_path, capsys):
     assert len(err) == 1 and "invalid choice: 'cpu'" in err[0] and "--help" in err[0]
 
 
+def test_protocols(tmp_path, capsys):
+    """``--protocol``: kernel-replay (the default) reports the launch's L2 hits over a replay's lookups,
+    ``cold`` and ``steady`` the launch's own hit rate (``pred_l2_hit_pct_launch`` in every case); the time and
+    DRAM bytes of kernel-replay are cold's; ``--steady-state`` is ``--protocol steady``, and contradicting it
+    is one line, exit 2, nothing written."""
+    cases = _write(tmp_path, "cases.csv", f"{REQUIRED}\n{UNIFORM}\n{ZIPF}\n")
+    got = {}
+    for name, extra in (("default", []), ("kernel-replay", ["--protocol", "kernel-replay"]),
+                        ("cold", ["--protocol", "cold"]), ("steady", ["--protocol", "steady"]),
+                        ("steady-state", ["--steady-state"])):
+        out = tmp_path / f"{name}.csv"
+        rc, _, err = _run(["validate", "gpu", cases, "--out", out, *extra], capsys)
+        assert rc == 0, err
+        got[name] = _read(out)[1]
+    assert got["default"] == got["kernel-replay"]
+    assert got["steady"] == got["steady-state"]
+    for kr, cold in zip(got["kernel-replay"], got["cold"]):
+        for col in ("pred_kernel_time_ns", "pred_dram_read_bytes", "pred_l1_hit_pct", "pred_l2_hit_pct_launch"):
+            assert kr[col] == cold[col]
+        assert cold["pred_l2_hit_pct"] == cold["pred_l2_hit_pct_launch"]
+        # the replay finds the launch's rows in the L2: fewer lookups than the launch's own, so a higher rate
+        assert float(kr["pred_l2_hit_pct"]) > float(kr["pred_l2_hit_pct_launch"])
+    for r in got["steady"]:
+        assert r["pred_l2_hit_pct"] == r["pred_l2_hit_pct_launch"]
+    out = tmp_path / "x.csv"
+    line = _one_error_line(*_run(["validate", "gpu", cases, "--out", out, "--steady-state", "--protocol", "cold"],
+                                 capsys))
+    assert line == "archsim: error: --steady-state: contradicts --protocol cold"
+    assert not out.exists()
+
+
 def test_validate_help_lists_gpu(capsys):
     with pytest.raises(SystemExit) as e:
         main(["validate", "--help"])
     assert e.value.code == 0
     out = capsys.readouterr().out
-    for word in ("gpu", "CASES.csv", "--config", "--out", "--only", "--markdown", "--papers", "--strict"):
+    for word in ("gpu", "CASES.csv", "--config", "--out", "--only", "--markdown", "--papers", "--strict",
+                 "--protocol", "kernel-replay"):
         assert word in out
 
 

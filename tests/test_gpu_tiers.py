@@ -339,10 +339,10 @@ def test_validate_gpu_runs_a_host_placement(tmp_path):
     spec, stack = load_gpu(host_cfg)
     host = load_gpu_host(host_cfg)
     assert host is not None and host[0].iommu_walk_ns > 0
-    t_host = float(predict([row], spec, stack, flush_l2=False, host=host)[0]["pred_kernel_time_ns"])
+    t_host = float(predict([row], spec, stack, protocol="steady", host=host)[0]["pred_kernel_time_ns"])
     spec0, stack0 = load_gpu(HW / "gpu_h100.yaml")
     assert load_gpu_host(HW / "gpu_h100.yaml") is None
-    t_hbm = float(predict([row], spec0, stack0, flush_l2=False)[0]["pred_kernel_time_ns"])
+    t_hbm = float(predict([row], spec0, stack0, protocol="steady")[0]["pred_kernel_time_ns"])
     assert t_host > 3 * t_hbm
     with pytest.raises(ConfigError, match="placement.policy"):
         load_gpu_host(gpu_config(tmp_path, {"policy": "hot_in_hbm"}))
@@ -360,6 +360,6 @@ def test_zero_copy_cases_measured_on_the_h100():
     cfg = ROOT / "validation" / "gpu" / "gpu_h100_host.yaml"
     spec, stack = load_gpu(cfg)
     rows = [cases["host_u10m_b1024_p20"], cases["host_u100k_b4096_p20"]]
-    for row in predict(rows, spec, stack, flush_l2=False, host=load_gpu_host(cfg)):
+    for row in predict(rows, spec, stack, protocol="steady", host=load_gpu_host(cfg)):
         measured, pred = float(row["kernel_time_ns"]), float(row["pred_kernel_time_ns"])
         assert abs(pred - measured) <= 0.2 * measured, (row["case"], measured, pred)

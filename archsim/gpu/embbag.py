@@ -352,10 +352,11 @@ class EmbeddingBagModel:
                         for line in [x for x in d if lo <= x < hi]:
                             del d[line]
 
-    def _walk(self, ln: Launch) -> LaunchStats:
+    def _walk(self, ln: Launch, sm_map: np.ndarray | None = None) -> LaunchStats:
         """Send one launch's requests through the caches in lockstep order; per warp, count its dependent
         rounds by level. The L1s start empty (a kernel launch invalidates them; the L2 keeps its lines, but
-        for those of remote windows not kept across launches)."""
+        for those of remote windows not kept across launches). Block j of a wave runs on SM ``j % sm_count``,
+        or on ``sm_map[j % sm_count]``."""
         self._make_l1()
         self._drop_remote_lines()
         spec, k = self.spec, self.spec.kernel
@@ -535,7 +536,7 @@ class EmbeddingBagModel:
         for w0 in range(0, nblocks, slots):
             blocks = np.arange(w0, min(nblocks, w0 + slots))
             warps = (blocks[:, None] * k.block_y + np.arange(k.block_y)[None, :]).ravel()
-            sm_of = np.repeat(blocks % S, k.block_y)
+            sm_of = np.repeat(blocks % S if sm_map is None else sm_map[blocks % S], k.block_y)
             for kk in range(K):
                 c = warps + kk * W
                 live = c < C
@@ -786,11 +787,14 @@ class EmbeddingBagModel:
                 part.pinned = pins
 
     def run_case(self, case: EmbeddingBagCase, warm_launches: int = 3, flush_l2: bool = False,
-                 table_base: int | None = None) -> dict[str, Any]:
+                 table_base: int | None = None, replay_lookups: bool = False) -> dict[str, Any]:
         """Warm the caches with ``warm_launches`` launches (batches 0, 1, ... cycling over the case's batches),
         then time the next one; the case's counters and predicted kernel time. ``flush_l2``: empty the L2
-        before the timed launch (what Nsight Compute's kernel replay leaves: docs/gpu.md); ``table_base``: the
-        table sits there instead (host memory: a remote memory's window)."""
+        before the timed launch; ``table_base``: the table sits there instead (host memory: a remote memory's
+        window). ``replay_lookups``: the L2 hit rate as Nsight Compute's kernel replay assembles it
+        (docs/gpu.md, "The measurement protocol"): the timed launch's L2 hits over the L2 lookups of a replay of
+        the same launch right after it, its blocks placed on the SMs anew (:data:`REPLAY_SM_SEED`);
+        ``pred_l2_hit_pct_launch`` is the launch's own."""
         layout = _Layout.of(case)
         k = self.spec.kernel
         if k.pin_hot_rows:
@@ -799,19 +803,42 @@ class EmbeddingBagModel:
             self._walk(self.launch_of(case, b, layout, table_base))
         if flush_l2:
             self.flush_l2()
-        t, st, extra = self.time_launch(self.launch_of(case, warm_launches, layout, table_base))
+        ln = self.launch_of(case, warm_launches, layout, table_base)
+        t, st, extra = self.time_launch(ln)
         lv = st.rounds.sum(axis=0)
+        own = 100.0 * st.l2_hits / st.l2_lookups if st.l2_lookups else 0.0
+        l2_pct = own
+        if replay_lookups:
+            again = self._walk(ln, replay_sm_map(self.spec.sm_count))
+            l2_pct = 100.0 * st.l2_hits / again.l2_lookups if again.l2_lookups else 0.0
+            extra = {**extra, "replay_l2_lookups": again.l2_lookups, "replay_l2_hits": again.l2_hits}
         return {
             "pred_kernel_time_ns": t,
-            "pred_l2_hit_pct": 100.0 * st.l2_hits / st.l2_lookups if st.l2_lookups else 0.0,
+            "pred_l2_hit_pct": l2_pct,
+            "pred_l2_hit_pct_launch": own,
             "pred_l1_hit_pct": 100.0 * st.l1_hits / st.l1_lookups if st.l1_lookups else 0.0,
             "pred_dram_read_bytes": st.dram_read_bytes,
             "pred_remote_read_bytes": sum(st.remote_read_bytes),
             "pred_l2_far_hit_pct": 100.0 * st.l2_far_hits / st.l2_lookups if st.l2_lookups else 0.0,
+            "l2_hits": st.l2_hits,
+            "l2_lookups": st.l2_lookups,
             **{f"rounds_{name}": int(lv[i]) for i, name in enumerate(LEVELS)},
             "warps_per_sm": self.warps_per_sm(),
             **extra,
         }
+
+
+REPLAY_SM_SEED = 2026
+"""Seed of the SM placement of a replayed launch's blocks (:func:`replay_sm_map`)."""
+
+
+def replay_sm_map(sm_count: int) -> np.ndarray:
+    """The SM that takes the blocks the first pass placed on SM ``s``, for a replay of the same launch: one
+    fixed random permutation, i.e. a placement independent of the first pass's. The hardware's block
+    scheduler keeps no placement from one launch to the next; with the first pass's placement kept, a replay's
+    L1 misses would all hit in their near L2 partition, and the replays' measured lookups
+    (``lts__t_sectors``, validation/gpu/data/l2_passes_h100) are those of an independent placement."""
+    return np.random.default_rng(REPLAY_SM_SEED).permutation(sm_count)
 
 
 def hottest_rows(case: EmbeddingBagCase, n: int, batches: int) -> np.ndarray:
@@ -841,4 +868,4 @@ def simulate(spec: GPUSpec, stack_spec, case: EmbeddingBagCase, warm_launches: i
     return model.run_case(case, warm_launches=warm_launches, flush_l2=flush_l2)
 
 
-__all__ = ["EmbeddingBagCase", "EmbeddingBagModel", "gpu_hbm_curve", "hottest_rows", "simulate"]
+__all__ = ["EmbeddingBagCase", "EmbeddingBagModel", "gpu_hbm_curve", "hottest_rows", "replay_sm_map", "simulate"]

@@ -7,6 +7,13 @@ Each row of CASES.csv has the columns of ../shared/reference/gpu/h100_embedding_
 or Zipf ranks scattered by a fixed permutation; 8 batches cycled, the caches warm from the earlier ones), and
 the row is written back with ``pred_kernel_time_ns``, ``pred_l2_hit_pct`` (and the L1 hit rate and DRAM bytes)
 beside the measured columns.
+
+The measurement protocol (:data:`PROTOCOLS`, docs/gpu.md "The measurement protocol") says what the measured
+counters saw: ``kernel-replay`` (the default) is Nsight Compute's default, as the reference measured: the
+launch after the save of device memory (its lines not in the L2) gives the time, the DRAM bytes and the L2's
+hits, and a replay of it the L2's lookups; ``cold`` is one launch with the L2 emptied (Nsight Compute with
+``--cache-control all``); ``steady`` is the launch as the earlier ones leave the L2 (one pass, or application
+replay).
 """
 
 from __future__ import annotations
@@ -20,7 +27,15 @@ from archsim.gpu.embbag import DTYPE_BYTES, EmbeddingBagCase, EmbeddingBagModel,
 from archsim.gpu.spec import GPUSpec
 
 REQUIRED = ("rows", "dim", "dtype", "batch", "pooling", "dist")
-PRED = ("pred_kernel_time_ns", "pred_l2_hit_pct", "pred_l1_hit_pct", "pred_dram_read_bytes")
+PRED = ("pred_kernel_time_ns", "pred_l2_hit_pct", "pred_l1_hit_pct", "pred_dram_read_bytes",
+        "pred_l2_hit_pct_launch")
+PROTOCOLS = {
+    "kernel-replay": dict(flush_l2=True, replay_lookups=True),
+    "cold": dict(flush_l2=True, replay_lookups=False),
+    "steady": dict(flush_l2=False, replay_lookups=False),
+}
+"""How the measured counters were taken: the L2 state before the timed launch, and whether the L2 hit rate is
+the launch's hits over a replay's lookups (module docstring)."""
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "hwconfigs" / "gpu_h100.yaml"
 MAX_CASE_LOOKUPS = 1 << 26
 """Largest batch x pooling of one case (67M lookups: about an hour of simulation)."""
@@ -132,11 +147,13 @@ WARM_LAUNCHES = 14
 
 
 def predict(rows: list[dict[str, str]], spec: GPUSpec, hbm_spec, progress=None,
-            flush_l2: bool = True, host: tuple[Any, Any] | None = None) -> list[dict[str, Any]]:
+            protocol: str = "kernel-replay", host: tuple[Any, Any] | None = None) -> list[dict[str, Any]]:
     """Each row with the model's predictions added: a fresh GPU per case, :data:`WARM_LAUNCHES` launches of the
-    case's batches, then the timed one; ``flush_l2`` empties the L2 before it (the state Nsight Compute's
-    kernel replay leaves: docs/gpu.md, "The measurement protocol"). ``host`` (:func:`load_gpu_host`): the table
-    is in pinned host memory behind that link, read in place (placement host)."""
+    case's batches, then the timed one, measured as ``protocol`` (:data:`PROTOCOLS`) measures it. ``host``
+    (:func:`load_gpu_host`): the table is in pinned host memory behind that link, read in place (placement
+    host)."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     from archsim.gpu.kinds import HOST_BASE, host_remote
 
     curve = gpu_hbm_curve(spec, hbm_spec)
@@ -152,13 +169,14 @@ def predict(rows: list[dict[str, str]], spec: GPUSpec, hbm_spec, progress=None,
                                    -(-(HOST_BASE + case.rows * case.row_bytes) // lb),
                                    spec.placement.l2_keeps_host_lines),)
         model = EmbeddingBagModel(spec, hbm_curve=curve, remotes=remotes)
-        res = model.run_case(case, warm_launches=WARM_LAUNCHES, flush_l2=flush_l2,
-                             table_base=HOST_BASE if host is not None else None)
+        res = model.run_case(case, warm_launches=WARM_LAUNCHES, table_base=HOST_BASE if host is not None else None,
+                             **PROTOCOLS[protocol])
         new = dict(row)
         new["pred_kernel_time_ns"] = f"{res['pred_kernel_time_ns']:.0f}"
         new["pred_l2_hit_pct"] = f"{res['pred_l2_hit_pct']:.2f}"
         new["pred_l1_hit_pct"] = f"{res['pred_l1_hit_pct']:.2f}"
         new["pred_dram_read_bytes"] = str(int(res["pred_dram_read_bytes"]))
+        new["pred_l2_hit_pct_launch"] = f"{res['pred_l2_hit_pct_launch']:.2f}"
         out.append(new)
     return out
 

@@ -4,10 +4,10 @@
 # caches not flushed, clocks not locked, as the reference) on the cases of validation/gpu/data/replay_cases.csv,
 # with the L2's raw lookup counters (hits, misses, all sectors) collected alone (one pass, no save or restore),
 # together (several passes), beside the reference's four metrics, and under a flushed L2 (CACHE all) and
-# application replay (every pass the same steady state). Writes $OUT/slices/summary.csv (set, mode, cache,
+# application replay (every pass the same steady state). Writes $OUT/l2passes/summary.csv (set, mode, cache,
 # passes, case, metric, value), the definition of the hit-rate metric, and the ncu logs.
 set -u
-OUT=${OUT:-/tmp/out}; R=$OUT/slices; mkdir -p $R
+OUT=${OUT:-/tmp/out}; R=$OUT/l2passes; mkdir -p $R
 HERE=$(cd "$(dirname "$0")" && pwd)
 T=gpu__time_duration.sum; L2=lts__t_sector_hit_rate.pct; L1=l1tex__t_sector_hit_rate.pct; D=dram__bytes_read.sum
 H=lts__t_sectors_lookup_hit.sum; MS=lts__t_sectors_lookup_miss.sum; S=lts__t_sectors.sum

@@ -68,15 +68,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if max_wall is not None:
         sweep.timeout = max_wall
     if args.dask is not None and args.dask != "local":
-        # a lost scheduler is reported in one line below; the client's own log of its reconnection attempts
-        # (tracebacks on stderr) would only repeat it (set after the import: distributed sets its loggers' levels)
+        # a lost scheduler is reported in one line below; the client's own logs of its reconnection attempts and
+        # of its closed comms (distributed.client, distributed.batched, ...: tracebacks on stderr) would only
+        # repeat it (set after the import: distributed sets its loggers' levels)
         import logging
 
         try:
             import distributed  # noqa: F401
         except ImportError:  # pragma: no cover - a dependency; DaskBackend reports it
             pass
-        logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
+        names = [n for n in logging.Logger.manager.loggerDict if n == "distributed" or n.startswith("distributed.")]
+        for name in {"distributed", "distributed.client", "distributed.batched", *names}:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         df = run_sweep(sweep, jobs=args.jobs, dask=args.dask, out=args.out, progress=not args.quiet)
     except ExecutorLost as exc:

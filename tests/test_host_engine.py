@@ -110,19 +110,21 @@ def test_every_shipped_hwconfig_matches_the_reference(monkeypatch, arch: str) ->
     assert _result(arch, ["num_batches=1", "batch_size=4"]) == ref
 
 
-def _attached(monkeypatch) -> list:
-    """Record the operators the compiled host engine attaches to (and the loop it returns)."""
-    from archsim.system import host_engine
+def _attached(monkeypatch, module=None) -> list:
+    """Record what a compiled engine's ``attach`` is called with and the loop it returns: ``module`` is the
+    engine's (default the host engine's, archsim.system.host_engine)."""
+    if module is None:
+        from archsim.system import host_engine as module
 
     seen = []
-    attach = host_engine.attach
+    attach = module.attach
 
-    def spy(op):
-        loop = attach(op)
-        seen.append((op, loop))
+    def spy(component):
+        loop = attach(component)
+        seen.append((component, loop))
         return loop
 
-    monkeypatch.setattr(host_engine, "attach", spy)
+    monkeypatch.setattr(module, "attach", spy)
     return seen
 
 
@@ -169,15 +171,7 @@ def test_compiled_nmp_engine_attaches_where_it_applies(monkeypatch, arch: str, e
     from archsim.nmp import engine as nmp_engine
 
     monkeypatch.setenv(HOST_ENGINE_ENV, "fast")
-    seen = []
-    attach = nmp_engine.attach
-
-    def spy(nmp):
-        loop = attach(nmp)
-        seen.append((nmp, loop))
-        return loop
-
-    monkeypatch.setattr(nmp_engine, "attach", spy)
+    seen = _attached(monkeypatch, nmp_engine)
     res = run(ROOT / "hwconfigs" / f"{arch}.yaml", workload=WORKLOAD,
               workload_overrides=["num_batches=1", "batch_size=8"], overrides=extra)
     assert len(seen) == 1 and (seen[0][1] is not None) == engine
@@ -197,15 +191,7 @@ def test_compiled_pifs_engine_attaches_where_it_applies(monkeypatch, arch: str, 
     from archsim.cxl import pifs_engine
 
     monkeypatch.setenv(HOST_ENGINE_ENV, "fast")
-    seen = []
-    attach = pifs_engine.attach
-
-    def spy(p):
-        loop = attach(p)
-        seen.append((p, loop))
-        return loop
-
-    monkeypatch.setattr(pifs_engine, "attach", spy)
+    seen = _attached(monkeypatch, pifs_engine)
     res = run(ROOT / "hwconfigs" / f"{arch}.yaml", workload=WORKLOAD,
               workload_overrides=["num_batches=1", "batch_size=8"])
     assert any(loop is not None for _p, loop in seen) == engine

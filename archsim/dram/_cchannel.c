@@ -2582,23 +2582,12 @@ static PyObject *Loop_on_wake(Loop *g, PyObject *ev)
     if (ev != g->wake_ev)
         Py_RETURN_NONE; /* superseded by an earlier wake-up */
     Py_CLEAR(g->wake_ev);
-    if (g->sched) {
-        g->running = 1;
-        int rc = run_merged(g, 1);
-        g->running = 0;
-        if (rc < 0)
-            return NULL;
-        Py_RETURN_NONE;
-    }
+    if (g->sched)
+        return run_from_python(g, 1, 1, 0);
     i64 horizon;
     if (peek_ps(g->env, &horizon) < 0)
         return NULL;
-    g->running = 1;
-    int rc = run_loop(g, horizon);
-    g->running = 0;
-    if (rc < 0)
-        return NULL;
-    Py_RETURN_NONE;
+    return run_from_python(g, 0, 0, horizon);
 }
 
 /* attach_source(iterable, window, cycle_ps, finished, record): feed the loop's channels from a trace, the

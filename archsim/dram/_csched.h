@@ -620,6 +620,19 @@ static int run_merged(Loop *g, int first_dram)
     }
 }
 
+/* A Python callback's run of the loop: the merged run (`merged`: records and cycles, `first_dram` as
+ * run_merged) or the plain cycle loop up to `horizon`, with `running` set so that callbacks from inside it do
+ * not start another. */
+static PyObject *run_from_python(Loop *g, int merged, int first_dram, i64 horizon)
+{
+    g->running = 1;
+    int rc = merged ? run_merged(g, first_dram) : run_loop(g, horizon);
+    g->running = 0;
+    if (rc < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 /* Loop._on_sched(ev): SimPy callback of a proxy */
 static PyObject *Loop_on_sched(Loop *g, PyObject *ev)
 {
@@ -638,12 +651,7 @@ static PyObject *Loop_on_sched(Loop *g, PyObject *ev)
     }
     if (g->running)
         Py_RETURN_NONE;
-    g->running = 1;
-    int rc = run_merged(g, 0);
-    g->running = 0;
-    if (rc < 0)
-        return NULL;
-    Py_RETURN_NONE;
+    return run_from_python(g, 1, 0, 0);
 }
 
 static void sched_free(Sched *h)

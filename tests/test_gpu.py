@@ -132,31 +132,118 @@ def test_dram_bytes_are_the_unique_rows(h100):
 
 
 # ------------------------------------------------------------------------------------------------ timing model
+def _solve(m: EmbeddingBagModel, pop: float, mix, gmix=(0.0, 0.0, 0.0, 0.0), l2_bpr: float = 0.0,
+           hbm_upr: float = 0.0, row_ipr: float = 0.0, chunk_ipr: float = 0.0, gather_instr: float = 0.0):
+    return m._latencies(pop, np.array(mix, dtype=float), np.array(gmix, dtype=float), l2_bpr, hbm_upr, row_ipr,
+                        chunk_ipr, gather_instr)
+
+
+def _with_kernel(spec: GPUSpec, **kernel) -> GPUSpec:
+    return spec.model_copy(update={"kernel": spec.kernel.model_copy(update=kernel)})
+
+
 def test_lone_miss_takes_the_idle_hbm_latency(h100):
     """With one warp in flight, a miss takes ``hbm_idle_latency_ns`` exactly: the DRAM model's idle latency plus
     the fixed on-chip path."""
     spec, _ = h100
     m = EmbeddingBagModel(spec, hbm_curve=LinearCurve(a=47.0))
-    lat, dep, stretch = m._latencies(1.0, np.array([0.0, 0.0, 0.0, 1.0]), 128.0, 2.0, 30.0)
-    assert lat[HBM] == pytest.approx(spec.hbm_idle_latency_ns, abs=0.05)
-    assert lat[L1] == spec.l1.hit_latency_ns
-    assert dep == pytest.approx(spec.kernel.step_dependent_cycles / (spec.sm_clock_mhz / 1000))
-    assert stretch == 1.0
+    sv = _solve(m, 1.0, [0.0, 0.0, 0.0, 1.0], l2_bpr=128.0, hbm_upr=2.0, row_ipr=30.0)
+    assert sv.lat[HBM] == pytest.approx(spec.hbm_idle_latency_ns, abs=0.05)
+    assert sv.lat[L1] == spec.l1.hit_latency_ns
+    assert sv.dep == pytest.approx(spec.kernel.step_dependent_cycles / (spec.sm_clock_mhz / 1000))
+    assert sv.stretch == 1.0
 
 
 def test_issue_rate_bounds_an_l1_bound_loop(h100):
-    """Warps whose loads all hit the L1 are held by the schedulers: rounds x instructions per ns never exceed
-    SMs x schedulers x clock."""
+    """Warps whose loads all hit the L1, at one cycle per instruction and no contention term, are held by the
+    schedulers: rounds x instructions per ns never exceed SMs x schedulers x clock."""
     spec, _ = h100
+    spec = _with_kernel(spec, issue_cycles=1.0, chunk_issue_cycles=None, issue_contention=0.0,
+                        step_dependent_cycles=24)
     m = EmbeddingBagModel(spec, hbm_curve=LinearCurve())
     pop = 132 * 64.0
     ipr = 60.0
     clk = spec.sm_clock_mhz / 1000
-    lat, dep, stretch = m._latencies(pop, np.array([1.0, 0.0, 0.0, 0.0]), 0.0, 0.0, ipr)
-    r = (lat[L1] + dep + ipr / clk) * stretch
+    sv = _solve(m, pop, [1.0, 0.0, 0.0, 0.0], row_ipr=ipr)
+    r = (sv.lat[L1] + sv.dep + ipr / clk) * sv.stretch
     rate = pop / r * ipr
-    assert stretch > 1
+    assert sv.stretch > 1
     assert rate == pytest.approx(132 * 4 * clk, rel=1e-6)
+
+
+def test_contention_is_solved_with_the_issue_rate_it_gives(h100):
+    """The cycles per instruction and the schedulers' utilisation are one fixed point: cpi = issue_cycles +
+    issue_contention x U, with U the instructions the closed loop issues per scheduler cycle at that cpi (L1-bound
+    rounds, so only the instructions and the L1's latency set the pace)."""
+    spec, _ = h100
+    k = spec.kernel
+    m = EmbeddingBagModel(spec, hbm_curve=LinearCurve())
+    clk = spec.sm_clock_mhz / 1000
+    for pop, row_ipr, chunk_ipr in ((132 * 8.0, 58.0, 0.0), (132 * 12.0, 58.0, 20.0), (132 * 2.0, 10.0, 5.0)):
+        sv = _solve(m, pop, [1.0, 0.0, 0.0, 0.0], row_ipr=row_ipr, chunk_ipr=chunk_ipr)
+        wait = sv.row_cpi - k.issue_cycles
+        assert sv.chunk_cpi - k.chunk_issue_cycles == pytest.approx(wait, abs=1e-9)
+        chain = sv.lat[L1] + (row_ipr * sv.row_cpi + chunk_ipr * sv.chunk_cpi) / clk
+        u = pop / chain * (row_ipr + chunk_ipr) / (132 * 4 * clk)
+        assert sv.utilisation == pytest.approx(u, rel=1e-6)
+        assert wait == pytest.approx(k.issue_contention * u, rel=1e-6, abs=1e-6)
+        assert 0 < u < 1 and sv.stretch == 1.0
+    # more warps than the schedulers can serve: U = 1, the full contention, and the schedulers set the pace
+    sv = _solve(m, 132 * 48.0, [1.0, 0.0, 0.0, 0.0], row_ipr=58.0, chunk_ipr=20.0)
+    assert sv.utilisation == pytest.approx(1.0) and sv.stretch > 1
+    assert sv.row_cpi == pytest.approx(k.issue_cycles + k.issue_contention, rel=1e-6)
+
+
+def test_a_gather_rounds_slowest_row_and_the_latency_its_instructions_hide(h100):
+    """A gather round of m rows waits for its slowest: at a level whose loaded latency is its idle one plus an
+    exponential queue q, E[max of m] = idle + q x (1 + 1/2 + ... + 1/m); an HBM read's home is the near or far
+    partition (equally likely), so the slowest of m also waits (far - near) x (1/2 - 1/2^m) longer. Its variance
+    is q^2 x (1 + 1/4 + ... + 1/m^2) plus the home's Bernoulli share. The instructions the warp issues meanwhile
+    hide gather_overlap x its instructions x cycles per instruction."""
+    spec, _ = h100
+    k, l2 = spec.kernel, spec.l2
+    m = EmbeddingBagModel(spec, hbm_curve=LinearCurve())
+    sv = _solve(m, 132 * 48.0, [0.0, 0.3, 0.2, 0.5], gmix=[0.0, 0.2, 0.1, 0.4], l2_bpr=400.0, hbm_upr=3.0,
+                row_ipr=40.0, chunk_ipr=10.0, gather_instr=58.0)
+    q = sv.lat - np.array([spec.l1.hit_latency_ns, l2.near_hit_ns, l2.far_hit_ns, spec.hbm_idle_latency_ns])
+    assert q[HBM] > 10 and q[1] > 0
+    mrows = k.rows_in_flight + k.prefetch_distance
+    h = sum(1.0 / i for i in range(2, mrows + 1))
+    d = l2.far_hit_ns - l2.near_hit_ns
+    assert sv.slowest[L1] == sv.lat[L1]
+    assert sv.slowest[1] == pytest.approx(sv.lat[1] + h * q[1])
+    assert sv.slowest[HBM] == pytest.approx(sv.lat[HBM] + h * q[HBM] + d * (0.5 - 0.5 ** mrows))
+    p = 1 - 0.5 ** mrows
+    assert sv.var_gather[HBM] == pytest.approx(q[HBM] ** 2 * sum(1 / i ** 2 for i in range(1, mrows + 1))
+                                               + d * d * p * (1 - p))
+    assert sv.var_one[HBM] == pytest.approx(q[HBM] ** 2 + d * d / 4)
+    assert sv.cover_ns == pytest.approx(k.gather_overlap * 58.0 * sv.row_cpi / (spec.sm_clock_mhz / 1000))
+
+
+def test_the_last_warp_of_a_launch():
+    """The launch ends with its last warp: E[max] of normal finish times. One warp: its mean; two equal warps of
+    sd s: mean + s / sqrt(pi); a warp far ahead of the others: its own mean."""
+    from archsim.gpu.embbag import _expected_last
+
+    assert _expected_last(np.array([5.0, -np.inf]), np.array([0.0, 0.0])) == 5.0
+    assert _expected_last(np.array([100.0]), np.array([7.0])) == pytest.approx(100.0, abs=1e-6)
+    assert _expected_last(np.array([100.0, 100.0]), np.array([10.0, 10.0])) == pytest.approx(
+        100.0 + 10.0 / np.sqrt(np.pi), rel=1e-4)
+    assert _expected_last(np.array([100.0, 10.0, 20.0]), np.array([1.0, 1.0, 1.0])) == pytest.approx(100.0, abs=1e-4)
+
+
+def test_warps_that_start_together_wait_for_one_fetch(h100):
+    """The four warps of a 128-column bag sit on one SM and load its offsets and indices at the same instant: with
+    the L2 empty, all four wait for the fetch from HBM (a request that finds a line another is fetching takes the
+    fetch's level), not one miss and three L1 hits."""
+    spec, _ = h100
+    case = EmbeddingBagCase(1_000, 128, "float32", 1, 4, "uniform")
+    m = EmbeddingBagModel(spec, hbm_curve=LinearCurve())
+    st = m._walk(m.launch_of(case, 0, _layout(case)))
+    pro = st.rounds - st.gather_rounds
+    assert pro[:4, HBM].tolist() == [2, 2, 2, 2]  # the offsets' round and the index check's, each from HBM
+    assert pro[4:].sum() == 0 and st.gather_rounds[:4].sum() == 4 * 2  # two gather rounds of two rows each
+    assert st.chunk_steps[:4].tolist() == [spec.kernel.chunk_instructions] * 4
 
 
 def test_predictions_are_physical_and_deterministic():

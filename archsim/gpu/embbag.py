@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -232,6 +232,8 @@ class LaunchStats:
     chunks_per_row: int = 1
     rounds: np.ndarray | None = None  # (warps, 4 + remotes): dependent rounds per level
     steps: np.ndarray | None = None   # (warps,): instructions each warp issues
+    gather_rounds: np.ndarray | None = None  # (warps, 4 + remotes): of ``rounds``, those of the gather loop
+    chunk_steps: np.ndarray | None = None    # (warps,): of ``steps``, the chunks' own (not per row)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -253,6 +255,46 @@ def _load_c():
     fn = lib.gpu_serve
     fn.restype = ctypes.c_int64
     return fn
+
+
+def _expected_last(finish: np.ndarray, sd: np.ndarray) -> float:
+    """E[max_w (finish_w + sd_w Z_w)], Z_w independent standard normals: when the last warp ends, its time and
+    every other's being a sum of random request latencies around the mean the model gives."""
+    ok = np.isfinite(finish)
+    if not ok.any():
+        return 0.0
+    f, s = finish[ok], sd[ok]
+    top = float(f.max())
+    span = 8.0 * float(s.max())
+    if span <= 0:
+        return top
+    lo = top - span
+    keep = f + 8.0 * s > lo
+    f, s = f[keep], np.maximum(s[keep], 1e-9)
+    from scipy.special import log_ndtr
+
+    t = np.linspace(lo, top + span, 801)
+    log_cdf = np.zeros(len(t))
+    for i in range(0, len(f), 2048):
+        log_cdf += log_ndtr((t[:, None] - f[None, i:i + 2048]) / s[None, i:i + 2048]).sum(axis=1)
+    tail = 1.0 - np.exp(log_cdf)
+    return lo + float(np.sum((tail[1:] + tail[:-1]) * 0.5 * np.diff(t)))
+
+
+
+class _Solved(NamedTuple):
+    """The closed loop's fixed point at one population (:meth:`EmbeddingBagModel._latencies`)."""
+
+    lat: np.ndarray     # ns per level
+    slowest: np.ndarray  # ns per level, of a gather round's slowest row
+    var_one: np.ndarray  # ns^2 per level: variance of a round of one request's latency
+    var_gather: np.ndarray  # ns^2 per level: of a gather round's slowest row
+    dep: float          # ns of dependent cycles per round
+    row_cpi: float      # cycles per instruction of the rows
+    chunk_cpi: float    # cycles per instruction of a chunk's own
+    cover_ns: float     # ns of a gather round's latency hidden by its instructions
+    stretch: float      # >= 1: a bound, not the loop, sets the pace
+    utilisation: float  # the schedulers' issue utilisation
 
 
 class EmbeddingBagModel:
@@ -378,6 +420,7 @@ class EmbeddingBagModel:
         st = LaunchStats()
         rounds = np.zeros((W, REMOTE + len(self.remotes)), dtype=np.int64)
         steps = np.zeros(W, dtype=np.int64)
+        grounds = np.zeros_like(rounds)
         l1c, l2c = self.l1, self.l2
         l1_sets, l2_sets, P = self.l1_sets, self.l2_sets, self.parts
         hbm_unit = spec.hbm_access_bytes
@@ -408,8 +451,11 @@ class EmbeddingBagModel:
                     if rm.walk_occupancy_ns or rm.walk_ns:
                         remote_pages[r].append(np.unique(lines[m] * spec.l1.line_bytes // rm.page_bytes))
 
-        def request(sm: int, addrs: np.ndarray, nbytes: int, store: bool = False) -> np.ndarray:
-            """Levels of one request per warp: warp i asks ``nbytes`` at ``addrs[i]`` from SM ``sm[i]``."""
+        def request(sm: int, addrs: np.ndarray, nbytes: int, store: bool = False, merge: bool = False
+                    ) -> np.ndarray:
+            """Levels of one request per warp: warp i asks ``nbytes`` at ``addrs[i]`` from SM ``sm[i]``.
+            ``merge``: the warps ask at the same instant, so a warp that finds a line another one of them is
+            fetching waits for that fetch (it takes the fetch's level, not a hit's)."""
             first = addrs // sb
             last = (addrs + nbytes - 1) // sb
             lines = first // spl
@@ -419,6 +465,11 @@ class EmbeddingBagModel:
             if np.all(nlines == 1):
                 masks = ((1 << (last - first + 1)) - 1) << (first % spl)
                 serve(sm, lines, masks, out, store)
+                if merge and len(lines) > 1:
+                    uniq, inv = np.unique(lines, return_inverse=True)
+                    worst = np.zeros(len(uniq), dtype=np.int64)
+                    np.maximum.at(worst, inv, out)
+                    out = worst[inv]
                 return out
             for j in range(int(nlines.max())):  # a request spanning lines: each line's part, worst level
                 ln = lines + j
@@ -550,8 +601,8 @@ class EmbeddingBagModel:
                 begin = offs[bag]
                 blen = lengths[bag]
                 # 1. offsets[bag] and offsets[bag + 1]: two loads, one round
-                lv = np.maximum(request(sml, ln.offset_buf + bag * 8, 8),
-                                request(sml, ln.offset_buf + bag * 8 + 8, 8))
+                lv = np.maximum(request(sml, ln.offset_buf + bag * 8, 8, merge=True),
+                                request(sml, ln.offset_buf + bag * 8 + 8, 8, merge=True))
                 np.add.at(rounds, (wl, lv), 1)
                 steps[wl] += k.chunk_instructions
                 # 2. the bag-size pass: the bag's index loads, index_unroll at a time
@@ -562,7 +613,7 @@ class EmbeddingBagModel:
                     worst = np.zeros(len(wl), dtype=np.int64)
                     for j in range(r0, min(maxlen, r0 + k.index_unroll)):
                         a = np.nonzero(blen > j)[0]
-                        worst[a] = np.maximum(worst[a], request(sml[a], ibase[a] + j * 8, 8))
+                        worst[a] = np.maximum(worst[a], request(sml[a], ibase[a] + j * 8, 8, merge=True))
                     np.add.at(rounds, (wl[act], worst[act]), 1)
                 # 3. the gather: per row, the index (an L1 hit by now) and the chunk of the row
                 group = k.rows_in_flight + k.prefetch_distance
@@ -587,6 +638,7 @@ class EmbeddingBagModel:
                         if len(f):
                             request(sml[f], ln.offset2bag + (begin[f] + j) * 8, 8, store=True)
                     np.add.at(rounds, (wl[act], worst[act]), 1)
+                    np.add.at(grounds, (wl[act], worst[act]), 1)
                     steps[wl] += nrows * k.row_instructions
                 # 4. the store of the pooled chunk, and of the bag's size (lane 0 of its first chunk)
                 oaddr = ln.output + bag * row_bytes + col0 * eb
@@ -611,6 +663,11 @@ class EmbeddingBagModel:
         st.dram_read_bytes = (dram_sectors - sum(remote_sectors)) * sb
         st.rounds = rounds
         st.steps = steps
+        st.gather_rounds = grounds
+        chunks = np.zeros(W, dtype=np.int64)
+        if C:
+            np.add.at(chunks, np.arange(C) % W, 1)
+        st.chunk_steps = chunks * k.chunk_instructions
         return st
 
     # ------------------------------------------------------------------------------------------------ time
@@ -619,22 +676,36 @@ class EmbeddingBagModel:
             raise ValueError("the GPU model needs its HBM's latency curve (gpu_hbm_curve(spec, stack_spec))")
         return self._curve
 
-    def _latencies(self, population: float, mix: np.ndarray, l2_bytes_per_round: float,
-                   hbm_units_per_round: float, instr_per_round: float,
-                   remote_per_round: tuple[tuple[float, float, float, float], ...] = ()
-                   ) -> tuple[np.ndarray, float, float]:
-        """At ``population`` resident warps (over the GPU) whose rounds have the level mix ``mix`` (fractions),
-        fetch ``l2_bytes_per_round`` past their L1 and ``hbm_units_per_round`` HBM accesses, and issue
-        ``instr_per_round`` instructions each: the per-level latencies (ns), the dependent time of a round (ns)
-        and the stretch of every warp's time when the schedulers, not memory, bound the loop (>= 1).
-        Mean-value analysis of the closed loop, iterated to its fixed point: the L2 slices queue (M/D/1 on
-        their bandwidth), the HBM's latency is the DRAM model's at the reads in flight (Little's law), and the
-        rounds can come no faster than the schedulers issue their instructions. A remote memory (host memory
-        over PCIe) adds a level: its idle latency, the translation latency for the share of requests that wait
-        on one, the loaded latency of the memory behind its link at the reads in flight there, the path's queue
-        (M/D/1 on its time per request), and a bound: the rounds can come no faster than the path serves their
-        requests, bytes and translations. ``remote_per_round``: per remote memory, (requests, bytes, pages, share
-        of requests waiting on a translation) per round."""
+    def _latencies(self, population: float, mix: np.ndarray, gmix: np.ndarray, l2_bytes_per_round: float,
+                   hbm_units_per_round: float, row_instr_per_round: float, chunk_instr_per_round: float,
+                   gather_instr: float,
+                   remote_per_round: tuple[tuple[float, float, float, float], ...] = ()) -> _Solved:
+        """At ``population`` resident warps (over the GPU) whose rounds have the level mix ``mix`` (fractions
+        of all rounds; ``gmix``: of them, the gather loop's), fetch ``l2_bytes_per_round`` past their L1 and
+        ``hbm_units_per_round`` HBM accesses, and issue ``row_instr_per_round`` instructions of the rows and
+        ``chunk_instr_per_round`` of the chunks each (``gather_instr`` per gather round): the per-level
+        latencies (ns), the cycles per instruction and the stretch of every warp's time when a bound, not the
+        closed loop, sets the pace (>= 1).
+
+        Mean-value analysis of the closed loop, iterated to its fixed point:
+        - a warp's round is its loads' latency plus its instructions' time; in the gather loop, the latency of
+          the round's slowest row (a level's loaded latency is its idle one plus an exponential queue, and an
+          HBM read's home is the near or the far partition, so the slowest of m rows waits longer than the
+          mean), less the time of the instructions the warp issues while they are in flight
+          (``gather_overlap``);
+        - an instruction takes ``issue_cycles`` (``chunk_issue_cycles`` for a chunk's own) plus
+          ``issue_contention`` x U cycles waiting for the scheduler and math pipes, U the schedulers' issue
+          utilisation, which the loop's rate sets (solved by bisection);
+        - the L2 slices queue (M/D/1 on their bandwidth);
+        - the HBM's latency is the DRAM model's at the reads in its queues: Little's law over the DRAM's own
+          part of a miss's latency (the reads on the on-chip path to and from the memory controllers are not
+          in its queues);
+        - the rounds can come no faster than the schedulers issue their instructions.
+        A remote memory (host memory over PCIe) adds a level: its idle latency, the translation latency for
+        the share of requests that wait on one, the loaded latency of the memory behind its link at the reads
+        in flight there, the path's queue (M/D/1 on its time per request), and a bound: the rounds can come no
+        faster than the path serves their requests, bytes and translations. ``remote_per_round``: per remote
+        memory, (requests, bytes, pages, share of requests waiting on a translation) per round."""
         spec = self.spec
         k = spec.kernel
         curve = self._curve_for()
@@ -649,17 +720,62 @@ class EmbeddingBagModel:
         busy = [rm.service_ns(q, b, pg) for rm, (q, b, pg, _) in zip(rms, rpr)]  # ns of the path per round
         lat = np.array([spec.l1.hit_latency_ns, l2.near_hit_ns, l2.far_hit_ns, spec.hbm_idle_latency_ns]
                        + [rm.idle_ns + w * rm.walk_ns for rm, (_, _, _, w) in zip(rms, rpr)])
-        issue = instr_per_round / clk
-        x_issue = sched_rate / instr_per_round if instr_per_round > 0 else float("inf")
+        c_row0 = k.issue_cycles
+        c_chunk0 = k.chunk_issue_cycles if k.chunk_issue_cycles is not None else c_row0
+        ipr = row_instr_per_round + chunk_instr_per_round
+        pmix = mix - gmix
+
+        idle = lat.copy()
+        group = k.rows_in_flight + k.prefetch_distance
+        h_m = sum(1.0 / i for i in range(2, group + 1))  # E[max of m exponentials] / mean - 1
+        spread = (l2.far_hit_ns - l2.near_hit_ns) * (0.5 - 0.5 ** group) if self.parts > 1 else 0.0
+
+        def slowest(lat_: np.ndarray) -> np.ndarray:
+            """Mean latency of a gather round's slowest row, per level: an L2 or HBM level's loaded latency is
+            its idle one plus a queue (exponential: many slices and banks), and an HBM read's home is the near
+            or the far partition. A remote memory's path is one server that takes a round's requests one after
+            the other (its queue is in its mean), so its slowest row is its mean."""
+            out = lat_.copy()
+            out[NEAR:HBM + 1] += h_m * np.maximum(lat_ - idle, 0.0)[NEAR:HBM + 1]
+            out[HBM] += spread
+            return out
+
+        def chain_at(lat_: np.ndarray, wait: float) -> float:
+            """A round's mean time (ns) at ``wait`` cycles of contention per instruction."""
+            cover = k.gather_overlap * gather_instr * (c_row0 + wait) / clk
+            return (float(pmix @ lat_) + float(gmix @ np.maximum(slowest(lat_) - cover, 0.0)) + dep
+                    + (row_instr_per_round * (c_row0 + wait) + chunk_instr_per_round * (c_chunk0 + wait)) / clk)
+
+        x_issue = sched_rate / ipr if ipr > 0 else float("inf")
         # the bound on rounds per ns: the schedulers, and each remote path's time per round
         x_bound = min([x_issue] + [1.0 / t for t in busy if t > 0])
-        stretch = 1.0
+        wait = 0.0
+
+        def contention(lat_: np.ndarray) -> float:
+            """The wait per instruction (cycles) at which the loop's issue rate gives that wait."""
+            if not k.issue_contention or ipr <= 0:
+                return 0.0
+
+            def excess(w: float) -> float:
+                u = min(1.0, min(population / chain_at(lat_, w), x_bound) * ipr / sched_rate)
+                return w - k.issue_contention * u
+
+            lo, hi = 0.0, k.issue_contention * 999.0
+            for _ in range(50):
+                mid = 0.5 * (lo + hi)
+                if excess(mid) < 0:
+                    lo = mid
+                else:
+                    hi = mid
+            return 0.5 * (lo + hi)
+
         for _ in range(500):
-            chain = float(mix @ lat) + dep + issue
+            wait = contention(lat)
+            chain = chain_at(lat, wait)
             x = min(population / chain, x_bound)  # rounds per ns, whole GPU
             u_2 = min(0.99, x * l2_bytes_per_round / l2.peak_GBps)
             q2 = u_2 / (2 * (1 - u_2)) * svc
-            n_hbm = x * hbm_units_per_round * lat[HBM]
+            n_hbm = x * hbm_units_per_round * max(0.0, lat[HBM] - fixed_hbm - q2)
             new = [spec.l1.hit_latency_ns, l2.near_hit_ns + q2, l2.far_hit_ns + q2,
                    fixed_hbm + curve.latency_ns(max(1.0, n_hbm)) + q2]
             for r, rm in enumerate(rms):
@@ -676,20 +792,39 @@ class EmbeddingBagModel:
             lat = 0.5 * lat + 0.5 * new
             if done:
                 break
-        chain = float(mix @ lat) + dep + issue
+        wait = contention(lat)
+        chain = chain_at(lat, wait)
         stretch = max(1.0, population / x_bound / chain) if x_bound != float("inf") else 1.0
-        return lat, dep, stretch
+        q = np.zeros(len(lat))
+        q[NEAR:HBM + 1] = np.maximum(lat - idle, 0.0)[NEAR:HBM + 1]
+        home = np.zeros(len(lat))
+        p_far = 1.0 - 0.5 ** group
+        if self.parts > 1:
+            home[HBM] = (l2.far_hit_ns - l2.near_hit_ns) ** 2
+        var_one = q * q + home / 4
+        var_gather = q * q * sum(1.0 / (i * i) for i in range(1, group + 1)) + home * p_far * (1 - p_far)
+        return _Solved(lat, slowest(lat), var_one, var_gather, dep, c_row0 + wait, c_chunk0 + wait,
+                       k.gather_overlap * gather_instr * (c_row0 + wait) / clk, stretch,
+                       min(population / chain, x_bound) * ipr / sched_rate)
 
     def _time(self, st: LaunchStats) -> tuple[float, dict[str, Any]]:
         """Kernel time (ns) from the per-warp rounds: blocks take slots in order, warps progress at the
         latencies of the current population (re-solved as warps finish)."""
         spec, k = self.spec, self.spec.kernel
         rounds = st.rounds.astype(np.float64)
+        grounds = st.gather_rounds.astype(np.float64)
+        prounds = rounds - grounds
         steps = st.steps.astype(np.float64)
+        csteps = st.chunk_steps.astype(np.float64)
+        rsteps = steps - csteps
         total = rounds.sum(axis=0)
         mix = total / total.sum() if total.sum() else np.eye(len(total))[0]
         nr = total.sum()
-        ipr = float(steps.sum() / nr) if nr else 0.0
+        gmix = grounds.sum(axis=0) / nr if nr else np.zeros(len(total))
+        ng = grounds.sum()
+        row_ipr = float(rsteps.sum() / nr) if nr else 0.0
+        chunk_ipr = float(csteps.sum() / nr) if nr else 0.0
+        gather_instr = float(rsteps.sum() / ng) if ng else 0.0
         l2_bpr = (st.l1_lookups - st.l1_hits) * self.spec.l1.sector_bytes / nr if nr else 0.0
         hbm_upr = st.dram_read_bytes / self.spec.hbm_access_bytes / nr if nr else 0.0
         rpr = tuple((q / nr, b / nr, pg / nr, min(1.0, pg * st.chunks_per_row / q) if q else 0.0) if nr
@@ -712,9 +847,11 @@ class EmbeddingBagModel:
         block_left = np.array([int(np.count_nonzero(remaining[b * k.block_y:(b + 1) * k.block_y] > 0))
                                for b in range(nblocks)])
         now = 0.0
-        cache: dict[int, tuple[np.ndarray, float]] = {}
+        cache: dict[int, _Solved] = {}
+        var = np.zeros(W)  # each warp's time's variance (ns^2), from its requests' latencies
+        finish = np.full(W, -np.inf)
+        acc = [0.0] * 7  # warps' memory ns, instruction ns, warp-ns, utilisation x ns, ns, contention cycles
         next_block = started
-        pop_trace = []
         # blocks without work end at once
         free = [b for b in range(started) if block_left[b] == 0]
         while True:
@@ -739,24 +876,45 @@ class EmbeddingBagModel:
             m = min(n, cap)
             key = max(1, int(m)) if m < 32 else 32 * int(round(m / 32))
             if key not in cache:
-                cache[key] = self._latencies(float(key), mix, l2_bpr, hbm_upr, ipr, rpr)
-            lat, dep, stretch = cache[key]
-            stretch *= waiting
-            t_w = (rounds[live] @ lat + nround[live] * dep + steps[live] / clk) * stretch
+                cache[key] = self._latencies(float(key), mix, gmix, l2_bpr, hbm_upr, row_ipr, chunk_ipr,
+                                             gather_instr, rpr)
+            sv = cache[key]
+            t_mem = prounds[live] @ sv.lat + grounds[live] @ np.maximum(sv.slowest - sv.cover_ns, 0.0)
+            t_ins = nround[live] * sv.dep + (rsteps[live] * sv.row_cpi + csteps[live] * sv.chunk_cpi) / clk
+            t_w = (t_mem + t_ins) * (sv.stretch * waiting)
             t_left = remaining[live] * t_w
             dt = float(t_left.min())
             ids = np.nonzero(live)[0]
             done = t_left <= dt * (1 + 1e-9) + 1e-9
-            remaining[ids] -= np.where(t_w > 0, dt / np.maximum(t_w, 1e-30), 1.0)
+            part = np.where(t_w > 0, dt / np.maximum(t_w, 1e-30), 1.0)
+            remaining[ids] -= part
+            # what the warps spent this step on, for the averages a profiler reports
+            acc[0] += float(part @ t_mem) * sv.stretch * waiting
+            acc[1] += float(part @ t_ins) * sv.stretch * waiting
+            acc[2] += dt * n
+            acc[3] += dt * sv.utilisation * min(n, cap) / max(1.0, float(key))
+            acc[4] += dt
+            acc[5] += float(part @ (rsteps[live] + csteps[live])) * (sv.row_cpi - k.issue_cycles)
+            acc[6] += float(part @ (prounds[live] @ sv.lat)) * sv.stretch * waiting
+            var[ids] += part * (prounds[live] @ sv.var_one + grounds[live] @ sv.var_gather) * (sv.stretch * waiting) ** 2
             remaining[ids[done]] = 0.0
             now += dt
-            pop_trace.append((now, n))
+            finish[ids[done]] = now
             for w in ids[done]:
                 b = int(w) // k.block_y
                 block_left[b] -= 1
                 if block_left[b] == 0:
                     free.append(b)
-        return now + spec.launch_ns, {"latency_ns_full": cache[max(cache)][0].tolist() if cache else [],
+        full = cache[max(cache)] if cache else None
+        end = _expected_last(finish, np.sqrt(var))
+        return end + spec.launch_ns, {"mean_last_warp_ns": now,"latency_ns_full": full.lat.tolist() if full else [],
+                                      "row_cpi_full": full.row_cpi if full else 0.0,
+                                      "chunk_cpi_full": full.chunk_cpi if full else 0.0,
+                                      "issue_utilisation_full": full.utilisation if full else 0.0,
+                                      "warp_memory_ns": acc[0], "warp_instruction_ns": acc[1],
+                                      "mean_warps": acc[2] / acc[4] if acc[4] else 0.0,
+                                      "warp_contention_cycles": acc[5], "warp_prologue_memory_ns": acc[6],
+                                      "mean_issue_utilisation": acc[3] / acc[4] if acc[4] else 0.0,
                                       "waves": nblocks / slots}
 
     # ------------------------------------------------------------------------------------------------- run

@@ -120,6 +120,19 @@ class EmbeddingBagKernelSpec(_Strict):
     step_dependent_cycles: int = Field(
         24, ge=0, le=10_000, description="cycles of the dependent chain from a row's data to the next row's "
                                          "load being issued (FFMA, address arithmetic, issue)")
+    issue_cycles: float = Field(
+        1.0, ge=0.0, le=1000.0, description="cycles a warp of the gather loop takes per instruction when no other "
+                                            "warp competes for its scheduler (issue, fixed-latency dependencies, "
+                                            "dispatch, branches)")
+    chunk_issue_cycles: float | None = Field(
+        None, ge=0.0, le=1000.0, description="the same for a chunk's own instructions (set-up, offsets, index "
+                                             "check, stores; default: issue_cycles)")
+    issue_contention: float = Field(
+        0.0, ge=0.0, le=1000.0, description="cycles a warp waits per instruction for its scheduler and math "
+                                            "pipes, times the schedulers' issue utilisation U (0 to 1)")
+    gather_overlap: float = Field(
+        0.0, ge=0.0, le=1.0, description="share of a gather round's instructions the warp issues while the "
+                                         "round's row loads are in flight (they hide that much of the latency)")
     rows_in_flight: int = Field(2, ge=1, le=64, description="row loads a warp of the gather loop has in flight: "
                                                             "PyTorch's loop, unrolled and software-pipelined by "
                                                             "the compiler, issues two rows' loads before the "

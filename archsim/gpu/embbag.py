@@ -742,8 +742,11 @@ class EmbeddingBagModel:
 
         def chain_at(lat_: np.ndarray, wait: float) -> float:
             """A round's mean time (ns) at ``wait`` cycles of contention per instruction."""
+            return _chain(float(pmix @ lat_), slowest(lat_), wait)
+
+        def _chain(prologue: float, slow: np.ndarray, wait: float) -> float:
             cover = k.gather_overlap * gather_instr * (c_row0 + wait) / clk
-            return (float(pmix @ lat_) + float(gmix @ np.maximum(slowest(lat_) - cover, 0.0)) + dep
+            return (prologue + float(gmix @ np.maximum(slow - cover, 0.0)) + dep
                     + (row_instr_per_round * (c_row0 + wait) + chunk_instr_per_round * (c_chunk0 + wait)) / clk)
 
         x_issue = sched_rate / ipr if ipr > 0 else float("inf")
@@ -756,12 +759,14 @@ class EmbeddingBagModel:
             if not k.issue_contention or ipr <= 0:
                 return 0.0
 
+            prologue, slow = float(pmix @ lat_), slowest(lat_)
+
             def excess(w: float) -> float:
-                u = min(1.0, min(population / chain_at(lat_, w), x_bound) * ipr / sched_rate)
+                u = min(1.0, min(population / _chain(prologue, slow, w), x_bound) * ipr / sched_rate)
                 return w - k.issue_contention * u
 
-            lo, hi = 0.0, k.issue_contention * 999.0
-            for _ in range(50):
+            lo, hi = 0.0, k.issue_contention  # U <= 1
+            for _ in range(40):
                 mid = 0.5 * (lo + hi)
                 if excess(mid) < 0:
                     lo = mid
@@ -848,6 +853,7 @@ class EmbeddingBagModel:
                                for b in range(nblocks)])
         now = 0.0
         cache: dict[int, _Solved] = {}
+        per_warp: dict[int, tuple[np.ndarray, ...]] = {}
         var = np.zeros(W)  # each warp's time's variance (ns^2), from its requests' latencies
         finish = np.full(W, -np.inf)
         acc = [0.0] * 7  # warps' memory ns, instruction ns, warp-ns, utilisation x ns, ns, contention cycles
@@ -879,8 +885,12 @@ class EmbeddingBagModel:
                 cache[key] = self._latencies(float(key), mix, gmix, l2_bpr, hbm_upr, row_ipr, chunk_ipr,
                                              gather_instr, rpr)
             sv = cache[key]
-            t_mem = prounds[live] @ sv.lat + grounds[live] @ np.maximum(sv.slowest - sv.cover_ns, 0.0)
-            t_ins = nround[live] * sv.dep + (rsteps[live] * sv.row_cpi + csteps[live] * sv.chunk_cpi) / clk
+            if key not in per_warp:  # each warp's memory and instruction time, and its variance, at this load
+                per_warp[key] = (prounds @ sv.lat + grounds @ np.maximum(sv.slowest - sv.cover_ns, 0.0),
+                                 nround * sv.dep + (rsteps * sv.row_cpi + csteps * sv.chunk_cpi) / clk,
+                                 prounds @ sv.lat, prounds @ sv.var_one + grounds @ sv.var_gather)
+            a_mem, a_ins, a_pro, a_var = per_warp[key]
+            t_mem, t_ins = a_mem[live], a_ins[live]
             t_w = (t_mem + t_ins) * (sv.stretch * waiting)
             t_left = remaining[live] * t_w
             dt = float(t_left.min())
@@ -894,9 +904,9 @@ class EmbeddingBagModel:
             acc[2] += dt * n
             acc[3] += dt * sv.utilisation * min(n, cap) / max(1.0, float(key))
             acc[4] += dt
-            acc[5] += float(part @ (rsteps[live] + csteps[live])) * (sv.row_cpi - k.issue_cycles)
-            acc[6] += float(part @ (prounds[live] @ sv.lat)) * sv.stretch * waiting
-            var[ids] += part * (prounds[live] @ sv.var_one + grounds[live] @ sv.var_gather) * (sv.stretch * waiting) ** 2
+            acc[5] += float(part @ steps[live]) * (sv.row_cpi - k.issue_cycles)
+            acc[6] += float(part @ a_pro[live]) * sv.stretch * waiting
+            var[ids] += part * a_var[live] * (sv.stretch * waiting) ** 2
             remaining[ids[done]] = 0.0
             now += dt
             finish[ids[done]] = now

@@ -281,7 +281,6 @@ def _expected_last(finish: np.ndarray, sd: np.ndarray) -> float:
     return lo + float(np.sum((tail[1:] + tail[:-1]) * 0.5 * np.diff(t)))
 
 
-
 class _Solved(NamedTuple):
     """The closed loop's fixed point at one population (:meth:`EmbeddingBagModel._latencies`)."""
 

@@ -591,3 +591,49 @@ def test_a_warps_time_against_the_stall_counters(h100, cid: str):
         (stall["not_selected"] + stall["math_pipe_throttle"]) * per_chunk, rel=0.25)
     assert p["mean_issue_utilisation"] == pytest.approx(m["smsp__issue_active.avg.per_cycle_active"], abs=0.06)
     assert p["pred_kernel_time_ns"] == pytest.approx(m["gpu__time_duration.sum"] * 1000, rel=0.12)
+
+
+def test_block_placement_follows_the_measured_rotation(h100):
+    """The H100 hands blocks to SMs in a rotation over TPC pairs where SMs 124 to 131 come twice
+    (validation/gpu/data/block_dispatch_h100): of a 1,024-block grid, blocks 0 to 511 sit 6 on each of SMs 124
+    to 131, 4 on 92 SMs and 3 on 32, as measured; a full wave puts 6 blocks on every SM. Without a rotation,
+    block j sits on SM j mod 132."""
+    import collections
+    import csv
+
+    spec, _ = h100
+    m = EmbeddingBagModel(spec, hbm_curve=LinearCurve())
+    place = m.block_placement()
+    assert len(place) == 132 * 6 and collections.Counter(place.tolist()) == {sm: 6 for sm in range(132)}
+    with (ROOT / "validation/gpu/data/block_dispatch_h100/block_starts_g1024_c16.csv").open() as f:
+        measured = {int(r["block"]): int(r["sm"]) for r in csv.DictReader(f)}
+    per_sm = collections.Counter(place[:512].tolist())
+    assert per_sm == collections.Counter(measured[b] for b in range(512))
+    assert sorted(sm for sm, c in per_sm.items() if c == 6) == list(range(124, 132))
+    plain = EmbeddingBagModel(spec.model_copy(update={"block_rotation": None}), hbm_curve=LinearCurve())
+    assert plain.block_placement().tolist() == [j % 132 for j in range(792)]
+
+
+@pytest.mark.parametrize("rotation, message", [
+    ([0, 1, 132] + list(range(2, 132)), "names SM 132"),
+    (list(range(131)), "leaves out SM 131"),
+])
+def test_a_rotation_must_name_every_sm_and_only_sms(h100, rotation, message):
+    spec, _ = h100
+    with pytest.raises(ValueError, match=message):
+        type(spec).model_validate({**spec.model_dump(), "block_rotation": rotation})
+
+
+def test_an_sm_with_more_warps_waits_longer_for_its_schedulers(h100):
+    """Each SM's schedulers serve its own warps: at one load, the wait per instruction of an SM holding n warps
+    is the contention the GPU-wide loop gives at n x sm_count warps, so it grows with n; at the mean n it is the
+    GPU-wide wait exactly."""
+    spec, _ = h100
+    m = EmbeddingBagModel(spec, hbm_curve=LinearCurve())
+    pop = 132 * 32.0
+    sv = _solve(m, pop, [0.0, 0.5, 0.0, 0.5], gmix=[0.0, 0.4, 0.0, 0.4], l2_bpr=200.0, hbm_upr=1.0,
+                row_ipr=40.0, chunk_ipr=10.0, gather_instr=58.0)
+    waits = [sv.wait_at(n * 132.0) for n in (8, 16, 32, 48, 64)]
+    assert all(a < b for a, b in zip(waits, waits[1:]))
+    assert sv.wait_at(pop) == pytest.approx(sv.row_cpi - spec.kernel.issue_cycles, abs=1e-9)
+    assert 0 < waits[0] and waits[-1] <= spec.kernel.issue_contention

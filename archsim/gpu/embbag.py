@@ -234,6 +234,7 @@ class LaunchStats:
     steps: np.ndarray | None = None   # (warps,): instructions each warp issues
     gather_rounds: np.ndarray | None = None  # (warps, 4 + remotes): of ``rounds``, those of the gather loop
     chunk_steps: np.ndarray | None = None    # (warps,): of ``steps``, the chunks' own (not per row)
+    warp_sm: np.ndarray | None = None        # (warps,): the SM each warp's block ran on
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -288,6 +289,7 @@ class _Solved(NamedTuple):
     slowest: np.ndarray  # ns per level, of a gather round's slowest row
     var_one: np.ndarray  # ns^2 per level: variance of a round of one request's latency
     var_gather: np.ndarray  # ns^2 per level: of a gather round's slowest row
+    wait_at: Any        # wait per instruction (cycles) of an SM whose warps, times sm_count, are this many
     dep: float          # ns of dependent cycles per round
     row_cpi: float      # cycles per instruction of the rows
     chunk_cpi: float    # cycles per instruction of a chunk's own
@@ -396,8 +398,8 @@ class EmbeddingBagModel:
     def _walk(self, ln: Launch, sm_map: np.ndarray | None = None) -> LaunchStats:
         """Send one launch's requests through the caches in lockstep order; per warp, count its dependent
         rounds by level. The L1s start empty (a kernel launch invalidates them; the L2 keeps its lines, but
-        for those of remote windows not kept across launches). Block j of a wave runs on SM ``j % sm_count``,
-        or on ``sm_map[j % sm_count]``."""
+        for those of remote windows not kept across launches). Block j of a wave runs on SM
+        ``block_placement()[j]``, or on ``sm_map`` of that."""
         self._make_l1()
         self._drop_remote_lines()
         spec, k = self.spec, self.spec.kernel
@@ -580,13 +582,17 @@ class EmbeddingBagModel:
                 else:
                     out[i] = NEAR
 
-        # blocks in waves of S * bps; block j of a wave sits on SM j % S
+        # blocks in waves of S * bps; block j of a wave sits on the SM block_placement gives it
         nblocks = k.grid_blocks
         slots = S * bps
+        place = self.block_placement()
+        warp_sm = np.zeros(W, dtype=np.int64)
         for w0 in range(0, nblocks, slots):
             blocks = np.arange(w0, min(nblocks, w0 + slots))
             warps = (blocks[:, None] * k.block_y + np.arange(k.block_y)[None, :]).ravel()
-            sm_of = np.repeat(blocks % S if sm_map is None else sm_map[blocks % S], k.block_y)
+            on = place[blocks - w0]
+            sm_of = np.repeat(on if sm_map is None else sm_map[on], k.block_y)
+            warp_sm[warps] = sm_of
             for kk in range(K):
                 c = warps + kk * W
                 live = c < C
@@ -667,7 +673,28 @@ class EmbeddingBagModel:
         if C:
             np.add.at(chunks, np.arange(C) % W, 1)
         st.chunk_steps = chunks * k.chunk_instructions
+        st.warp_sm = warp_sm
         return st
+
+    def block_placement(self) -> np.ndarray:
+        """The SM of each of a full wave's blocks (S x blocks per SM): ``block_rotation`` taken round and round,
+        an SM whose slots are full skipped (measured on an H100: SMs 124 to 131 come twice in its rotation, so
+        they fill first), or block j on SM j mod S."""
+        S = self.spec.sm_count
+        bps = self.warps_per_sm() // self.spec.kernel.block_y
+        rot = self.spec.block_rotation
+        if rot is None:
+            return np.arange(S * bps) % S
+        held = np.zeros(S, dtype=np.int64)
+        out = []
+        i = 0
+        while len(out) < S * bps:
+            sm = rot[i % len(rot)]
+            i += 1
+            if held[sm] < bps:
+                held[sm] += 1
+                out.append(sm)
+        return np.array(out, dtype=np.int64)
 
     # ------------------------------------------------------------------------------------------------ time
     def _curve_for(self):
@@ -753,15 +780,16 @@ class EmbeddingBagModel:
         x_bound = min([x_issue] + [1.0 / t for t in busy if t > 0])
         wait = 0.0
 
-        def contention(lat_: np.ndarray) -> float:
-            """The wait per instruction (cycles) at which the loop's issue rate gives that wait."""
+        def contention(lat_: np.ndarray, pop: float = population) -> float:
+            """The wait per instruction (cycles) at which the loop's issue rate gives that wait, ``pop`` warps
+            over the GPU issuing (an SM of n warps: its schedulers see what n x sm_count warps give)."""
             if not k.issue_contention or ipr <= 0:
                 return 0.0
 
             prologue, slow = float(pmix @ lat_), slowest(lat_)
 
             def excess(w: float) -> float:
-                u = min(1.0, min(population / _chain(prologue, slow, w), x_bound) * ipr / sched_rate)
+                u = min(1.0, min(pop / _chain(prologue, slow, w), x_bound) * ipr / sched_rate)
                 return w - k.issue_contention * u
 
             # excess rises with w from -c x U(0) <= 0 to c x (1 - U(c)) >= 0 (U <= 1): one root in [0, c]
@@ -808,7 +836,9 @@ class EmbeddingBagModel:
             home[HBM] = (l2.far_hit_ns - l2.near_hit_ns) ** 2
         var_one = q * q + home / 4
         var_gather = q * q * sum(1.0 / (i * i) for i in range(1, group + 1)) + home * p_far * (1 - p_far)
-        return _Solved(lat, slowest(lat), var_one, var_gather, dep, c_row0 + wait, c_chunk0 + wait,
+        final = lat.copy()
+        return _Solved(lat, slowest(lat), var_one, var_gather, lambda pop: contention(final, pop),
+                       dep, c_row0 + wait, c_chunk0 + wait,
                        k.gather_overlap * gather_instr * (c_row0 + wait) / clk, stretch,
                        min(population / chain, x_bound) * ipr / sched_rate)
 
@@ -854,6 +884,10 @@ class EmbeddingBagModel:
         now = 0.0
         cache: dict[int, _Solved] = {}
         per_warp: dict[int, tuple[np.ndarray, ...]] = {}
+        sm_wait: dict[int, dict[int, float]] = {}
+        S = spec.sm_count
+        warp_sm = st.warp_sm if st.warp_sm is not None else np.arange(W) // k.block_y % S
+        c_chunk0 = k.chunk_issue_cycles if k.chunk_issue_cycles is not None else k.issue_cycles
         var = np.zeros(W)  # each warp's time's variance (ns^2), from its requests' latencies
         finish = np.full(W, -np.inf)
         acc = [0.0] * 7  # warps' memory ns, instruction ns, warp-ns, utilisation x ns, ns, contention cycles
@@ -890,11 +924,25 @@ class EmbeddingBagModel:
                                  nround * sv.dep + (rsteps * sv.row_cpi + csteps * sv.chunk_cpi) / clk,
                                  prounds @ sv.lat, prounds @ sv.var_one + grounds @ sv.var_gather)
             a_mem, a_ins, a_pro, a_var = per_warp[key]
-            t_mem, t_ins = a_mem[live], a_ins[live]
+            ids = np.nonzero(live)[0]
+            t_mem = a_mem[live]
+            # each SM's schedulers serve its own warps: an SM with more live warps than the mean waits longer
+            own = np.bincount(warp_sm[ids], minlength=S)[warp_sm[ids]]
+            if sv.stretch > 1.0 or not k.issue_contention or np.all(own == own[0]):
+                t_ins = a_ins[live]
+                wait_w = np.full(n, sv.row_cpi - k.issue_cycles)
+            else:
+                scale = S * key / n  # an SM of ``own`` warps issues as ``own x S`` spread over the GPU, at this load
+                table = sm_wait.setdefault(key, {})
+                for c in np.unique(own):
+                    if int(c) not in table:
+                        table[int(c)] = sv.wait_at(float(c) * scale)
+                wait_w = np.array([table[int(c)] for c in own])
+                t_ins = nround[ids] * sv.dep + (rsteps[ids] * (k.issue_cycles + wait_w)
+                                                + csteps[ids] * (c_chunk0 + wait_w)) / clk
             t_w = (t_mem + t_ins) * (sv.stretch * waiting)
             t_left = remaining[live] * t_w
             dt = float(t_left.min())
-            ids = np.nonzero(live)[0]
             done = t_left <= dt * (1 + 1e-9) + 1e-9
             part = np.where(t_w > 0, dt / np.maximum(t_w, 1e-30), 1.0)
             remaining[ids] -= part
@@ -904,7 +952,7 @@ class EmbeddingBagModel:
             acc[2] += dt * n
             acc[3] += dt * sv.utilisation * min(n, cap) / max(1.0, float(key))
             acc[4] += dt
-            acc[5] += float(part @ steps[live]) * (sv.row_cpi - k.issue_cycles)
+            acc[5] += float(part @ (steps[live] * wait_w))
             acc[6] += float(part @ a_pro[live]) * sv.stretch * waiting
             var[ids] += part * a_var[live] * (sv.stretch * waiting) ** 2
             remaining[ids[done]] = 0.0
@@ -917,7 +965,7 @@ class EmbeddingBagModel:
                     free.append(b)
         full = cache[max(cache)] if cache else None
         end = _expected_last(finish, np.sqrt(var))
-        return end + spec.launch_ns, {"mean_last_warp_ns": now,"latency_ns_full": full.lat.tolist() if full else [],
+        return end + spec.launch_ns, {"mean_last_warp_ns": now, "latency_ns_full": full.lat.tolist() if full else [],
                                       "row_cpi_full": full.row_cpi if full else 0.0,
                                       "chunk_cpi_full": full.chunk_cpi if full else 0.0,
                                       "issue_utilisation_full": full.utilisation if full else 0.0,

@@ -175,10 +175,22 @@ class GPUSpec(_Strict):
                                                   "32 to 256)")
     launch_ns: float = Field(0.0, ge=0, le=1e9, description="fixed time a kernel adds to its blocks' time: "
                                                             "launch, block dispatch, teardown (ns)")
+    block_rotation: list[int] | None = Field(
+        None, min_length=1, max_length=4096,
+        description="the order in which the block dispatcher hands a launch's first blocks to the SMs: a rotation "
+                    "of SM numbers (an SM may come more than once), taken round and round, an SM whose slots are "
+                    "full skipped (default: block j on SM j mod sm_count)")
     kernel: EmbeddingBagKernelSpec = Field(default_factory=EmbeddingBagKernelSpec)
 
     @model_validator(mode="after")
     def _checks(self) -> GPUSpec:
+        if self.block_rotation is not None:
+            bad = [s for s in self.block_rotation if not 0 <= s < self.sm_count]
+            if bad:
+                raise ValueError(f"block_rotation names SM {bad[0]}, outside 0 to {self.sm_count - 1}")
+            missing = sorted(set(range(self.sm_count)) - set(self.block_rotation))
+            if missing:
+                raise ValueError(f"block_rotation leaves out SM {missing[0]} (every SM must take blocks)")
         if not _pow2(self.hbm_access_bytes) or not 32 <= self.hbm_access_bytes <= 256:
             raise ValueError(f"hbm_access_bytes must be a power of two from 32 to 256, got {self.hbm_access_bytes}")
         if self.l2.partitions > self.sm_count:

@@ -290,6 +290,7 @@ class _Solved(NamedTuple):
     var_one: np.ndarray  # ns^2 per level: variance of a round of one request's latency
     var_gather: np.ndarray  # ns^2 per level: of a gather round's slowest row
     wait_at: Any        # wait per instruction (cycles) of an SM whose warps, times sm_count, are this many
+    waits_at: Any       # the same for an array of them
     dep: float          # ns of dependent cycles per round
     row_cpi: float      # cycles per instruction of the rows
     chunk_cpi: float    # cycles per instruction of a chunk's own
@@ -837,7 +838,27 @@ class EmbeddingBagModel:
         var_one = q * q + home / 4
         var_gather = q * q * sum(1.0 / (i * i) for i in range(1, group + 1)) + home * p_far * (1 - p_far)
         final = lat.copy()
-        return _Solved(lat, slowest(lat), var_one, var_gather, lambda pop: contention(final, pop),
+
+        def waits_at(pops: np.ndarray) -> np.ndarray:
+            """``contention(final, pop)`` for every pop of ``pops`` at once (bisection on arrays, 48 halvings of
+            [0, issue_contention]: to 4e-15 of it)."""
+            pops = np.asarray(pops, dtype=np.float64)
+            if not k.issue_contention or ipr <= 0:
+                return np.zeros(len(pops))
+            prologue, slow = float(pmix @ final), slowest(final)
+            lo, hi = np.zeros(len(pops)), np.full(len(pops), float(k.issue_contention))
+            for _ in range(48):
+                mid = 0.5 * (lo + hi)
+                cover = k.gather_overlap * gather_instr * (c_row0 + mid) / clk
+                chain_ = (prologue + np.maximum(slow[None, :] - cover[:, None], 0.0) @ gmix + dep
+                          + (row_instr_per_round * (c_row0 + mid) + chunk_instr_per_round * (c_chunk0 + mid)) / clk)
+                u = np.minimum(1.0, np.minimum(pops / chain_, x_bound) * ipr / sched_rate)
+                below = mid - k.issue_contention * u < 0
+                lo = np.where(below, mid, lo)
+                hi = np.where(below, hi, mid)
+            return 0.5 * (lo + hi)
+
+        return _Solved(lat, slowest(lat), var_one, var_gather, lambda pop: contention(final, pop), waits_at,
                        dep, c_row0 + wait, c_chunk0 + wait,
                        k.gather_overlap * gather_instr * (c_row0 + wait) / clk, stretch,
                        min(population / chain, x_bound) * ipr / sched_rate)
@@ -884,7 +905,8 @@ class EmbeddingBagModel:
         now = 0.0
         cache: dict[int, _Solved] = {}
         per_warp: dict[int, tuple[np.ndarray, ...]] = {}
-        sm_wait: dict[int, dict[int, float]] = {}
+        sm_wait: dict[int, np.ndarray] = {}
+        top_warps = max(spec.max_warps_per_sm, self.warps_per_sm())
         S = spec.sm_count
         warp_sm = st.warp_sm if st.warp_sm is not None else np.arange(W) // k.block_y % S
         c_chunk0 = k.chunk_issue_cycles if k.chunk_issue_cycles is not None else k.issue_cycles
@@ -927,17 +949,25 @@ class EmbeddingBagModel:
             ids = np.nonzero(live)[0]
             t_mem = a_mem[live]
             # each SM's schedulers serve its own warps: an SM with more live warps than the mean waits longer
-            own = np.bincount(warp_sm[ids], minlength=S)[warp_sm[ids]]
-            if sv.stretch > 1.0 or not k.issue_contention or np.all(own == own[0]):
+            on = warp_sm[ids]
+            per_sm = np.bincount(on, minlength=S)
+            counts = np.nonzero(np.bincount(per_sm))[0]
+            counts = counts[counts > 0]
+            if sv.stretch > 1.0 or not k.issue_contention or len(counts) == 1:
                 t_ins = a_ins[live]
                 wait_w = np.full(n, sv.row_cpi - k.issue_cycles)
             else:
-                scale = S * key / n  # an SM of ``own`` warps issues as ``own x S`` spread over the GPU, at this load
-                table = sm_wait.setdefault(key, {})
-                for c in np.unique(own):
-                    if int(c) not in table:
-                        table[int(c)] = sv.wait_at(float(c) * scale)
-                wait_w = np.array([table[int(c)] for c in own])
+                # an SM of c warps issues as c x S x key / n warps would, spread over the GPU at this load (to an
+                # eighth of a warp per SM)
+                eighths = np.minimum(np.rint(8.0 * counts * key / n).astype(np.int64), 8 * top_warps)
+                have = sm_wait.get(key, np.zeros(0))
+                if int(eighths[-1]) >= len(have):  # solve up to the next whole 8 warps per SM
+                    upto = min(8 * top_warps, 64 * (int(eighths[-1]) // 64 + 1))
+                    have = np.concatenate([have, sv.waits_at(np.arange(len(have), upto + 1) * S / 8.0)])
+                    sm_wait[key] = have
+                lut = np.zeros(int(counts[-1]) + 1)
+                lut[counts] = have[eighths]
+                wait_w = lut[per_sm[on]]
                 t_ins = nround[ids] * sv.dep + (rsteps[ids] * (k.issue_cycles + wait_w)
                                                 + csteps[ids] * (c_chunk0 + wait_w)) / clk
             t_w = (t_mem + t_ins) * (sv.stretch * waiting)

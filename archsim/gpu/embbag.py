@@ -840,14 +840,14 @@ class EmbeddingBagModel:
         final = lat.copy()
 
         def waits_at(pops: np.ndarray) -> np.ndarray:
-            """``contention(final, pop)`` for every pop of ``pops`` at once (bisection on arrays, 48 halvings of
-            [0, issue_contention]: to 4e-15 of it)."""
+            """``contention(final, pop)`` for every pop of ``pops`` at once (bisection on arrays, 32 halvings of
+            [0, issue_contention]: to 2e-10 of it)."""
             pops = np.asarray(pops, dtype=np.float64)
             if not k.issue_contention or ipr <= 0:
                 return np.zeros(len(pops))
             prologue, slow = float(pmix @ final), slowest(final)
             lo, hi = np.zeros(len(pops)), np.full(len(pops), float(k.issue_contention))
-            for _ in range(48):
+            for _ in range(32):
                 mid = 0.5 * (lo + hi)
                 cover = k.gather_overlap * gather_instr * (c_row0 + mid) / clk
                 chain_ = (prologue + np.maximum(slow[None, :] - cover[:, None], 0.0) @ gmix + dep

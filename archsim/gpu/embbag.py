@@ -924,8 +924,8 @@ class EmbeddingBagModel:
                 active[b * k.block_y:(b + 1) * k.block_y] = True
                 if block_left[b] == 0:
                     free.append(b)
-            live = active & (remaining > 0)
-            n = int(np.count_nonzero(live))
+            ids = np.flatnonzero(active & (remaining > 0))
+            n = len(ids)
             if n == 0:
                 if next_block >= nblocks:
                     break
@@ -946,15 +946,14 @@ class EmbeddingBagModel:
                                  nround * sv.dep + (rsteps * sv.row_cpi + csteps * sv.chunk_cpi) / clk,
                                  prounds @ sv.lat, prounds @ sv.var_one + grounds @ sv.var_gather)
             a_mem, a_ins, a_pro, a_var = per_warp[key]
-            ids = np.nonzero(live)[0]
-            t_mem = a_mem[live]
+            t_mem = a_mem[ids]
             # each SM's schedulers serve its own warps: an SM with more live warps than the mean waits longer
             on = warp_sm[ids]
             per_sm = np.bincount(on, minlength=S)
             counts = np.nonzero(np.bincount(per_sm))[0]
             counts = counts[counts > 0]
             if sv.stretch > 1.0 or not k.issue_contention or len(counts) == 1:
-                t_ins = a_ins[live]
+                t_ins = a_ins[ids]
                 wait_w = np.full(n, sv.row_cpi - k.issue_cycles)
             else:
                 # an SM of c warps issues as c x S x key / n warps would, spread over the GPU at this load (to an
@@ -971,7 +970,7 @@ class EmbeddingBagModel:
                 t_ins = nround[ids] * sv.dep + (rsteps[ids] * (k.issue_cycles + wait_w)
                                                 + csteps[ids] * (c_chunk0 + wait_w)) / clk
             t_w = (t_mem + t_ins) * (sv.stretch * waiting)
-            t_left = remaining[live] * t_w
+            t_left = remaining[ids] * t_w
             dt = float(t_left.min())
             done = t_left <= dt * (1 + 1e-9) + 1e-9
             part = np.where(t_w > 0, dt / np.maximum(t_w, 1e-30), 1.0)
@@ -982,9 +981,9 @@ class EmbeddingBagModel:
             acc[2] += dt * n
             acc[3] += dt * sv.utilisation * min(n, cap) / max(1.0, float(key))
             acc[4] += dt
-            acc[5] += float(part @ (steps[live] * wait_w))
-            acc[6] += float(part @ a_pro[live]) * sv.stretch * waiting
-            var[ids] += part * a_var[live] * (sv.stretch * waiting) ** 2
+            acc[5] += float(part @ (steps[ids] * wait_w))
+            acc[6] += float(part @ a_pro[ids]) * sv.stretch * waiting
+            var[ids] += part * a_var[ids] * (sv.stretch * waiting) ** 2
             remaining[ids[done]] = 0.0
             now += dt
             finish[ids[done]] = now

@@ -289,8 +289,7 @@ class _Solved(NamedTuple):
     slowest: np.ndarray  # ns per level, of a gather round's slowest row
     var_one: np.ndarray  # ns^2 per level: variance of a round of one request's latency
     var_gather: np.ndarray  # ns^2 per level: of a gather round's slowest row
-    wait_at: Any        # wait per instruction (cycles) of an SM whose warps, times sm_count, are this many
-    waits_at: Any       # the same for an array of them
+    waits_at: Any       # wait per instruction (cycles) of SMs whose warps, times sm_count, are these many
     dep: float          # ns of dependent cycles per round
     row_cpi: float      # cycles per instruction of the rows
     chunk_cpi: float    # cycles per instruction of a chunk's own
@@ -858,7 +857,7 @@ class EmbeddingBagModel:
                 hi = np.where(below, hi, mid)
             return 0.5 * (lo + hi)
 
-        return _Solved(lat, slowest(lat), var_one, var_gather, lambda pop: contention(final, pop), waits_at,
+        return _Solved(lat, slowest(lat), var_one, var_gather, waits_at,
                        dep, c_row0 + wait, c_chunk0 + wait,
                        k.gather_overlap * gather_instr * (c_row0 + wait) / clk, stretch,
                        min(population / chain, x_bound) * ipr / sched_rate)

@@ -31,11 +31,11 @@ def gpu_config(tmp_path: Path, placement: dict | None, name: str = "g", link: st
 
 
 def workload(tmp_path: Path, rows: int, batch: int, pooling: int, dist: str = "uniform", batches: int = 1,
-             name: str = "wl", dim: int = 128) -> str:
+             name: str = "wl", dim: int = 128, dtype: str = "fp32") -> str:
     index = "{dist: uniform}" if dist == "uniform" else "{dist: zipf, s: 1.05}"
     p = tmp_path / f"{name}.yaml"
     p.write_text(f"name: {name}\nseed: 3\nbatch_size: {batch}\nnum_batches: {batches}\ndefaults: {{rows: {rows}, "
-                 f"dim: {dim}, dtype: fp32, pooling: {pooling}, index: {index}}}\ntables:\n  - {{name: a}}\n")
+                 f"dim: {dim}, dtype: {dtype}, pooling: {pooling}, index: {index}}}\ntables:\n  - {{name: a}}\n")
     return str(p)
 
 
@@ -137,6 +137,26 @@ def test_hot_in_hbm_between_hbm_and_host(tmp_path):
     assert k["hot"]["host_read_bytes"] > 0
     assert k["hbm"]["kernel_time_us"] < k["hot"]["kernel_time_us"] < k["host"]["kernel_time_us"]
     assert k["hot"]["host_read_bytes"] < 0.5 * k["host"]["host_read_bytes"]  # the profile caught most of the skew
+
+
+@pytest.mark.parametrize("dtype, torch_dtype, rounds", [("fp32", "float32", 10), ("fp16", "float16", 5),
+                                                       ("bf16", "bfloat16", 10)])
+def test_a_workloads_element_type_picks_the_kernel_build(tmp_path, monkeypatch, dtype, torch_dtype, rounds):
+    """A workload's fp16 table runs the half build's loop (``kernel.by_dtype.float16``: four rows in flight, so a
+    bag of 20 rows is 5 gather rounds a chunk, against 10 in fp32 and bf16)."""
+    from archsim.gpu.embbag import EmbeddingBagModel
+
+    seen = []
+    walk = EmbeddingBagModel._walk
+
+    def spy(self, ln, *a, **kw):
+        st = walk(self, ln, *a, **kw)
+        seen.append((ln.dtype, st.gather_rounds.sum() / (len(ln.offsets) - 1) / 4))
+        return st
+
+    monkeypatch.setattr(EmbeddingBagModel, "_walk", spy)
+    gpu_stats(str(HW / "gpu_h100.yaml"), workload(tmp_path, 100_000, 64, 20, dtype=dtype), tmp_path / "o")
+    assert seen and all(s == (torch_dtype, rounds) for s in seen)
 
 
 def test_a_table_larger_than_one_gpu_runs(tmp_path):

@@ -23,13 +23,14 @@ def set_index(lines: np.ndarray, nsets: int) -> np.ndarray:
         bits = nsets.bit_length() - 1
         if bits == 0:
             return np.zeros(x.shape, dtype=np.int64)
-        h = np.zeros(x.shape, dtype=np.uint64)
-        mask = np.uint64(nsets - 1)
-        sh = np.uint64(bits)
-        while np.any(x):
-            h ^= x & mask
-            x = x >> sh
-        return h.astype(np.int64)
+        # chunk i of x ^ (x >> s) is c_i ^ c_(i + s / bits): doubling s folds every chunk into chunk 0 in
+        # ceil(log2(64 / bits)) steps
+        h = x.copy()
+        s = bits
+        while s < 64:
+            h ^= h >> np.uint64(s)
+            s *= 2
+        return (h & np.uint64(nsets - 1)).astype(np.int64)
     return ((x ^ (x >> np.uint64(17)) ^ (x >> np.uint64(29))) % np.uint64(nsets)).astype(np.int64)
 
 

@@ -9,8 +9,10 @@ The kernel (``EmbeddingBag_updateOutputKernel_sum_mean``; validation/gpu/data/sa
    lanes read the same 8-byte index: one sector each);
 3. gathers: for each index, loads it again (an L1 hit), then the chunk's 32 elements of that row (one
    coalesced load of 32 x element bytes: four sectors for fp32), and adds them; the next row's load depends
-   on the index; the compiler's software pipelining issues two rows' loads before the first add, so a warp
-   keeps ``rows_in_flight`` (2) row loads in flight (``prefetch_distance`` > 0 keeps more);
+   on the index; the compiler's software pipelining of the float build issues three rows' loads, waits for the
+   first, then issues the fourth: about two exposed latencies per four rows, so a warp keeps
+   ``rows_in_flight`` (2) row loads in flight (``prefetch_distance`` > 0 keeps more; the half-precision build
+   issues all four before the first use: ``by_dtype``);
 4. stores its 32 pooled columns (not waited for).
 
 What is simulated: every sector request of every warp goes through its SM's L1 and the partitioned L2 (sector
@@ -192,6 +194,7 @@ class Launch:
     cold_base: int | None = None
     peer: np.ndarray | None = None
     peer_base: int | None = None
+    dtype: str = "float32"  # the element type the kernel was compiled for (its loop's schedule)
 
     @property
     def row_bytes(self) -> int:
@@ -235,6 +238,7 @@ class LaunchStats:
     gather_rounds: np.ndarray | None = None  # (warps, 4 + remotes): of ``rounds``, those of the gather loop
     chunk_steps: np.ndarray | None = None    # (warps,): of ``steps``, the chunks' own (not per row)
     warp_sm: np.ndarray | None = None        # (warps,): the SM each warp's block ran on
+    dtype: str = "float32"                   # the launch's element type
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -402,7 +406,7 @@ class EmbeddingBagModel:
         ``block_placement()[j]``, or on ``sm_map`` of that."""
         self._make_l1()
         self._drop_remote_lines()
-        spec, k = self.spec, self.spec.kernel
+        spec, k = self.spec, self.spec.kernel.for_dtype(ln.dtype)
         S = spec.sm_count
         wps = self.warps_per_sm()
         bps = wps // k.block_y
@@ -418,7 +422,7 @@ class EmbeddingBagModel:
         idx = np.asarray(ln.indices, dtype=np.int64)
         sb = spec.l1.sector_bytes
         spl = self.sectors_per_line
-        st = LaunchStats()
+        st = LaunchStats(dtype=ln.dtype)
         rounds = np.zeros((W, REMOTE + len(self.remotes)), dtype=np.int64)
         steps = np.zeros(W, dtype=np.int64)
         grounds = np.zeros_like(rounds)
@@ -705,7 +709,8 @@ class EmbeddingBagModel:
     def _latencies(self, population: float, mix: np.ndarray, gmix: np.ndarray, l2_bytes_per_round: float,
                    hbm_units_per_round: float, row_instr_per_round: float, chunk_instr_per_round: float,
                    gather_instr: float,
-                   remote_per_round: tuple[tuple[float, float, float, float], ...] = ()) -> _Solved:
+                   remote_per_round: tuple[tuple[float, float, float, float], ...] = (),
+                   dtype: str = "float32") -> _Solved:
         """At ``population`` resident warps (over the GPU) whose rounds have the level mix ``mix`` (fractions
         of all rounds; ``gmix``: of them, the gather loop's), fetch ``l2_bytes_per_round`` past their L1 and
         ``hbm_units_per_round`` HBM accesses, and issue ``row_instr_per_round`` instructions of the rows and
@@ -731,9 +736,10 @@ class EmbeddingBagModel:
         the share of requests that wait on one, the loaded latency of the memory behind its link at the reads
         in flight there, the path's queue (M/D/1 on its time per request), and a bound: the rounds can come no
         faster than the path serves their requests, bytes and translations. ``remote_per_round``: per remote
-        memory, (requests, bytes, pages, share of requests waiting on a translation) per round."""
+        memory, (requests, bytes, pages, share of requests waiting on a translation) per round; ``dtype``: the
+        element type, whose build's loop schedule (``by_dtype``) applies."""
         spec = self.spec
-        k = spec.kernel
+        k = spec.kernel.for_dtype(dtype)
         curve = self._curve_for()
         clk = spec.sm_clock_mhz / 1000  # cycles per ns
         dep = k.step_dependent_cycles / clk
@@ -865,7 +871,7 @@ class EmbeddingBagModel:
     def _time(self, st: LaunchStats) -> tuple[float, dict[str, Any]]:
         """Kernel time (ns) from the per-warp rounds: blocks take slots in order, warps progress at the
         latencies of the current population (re-solved as warps finish)."""
-        spec, k = self.spec, self.spec.kernel
+        spec, k = self.spec, self.spec.kernel.for_dtype(st.dtype)
         rounds = st.rounds.astype(np.float64)
         grounds = st.gather_rounds.astype(np.float64)
         prounds = rounds - grounds
@@ -938,7 +944,7 @@ class EmbeddingBagModel:
             key = max(1, int(m)) if m < 32 else 32 * int(round(m / 32))
             if key not in cache:
                 cache[key] = self._latencies(float(key), mix, gmix, l2_bpr, hbm_upr, row_ipr, chunk_ipr,
-                                             gather_instr, rpr)
+                                             gather_instr, rpr, dtype=st.dtype)
             sv = cache[key]
             if key not in per_warp:  # each warp's memory and instruction time, and its variance, at this load
                 per_warp[key] = (prounds @ sv.lat + grounds @ np.maximum(sv.slowest - sv.cover_ns, 0.0),
@@ -1010,7 +1016,8 @@ class EmbeddingBagModel:
         i = b % case.batches
         offsets = np.arange(case.batch + 1, dtype=np.int64) * case.pooling
         return Launch(case.dim, case.elem_bytes, layout.weight, case.indices(b), offsets, layout.indices[i],
-                      layout.offsets[i], layout.output, layout.offset2bag, layout.bag_size, cold_base=table_base)
+                      layout.offsets[i], layout.output, layout.offset2bag, layout.bag_size, cold_base=table_base,
+                      dtype=case.dtype)
 
     def time_launch(self, ln: Launch) -> tuple[float, LaunchStats, dict[str, Any]]:
         """Walk one launch through the caches and time it: (kernel ns, counters, details)."""

@@ -44,6 +44,9 @@ from archsim.gpu.spec import GPUSpec
 from archsim.system.registry import ref_list, register
 from archsim.workload.spec import DTYPE_BYTES
 
+#: the workload's element types by the names PyTorch's kernels are built for (a build's loop: ``kernel.by_dtype``)
+TORCH_DTYPE = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
 _ALIGN = 2 << 20
 HOST_BASE = 1 << 52
 """Where host memory starts in the GPU's address space (the model's: tables in host memory sit from here)."""
@@ -287,7 +290,8 @@ class GPUComponent(Component):
         ib, ob = take(8 * n), take(8 * (nb + 1))
         out, o2b, bs = take(nb * info.dim * eb), take(8 * n), take(8 * nb)
         ln = Launch(info.dim, eb, self.bases[t], idx, offsets, ib, ob, out, o2b, bs, hot=self.hot.get(t),
-                    cold_base=self.cold.get(t), peer=self.peer.get(t), peer_base=self.peer_base.get(t))
+                    cold_base=self.cold.get(t), peer=self.peer.get(t), peer_base=self.peer_base.get(t),
+                    dtype=TORCH_DTYPE.get(info.dtype, info.dtype))
         kernel_ns, st, _ = self.model.time_launch(ln)
         now = self.env.now
         arrive = now

@@ -7,9 +7,11 @@ Every number has a range and a description; the shipped configs (``hwconfigs/gpu
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["GPUSpec", "L1Spec", "L2Spec", "EmbeddingBagKernelSpec"]
+__all__ = ["GPUSpec", "L1Spec", "L2Spec", "EmbeddingBagKernelSpec", "KernelDtypeSchedule"]
 
 
 class _Strict(BaseModel):
@@ -99,6 +101,19 @@ class L2Spec(_Strict):
         return self.slices * self.slice_bytes_per_clock * self.clock_mhz / 1000
 
 
+class KernelDtypeSchedule(_Strict):
+    """What the compiler does differently for one element type: the gather loop's schedule and length (from
+    that build's SASS). A key left out keeps the kernel's own value."""
+
+    rows_in_flight: int | None = Field(None, ge=1, le=64, description="row loads the gather loop issues before "
+                                                                      "its first use of one")
+    row_instructions: int | None = Field(None, ge=1, le=10_000, description="instructions a warp issues per "
+                                                                            "pooled row")
+    gather_overlap: float | None = Field(None, ge=0.0, le=1.0, description="share of a gather round's "
+                                                                          "instructions issued while its row "
+                                                                          "loads are in flight")
+
+
 class EmbeddingBagKernelSpec(_Strict):
     """PyTorch's ``EmbeddingBag_updateOutputKernel_sum_mean``: launch shape, resources, and the instruction
     counts of its loops (from its SASS, validation/gpu/data/sass_embbag.csv)."""
@@ -140,6 +155,10 @@ class EmbeddingBagKernelSpec(_Strict):
     prefetch_distance: int = Field(0, ge=0, le=64, description="software prefetch: further rows of a bag loaded "
                                                                "ahead of use, on top of rows_in_flight (the MICRO "
                                                                "2024 paper's optimisation; 0: PyTorch's kernel)")
+    by_dtype: dict[Literal["float32", "float16", "bfloat16"], KernelDtypeSchedule] = Field(
+        default_factory=dict,
+        description="per element type, the loop's schedule where the compiled kernel differs (the half-precision "
+                    "build converts each element and issues its four rows' loads at once)")
     pin_hot_rows: int = Field(0, ge=0, le=1 << 40, description="rows of the table (the hottest, by profile) "
                                                                "held in the L2's persisting set-aside")
     fetch_sectors: int = Field(
@@ -149,6 +168,13 @@ class EmbeddingBagKernelSpec(_Strict):
                     "again in its home over the fabric, and hits. Measured on an H100 as Nsight Compute's "
                     "lts__t_sectors_srcnode_gpc minus lts__t_sectors_srcunit_tex: 27,400 to 28,700 on five "
                     "cases with the L2 flushed (validation/gpu/data/l2_cold_accounting_h100)")
+
+    def for_dtype(self, dtype: str) -> EmbeddingBagKernelSpec:
+        """The kernel as compiled for ``dtype``: ``by_dtype[dtype]``'s keys over this one's."""
+        sched = self.by_dtype.get(dtype)  # type: ignore[call-overload]
+        if sched is None:
+            return self
+        return self.model_copy(update={key: v for key, v in sched.model_dump().items() if v is not None})
 
 
 class GPUSpec(_Strict):

@@ -262,6 +262,20 @@ def _load_c():
     return fn
 
 
+def age_weights(sm: np.ndarray, per_sm: np.ndarray) -> np.ndarray:
+    """Each live warp's share of its SM's wait for issue when the schedulers issue the oldest ready warp first
+    (``warp_priority: age``): ``sm`` is the SM of each live warp, oldest first (a warp of an earlier block is
+    older), ``per_sm`` the live warps per SM. Of c warps on an SM the k-th oldest (k = 0 .. c - 1) waits
+    2k / (c - 1) times the SM's mean: the oldest never waits for another warp, the youngest twice the mean, and
+    the mean, set by the SM's issue utilisation, is kept. A lone warp waits the mean."""
+    order = np.argsort(sm, kind="stable")
+    first = np.cumsum(per_sm) - per_sm
+    rank = np.empty(len(sm))
+    rank[order] = np.arange(len(sm)) - first[sm[order]]
+    c = per_sm[sm]
+    return np.where(c > 1, 2.0 * rank / np.maximum(c - 1, 1), 1.0)
+
+
 def _expected_last(finish: np.ndarray, sd: np.ndarray) -> float:
     """E[max_w (finish_w + sd_w Z_w)], Z_w independent standard normals: when the last warp ends, its time and
     every other's being a sum of random request latencies around the mean the model gives."""
@@ -915,9 +929,13 @@ class EmbeddingBagModel:
         S = spec.sm_count
         warp_sm = st.warp_sm if st.warp_sm is not None else np.arange(W) // k.block_y % S
         c_chunk0 = k.chunk_issue_cycles if k.chunk_issue_cycles is not None else k.issue_cycles
+        by_age = k.warp_priority == "age"
         var = np.zeros(W)  # each warp's time's variance (ns^2), from its requests' latencies
         finish = np.full(W, -np.inf)
-        acc = [0.0] * 7  # warps' memory ns, instruction ns, warp-ns, utilisation x ns, ns, contention cycles
+        # warps' memory ns, instruction ns, warp-ns, instructions issued, ns, contention cycles, prologue memory ns,
+        # and the active cycles of the SM sub-partitions (those with a live warp), as a profiler counts them
+        acc = [0.0] * 8
+        subs = spec.schedulers_per_sm
         next_block = started
         # blocks without work end at once
         free = [b for b in range(started) if block_left[b] == 0]
@@ -972,6 +990,11 @@ class EmbeddingBagModel:
                 lut = np.zeros(int(counts[-1]) + 1)
                 lut[counts] = have[eighths]
                 wait_w = lut[per_sm[on]]
+                t_ins = None
+            if by_age and k.issue_contention and n > 1:
+                wait_w = wait_w * age_weights(on, per_sm)
+                t_ins = None
+            if t_ins is None:
                 t_ins = nround[ids] * sv.dep + (rsteps[ids] * (k.issue_cycles + wait_w)
                                                 + csteps[ids] * (c_chunk0 + wait_w)) / clk
             t_w = (t_mem + t_ins) * (sv.stretch * waiting)
@@ -984,7 +1007,8 @@ class EmbeddingBagModel:
             acc[0] += float(part @ t_mem) * sv.stretch * waiting
             acc[1] += float(part @ t_ins) * sv.stretch * waiting
             acc[2] += dt * n
-            acc[3] += dt * sv.utilisation * min(n, cap) / max(1.0, float(key))
+            acc[3] += float(part @ steps[ids])
+            acc[7] += dt * clk * float(np.minimum(per_sm, subs).sum())
             acc[4] += dt
             acc[5] += float(part @ (steps[ids] * wait_w))
             acc[6] += float(part @ a_pro[ids]) * sv.stretch * waiting
@@ -1006,7 +1030,7 @@ class EmbeddingBagModel:
                                       "warp_memory_ns": acc[0], "warp_instruction_ns": acc[1],
                                       "mean_warps": acc[2] / acc[4] if acc[4] else 0.0,
                                       "warp_contention_cycles": acc[5], "warp_prologue_memory_ns": acc[6],
-                                      "mean_issue_utilisation": acc[3] / acc[4] if acc[4] else 0.0,
+                                      "mean_issue_utilisation": acc[3] / acc[7] if acc[7] else 0.0,
                                       "waves": nblocks / slots}
 
     # ------------------------------------------------------------------------------------------------- run

@@ -145,6 +145,10 @@ class EmbeddingBagKernelSpec(_Strict):
     issue_contention: float = Field(
         0.0, ge=0.0, le=1000.0, description="cycles a warp waits per instruction for its scheduler and math "
                                             "pipes, times the schedulers' issue utilisation U (0 to 1)")
+    warp_priority: Literal["equal", "age"] = Field(
+        "equal", description="how an SM's schedulers share the wait for issue among its warps: equal (each waits "
+                             "the SM's mean) or age (the oldest ready warp issues first: of c live warps the k-th "
+                             "oldest waits 2k / (c - 1) times the mean, the same mean in all)")
     gather_overlap: float = Field(
         0.0, ge=0.0, le=1.0, description="share of a gather round's instructions the warp issues while the "
                                          "round's row loads are in flight (they hide that much of the latency)")

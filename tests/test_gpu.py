@@ -717,6 +717,38 @@ def test_an_sm_with_more_warps_waits_longer_for_its_schedulers(h100):
                 row_ipr=40.0, chunk_ipr=10.0, gather_instr=58.0)
     waits = sv.waits_at(np.array([8, 16, 32, 48, 64]) * 132.0)
     assert all(a < b for a, b in zip(waits, waits[1:]))
-    # the vectorised bisection the timing uses per SM agrees with the GPU-wide loop's root (Brent's method)
-    assert sv.waits_at(np.array([pop]))[0] == pytest.approx(sv.row_cpi - spec.kernel.issue_cycles, abs=1e-8)
+    # the per-SM waits and the GPU-wide loop's are one function
+    assert sv.waits_at(np.array([pop]))[0] == pytest.approx(sv.row_cpi - spec.kernel.issue_cycles, abs=1e-12)
     assert 0 < waits[0] and waits[-1] <= spec.kernel.issue_contention
+
+
+@pytest.mark.parametrize("overlap", (0.0, 0.57, 0.95))
+def test_the_closed_form_wait_is_the_fixed_point(h100, overlap: float):
+    """The wait per instruction is solved in closed form (a quadratic on the piece of the round's time that holds
+    the root); it must satisfy w = issue_contention x U(w), U(w) = min(1, pop x ipr / (schedulers x chain(w))),
+    chain(w) = prologue + sum over levels of gmix x max(slowest - cover(w), 0) + instructions x (cpi0 + w) / clk,
+    written out here, at loads from one warp per SM to saturation, with a cover large enough to hide whole
+    levels (0.95: the near L2's rows are hidden from some w on)."""
+    spec, _ = h100
+    spec = _with_kernel(spec, gather_overlap=overlap)
+    k = spec.kernel
+    m = EmbeddingBagModel(spec, hbm_curve=LinearCurve())
+    row_ipr, chunk_ipr, gi = 40.0, 10.0, 58.0
+    mix, gmix = np.array([0.1, 0.4, 0.1, 0.4]), np.array([0.0, 0.3, 0.05, 0.35])
+    sv = m._latencies(132 * 32.0, mix, gmix, 200.0, 1.0, row_ipr, chunk_ipr, gi)
+    clk = spec.sm_clock_mhz / 1000
+    sched = 132 * spec.schedulers_per_sm * clk
+
+    def chain(w: float) -> float:
+        cover = overlap * gi * (k.issue_cycles + w) / clk
+        return ((mix - gmix) @ sv.lat + gmix @ np.maximum(sv.slowest - cover, 0.0)
+                + (row_ipr * (k.issue_cycles + w) + chunk_ipr * (k.chunk_issue_cycles + w)) / clk)
+
+    pops = np.array([1.0, 132.0, 132 * 8.0, 132 * 24.0, 132 * 48.0, 132 * 64.0, 132 * 400.0])
+    for pop, w in zip(pops, sv.waits_at(pops)):
+        u = min(1.0, pop * (row_ipr + chunk_ipr) / (sched * chain(w)))
+        assert w == pytest.approx(k.issue_contention * u, rel=1e-9, abs=1e-12)
+    assert sv.waits_at(np.array([132 * 400.0]))[0] == pytest.approx(k.issue_contention)  # saturated: U = 1
+    if overlap == 0.95:  # some w hides the near L2's rows wholly: a piece boundary lies in [0, c]
+        cover_c = overlap * gi * (k.issue_cycles + k.issue_contention) / clk
+        assert overlap * gi * k.issue_cycles / clk < sv.slowest[1] < cover_c

@@ -740,7 +740,7 @@ class EmbeddingBagModel:
           (``gather_overlap``);
         - an instruction takes ``issue_cycles`` (``chunk_issue_cycles`` for a chunk's own) plus
           ``issue_contention`` x U cycles waiting for the scheduler and math pipes, U the schedulers' issue
-          utilisation, which the loop's rate sets (its one root found by Brent's method);
+          utilisation, which the loop's rate sets (its one root, in closed form: ``roots``);
         - the L2 slices queue (M/D/1 on their bandwidth);
         - the HBM's latency is the DRAM model's at the reads in its queues: Little's law over the DRAM's own
           part of a miss's latency (the reads on the on-chip path to and from the memory controllers are not
@@ -800,27 +800,43 @@ class EmbeddingBagModel:
         x_bound = min([x_issue] + [1.0 / t for t in busy if t > 0])
         wait = 0.0
 
+        def roots(pops: np.ndarray, lat_: np.ndarray) -> np.ndarray:
+            """The wait per instruction w (cycles) at which the loop's issue rate gives that wait, for every pop
+            of ``pops`` warps over the GPU issuing (an SM of n warps: its schedulers see what n x sm_count warps
+            give): w = c x U(w), U(w) = min(U_cap, pop x ipr / (sched_rate x chain(w))). In closed form: chain(w)
+            is piecewise linear and increasing in w (a row's cover grows with w, a round's instructions faster,
+            as the cover is a share of them), so on the piece that holds the root w x chain(w) = c x pop x ipr /
+            sched_rate is a quadratic with one positive root; where that passes c x U_cap, U is at its cap."""
+            pops = np.asarray(pops, dtype=np.float64)
+            c = k.issue_contention
+            if not c or ipr <= 0:
+                return np.zeros(len(pops))
+            slow = slowest(lat_)
+            a0 = k.gather_overlap * gather_instr * c_row0 / clk  # a round's cover at w = 0 (ns)
+            a1 = k.gather_overlap * gather_instr / clk  # and per cycle of w
+            w_cap = c * min(1.0, x_bound * ipr / sched_rate)
+            base = float(pmix @ lat_) + dep + (row_instr_per_round * c_row0 + chunk_instr_per_round * c_chunk0) / clk
+            slope = ipr / clk
+            bps = sorted({float((sl - a0) / a1) for sl, g in zip(slow, gmix)
+                          if g > 0 and a1 > 0 and 0.0 < (sl - a0) / a1 < w_cap})
+            edges = np.array([0.0] + bps + [w_cap])
+
+            def chain_of(w: np.ndarray) -> np.ndarray:
+                return base + slope * w + np.maximum(slow[None, :] - a0 - a1 * w[:, None], 0.0) @ gmix
+
+            h = edges * chain_of(edges)  # w x chain(w) at the pieces' edges: increasing
+            mid = 0.5 * (edges[:-1] + edges[1:])
+            unc = (slow[None, :] - a0 - a1 * mid[:, None] > 0) & (gmix[None, :] > 0)  # levels a piece leaves exposed
+            alpha = base + (unc * (slow - a0)[None, :]) @ gmix
+            beta = slope - a1 * (unc @ gmix)
+            K = c * pops * ipr / sched_rate
+            j = np.clip(np.searchsorted(h, K, side="right") - 1, 0, len(mid) - 1)
+            w = 2.0 * K / (alpha[j] + np.sqrt(alpha[j] ** 2 + 4.0 * beta[j] * K))
+            return np.where(K >= h[-1], w_cap, np.minimum(w, w_cap))
+
         def contention(lat_: np.ndarray, pop: float = population) -> float:
-            """The wait per instruction (cycles) at which the loop's issue rate gives that wait, ``pop`` warps
-            over the GPU issuing (an SM of n warps: its schedulers see what n x sm_count warps give)."""
-            if not k.issue_contention or ipr <= 0:
-                return 0.0
-
-            prologue, slow = float(pmix @ lat_), slowest(lat_)
-
-            def excess(w: float) -> float:
-                u = min(1.0, min(pop / _chain(prologue, slow, w), x_bound) * ipr / sched_rate)
-                return w - k.issue_contention * u
-
-            # excess rises with w from -c x U(0) <= 0 to c x (1 - U(c)) >= 0 (U <= 1): one root in [0, c]
-            lo, hi = 0.0, k.issue_contention
-            if excess(lo) >= 0:
-                return lo
-            if excess(hi) <= 0:
-                return hi
-            from scipy.optimize import brentq
-
-            return float(brentq(excess, lo, hi, xtol=1e-12, rtol=1e-14))
+            """``roots`` at one population."""
+            return float(roots(np.array([pop]), lat_)[0])
 
         for _ in range(500):
             wait = contention(lat)
@@ -859,23 +875,8 @@ class EmbeddingBagModel:
         final = lat.copy()
 
         def waits_at(pops: np.ndarray) -> np.ndarray:
-            """``contention(final, pop)`` for every pop of ``pops`` at once (bisection on arrays, 32 halvings of
-            [0, issue_contention]: to 2e-10 of it)."""
-            pops = np.asarray(pops, dtype=np.float64)
-            if not k.issue_contention or ipr <= 0:
-                return np.zeros(len(pops))
-            prologue, slow = float(pmix @ final), slowest(final)
-            lo, hi = np.zeros(len(pops)), np.full(len(pops), float(k.issue_contention))
-            for _ in range(32):
-                mid = 0.5 * (lo + hi)
-                cover = k.gather_overlap * gather_instr * (c_row0 + mid) / clk
-                chain_ = (prologue + np.maximum(slow[None, :] - cover[:, None], 0.0) @ gmix + dep
-                          + (row_instr_per_round * (c_row0 + mid) + chunk_instr_per_round * (c_chunk0 + mid)) / clk)
-                u = np.minimum(1.0, np.minimum(pops / chain_, x_bound) * ipr / sched_rate)
-                below = mid - k.issue_contention * u < 0
-                lo = np.where(below, mid, lo)
-                hi = np.where(below, hi, mid)
-            return 0.5 * (lo + hi)
+            """``contention(final, pop)`` for every pop of ``pops`` at once."""
+            return roots(pops, final)
 
         return _Solved(lat, slowest(lat), var_one, var_gather, waits_at,
                        dep, c_row0 + wait, c_chunk0 + wait,

@@ -786,19 +786,23 @@ class EmbeddingBagModel:
             out[HBM] += spread
             return out
 
-        def chain_at(lat_: np.ndarray, wait: float) -> float:
-            """A round's mean time (ns) at ``wait`` cycles of contention per instruction."""
-            return _chain(float(pmix @ lat_), slowest(lat_), wait)
+        a0 = k.gather_overlap * gather_instr * c_row0 / clk  # a gather round's cover at no contention (ns)
+        a1 = k.gather_overlap * gather_instr / clk  # and per cycle of contention per instruction
+        fixed = dep + (row_instr_per_round * c_row0 + chunk_instr_per_round * c_chunk0) / clk
+        slope = ipr / clk
 
-        def _chain(prologue: float, slow: np.ndarray, wait: float) -> float:
-            cover = k.gather_overlap * gather_instr * (c_row0 + wait) / clk
-            return (prologue + float(gmix @ np.maximum(slow - cover, 0.0)) + dep
-                    + (row_instr_per_round * (c_row0 + wait) + chunk_instr_per_round * (c_chunk0 + wait)) / clk)
+        def round_ns(lat_: np.ndarray, w: np.ndarray) -> np.ndarray:
+            """A round's mean time (ns) at each ``w`` cycles of contention per instruction: the prologue's
+            latency, the gather's slowest row less the cover of its instructions, and the instructions."""
+            return (float(pmix @ lat_) + fixed + slope * w
+                    + np.maximum(slowest(lat_)[None, :] - a0 - a1 * w[:, None], 0.0) @ gmix)
+
+        def chain_at(lat_: np.ndarray, wait: float) -> float:
+            return float(round_ns(lat_, np.array([wait]))[0])
 
         x_issue = sched_rate / ipr if ipr > 0 else float("inf")
         # the bound on rounds per ns: the schedulers, and each remote path's time per round
         x_bound = min([x_issue] + [1.0 / t for t in busy if t > 0])
-        wait = 0.0
 
         def roots(pops: np.ndarray, lat_: np.ndarray) -> np.ndarray:
             """The wait per instruction w (cycles) at which the loop's issue rate gives that wait, for every pop
@@ -812,19 +816,12 @@ class EmbeddingBagModel:
             if not c or ipr <= 0:
                 return np.zeros(len(pops))
             slow = slowest(lat_)
-            a0 = k.gather_overlap * gather_instr * c_row0 / clk  # a round's cover at w = 0 (ns)
-            a1 = k.gather_overlap * gather_instr / clk  # and per cycle of w
             w_cap = c * min(1.0, x_bound * ipr / sched_rate)
-            base = float(pmix @ lat_) + dep + (row_instr_per_round * c_row0 + chunk_instr_per_round * c_chunk0) / clk
-            slope = ipr / clk
+            base = float(pmix @ lat_) + fixed
             bps = sorted({float((sl - a0) / a1) for sl, g in zip(slow, gmix)
                           if g > 0 and a1 > 0 and 0.0 < (sl - a0) / a1 < w_cap})
             edges = np.array([0.0] + bps + [w_cap])
-
-            def chain_of(w: np.ndarray) -> np.ndarray:
-                return base + slope * w + np.maximum(slow[None, :] - a0 - a1 * w[:, None], 0.0) @ gmix
-
-            h = edges * chain_of(edges)  # w x chain(w) at the pieces' edges: increasing
+            h = edges * round_ns(lat_, edges)  # w x chain(w) at the pieces' edges: increasing
             mid = 0.5 * (edges[:-1] + edges[1:])
             unc = (slow[None, :] - a0 - a1 * mid[:, None] > 0) & (gmix[None, :] > 0)  # levels a piece leaves exposed
             alpha = base + (unc * (slow - a0)[None, :]) @ gmix
@@ -880,7 +877,7 @@ class EmbeddingBagModel:
 
         return _Solved(lat, slowest(lat), var_one, var_gather, waits_at,
                        dep, c_row0 + wait, c_chunk0 + wait,
-                       k.gather_overlap * gather_instr * (c_row0 + wait) / clk, stretch,
+                       a0 + a1 * wait, stretch,
                        min(population / chain, x_bound) * ipr / sched_rate)
 
     def _time(self, st: LaunchStats) -> tuple[float, dict[str, Any]]:
@@ -976,8 +973,8 @@ class EmbeddingBagModel:
             per_sm = np.bincount(on, minlength=S)
             counts = np.nonzero(np.bincount(per_sm))[0]
             counts = counts[counts > 0]
-            if sv.stretch > 1.0 or not k.issue_contention or len(counts) == 1:
-                t_ins = a_ins[ids]
+            uniform = sv.stretch > 1.0 or not k.issue_contention or len(counts) == 1
+            if uniform:
                 wait_w = np.full(n, sv.row_cpi - k.issue_cycles)
             else:
                 # an SM of c warps issues as c x S x key / n warps would, spread over the GPU at this load (to an
@@ -991,11 +988,12 @@ class EmbeddingBagModel:
                 lut = np.zeros(int(counts[-1]) + 1)
                 lut[counts] = have[eighths]
                 wait_w = lut[per_sm[on]]
-                t_ins = None
-            if by_age and k.issue_contention and n > 1:
+            aged = by_age and bool(k.issue_contention) and n > 1
+            if aged:
                 wait_w = wait_w * age_weights(on, per_sm)
-                t_ins = None
-            if t_ins is None:
+            if uniform and not aged:  # every warp at the loop's own cycles per instruction
+                t_ins = a_ins[ids]
+            else:
                 t_ins = nround[ids] * sv.dep + (rsteps[ids] * (k.issue_cycles + wait_w)
                                                 + csteps[ids] * (c_chunk0 + wait_w)) / clk
             t_w = (t_mem + t_ins) * (sv.stretch * waiting)
